@@ -1,0 +1,217 @@
+"""The ``workbench`` command: thin commands over Edition and the pipeline."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from workbench import pipeline
+from workbench.edition import Edition
+from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
+from workbench.validation import InvalidDocument
+
+
+class Context:
+    def __init__(self, edition: Edition, user: str):
+        self.edition = edition
+        self.user = user
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "--edition",
+    "edition_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    envvar="WORKBENCH_EDITION",
+    show_default=True,
+    help="The edition folder (with tei/ and facsimiles/).",
+)
+@click.option("--user", envvar="WORKBENCH_USER", help="Who is making the changes (default: your login name).")
+@click.pass_context
+def cli(ctx: click.Context, edition_root: Path, user: str | None) -> None:
+    """Manuscript transcription workbench: facsimiles → kraken → TEI."""
+    ctx.obj = Context(Edition(edition_root), user or getpass.getuser())
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (WorkbenchError, InvalidDocument) as error:
+        click.secho(f"Error: {error}", fg="red", err=True)
+        sys.exit(1)
+
+
+@cli.command("new-manuscript")
+@click.argument("manuscript_id")
+@click.option("--title", required=True)
+@click.option("--author")
+@click.option("--shelfmark")
+@click.option("--settlement", help="Where the holding library is, e.g. Русе.")
+@click.option("--repository", help="The holding library.")
+@click.option("--collection", help="The fund or collection.")
+@pass_context
+def new_manuscript(context: Context, manuscript_id: str, **metadata: str | None) -> None:
+    """Create an empty manuscript with its TEI header."""
+    check_manuscript_id(manuscript_id)
+    manuscript = Manuscript(id=manuscript_id, **metadata)
+    context.edition.create(manuscript, who=context.user)
+    click.echo(f"Created {context.edition.tei_path(manuscript_id)}")
+
+
+@cli.command("add-pages")
+@click.argument("manuscript_id")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def add_pages(context: Context, manuscript_id: str, images: tuple[Path, ...]) -> None:
+    """Add page images (JPEG, PNG, TIFF; each frame of a multi-page TIFF is a page)."""
+    result = context.edition.add_pages(manuscript_id, list(images), who=context.user)
+    for name in result.skipped:
+        click.echo(f"{name}: already in {manuscript_id} (same content), skipped")
+    for page in result.pages:
+        frame = f" (frame {page.frame + 1})" if page.frame is not None else ""
+        click.echo(f"page {page.n}: {page.image}{frame}, {page.width}×{page.height}")
+    click.echo(f"{len(result.pages)} page(s) added to {manuscript_id}")
+
+
+@cli.command()
+@click.argument("manuscript_id")
+@click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+@pass_context
+def segment(context: Context, manuscript_id: str, pages: str | None, workers: int | None) -> None:
+    """Find regions and lines on pages with kraken's bundled segmentation model."""
+    edition = context.edition
+    manuscript = edition.load(manuscript_id)
+    count = len(pipeline.select_pages(manuscript, pages))
+    click.echo(f"Segmenting {count} page(s) of {manuscript_id} with kraken (loading the model takes a while)…")
+    with _progress(count, "Segmenting") as update:
+        summary = pipeline.segment(edition, manuscript_id, context.user, pages, workers, progress=update)
+    for outcome in summary.outcomes:
+        if outcome.error:
+            click.secho(f"page {outcome.page} ({outcome.image}): not segmented: {outcome.error}", fg="red", err=True)
+        else:
+            report = outcome.report
+            kept = f", {report.kept} transcribed line(s) kept as they were" if report.kept else ""
+            repaired = f", {report.repaired} polygon(s) rebuilt from the baseline" if report.repaired else ""
+            click.echo(f"page {outcome.page} ({outcome.image}): {report.lines} line(s){kept}{repaired}")
+    for outcome in summary.without_lines:
+        click.secho(
+            f"page {outcome.page} ({outcome.image}): kraken found no lines; the page is kept with none",
+            fg="yellow",
+        )
+    _report_result(edition, manuscript_id)
+    if summary.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("manuscript_id")
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="A kraken model file.")
+@click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
+@pass_context
+def recognize(context: Context, manuscript_id: str, model_path: Path, pages: str | None) -> None:
+    """Read the lines that have no text yet with a recognition model you provide."""
+    edition = context.edition
+    count = len(pipeline.select_pages(edition.load(manuscript_id), pages))
+    with _progress(count, "Recognising") as update:
+        summary = pipeline.recognize(edition, manuscript_id, model_path, context.user, pages, progress=update)
+    for outcome in summary.outcomes:
+        if outcome.error:
+            click.secho(f"page {outcome.page}: not recognised: {outcome.error}", fg="red", err=True)
+        else:
+            click.echo(f"page {outcome.page}: {outcome.recognized} line(s) filled")
+    _report_result(edition, manuscript_id)
+    if summary.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("manuscript_id", required=False)
+@click.option("--tei-all/--no-tei-all", default=True, show_default=True, help="Also check the official tei_all.")
+@pass_context
+def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None:
+    """Check TEI documents against the project schema (and tei_all)."""
+    edition = context.edition
+    ids = [manuscript_id] if manuscript_id else edition.manuscript_ids()
+    if manuscript_id:
+        edition.require(manuscript_id)
+    if tei_all:
+        click.echo("Loading tei_all (about 15 s)…", err=True)
+    invalid = 0
+    for ms in ids:
+        path = edition.tei_path(ms).relative_to(edition.root)
+        problems = edition.problems(ms, tei_all=tei_all)
+        if problems:
+            invalid += 1
+            click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
+            for problem in problems:
+                click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
+        else:
+            checked = "workbench schema and tei_all" if tei_all else "workbench schema"
+            click.secho(f"{path}: valid ({checked})", fg="green")
+    if invalid:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("manuscript_id", required=False)
+@pass_context
+def status(context: Context, manuscript_id: str | None) -> None:
+    """Pages, lines, and lines per status."""
+    edition = context.edition
+    ids = [manuscript_id] if manuscript_id else edition.manuscript_ids()
+    if not ids:
+        click.echo(f"No manuscripts in {edition.root}")
+    for ms in ids:
+        manuscript = edition.load(ms)
+        lines = manuscript.lines()
+        counts = Counter(line.status or "untranscribed" for line in lines)
+        click.echo(f"{ms}: {manuscript.title}")
+        click.echo(f"  pages: {len(manuscript.pages)}, lines: {len(lines)}")
+        for name in ("untranscribed", *STATUSES):
+            click.echo(f"  {name}: {counts.get(name, 0)}")
+
+
+def _report_result(edition: Edition, manuscript_id: str) -> None:
+    path = edition.tei_path(manuscript_id)
+    click.echo(f"TEI: {path} (valid against schemas/workbench.rng; `workbench validate {manuscript_id}` adds tei_all)")
+
+
+class _progress:
+    """A progress bar showing pages done / total and the page just finished."""
+
+    def __init__(self, total: int, label: str):
+        self.bar = click.progressbar(
+            length=total,
+            label=label,
+            show_pos=True,
+            item_show_func=lambda item: item,
+            file=sys.stderr,
+        )
+
+    def __enter__(self):
+        self.bar.__enter__()
+        # Draw the empty bar now: the first page takes the longest (model loading).
+        self.bar.render_progress()
+        return self.update
+
+    def update(self, outcome: pipeline.PageOutcome) -> None:
+        working = f", working on {', '.join(outcome.working_on)}" if outcome.working_on else ""
+        self.bar.update(1, f"page {outcome.page} ({outcome.image}) done{working}")
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)

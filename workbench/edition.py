@@ -1,0 +1,292 @@
+"""An edition: a folder of facsimiles and TEI files, and every way of changing them.
+
+Layout (design.md §1)::
+
+    facsimiles/<manuscript>/   page images as received, and SHA256SUMS
+    tei/<manuscript>.xml       the source of truth
+    schemas/                   what every saved document must pass
+    .workbench/                journal, locks (and later: index, jobs, users, caches)
+
+Every write goes through ``Edition.edit``: it takes the manuscript's lock, reads the
+document from disk, lets the caller change it, validates the result, journals the
+changed lines and replaces the file atomically. Anything that fails on the way
+leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from workbench import images, tei, validation
+from workbench.journal import Entry, Journal
+from workbench.model import Change, Manuscript, Page, WorkbenchError, check_manuscript_id
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class AddedPages:
+    pages: list[Page]
+    skipped: list[str]  # files already in the manuscript, with the same content
+
+
+class Edition:
+    def __init__(self, root: Path | str, schema_dir: Path | None = None):
+        self.root = Path(root).resolve()
+        self.tei_dir = self.root / "tei"
+        self.facsimile_dir = self.root / "facsimiles"
+        self.state_dir = self.root / ".workbench"
+        self.schema_dir = schema_dir or validation.SCHEMA_DIR
+        self.journal = Journal(self.state_dir / "journal")
+        # (inode, size, mtime) of documents known to be valid: written by us or checked.
+        self._known_valid: dict[Path, tuple[int, int, int]] = {}
+
+    # -- reading ------------------------------------------------------------
+
+    def manuscript_ids(self) -> list[str]:
+        if not self.tei_dir.is_dir():
+            return []
+        return sorted(path.stem for path in self.tei_dir.glob("*.xml"))
+
+    def tei_path(self, manuscript_id: str) -> Path:
+        return self.tei_dir / f"{check_manuscript_id(manuscript_id)}.xml"
+
+    def image_path(self, manuscript_id: str, page: Page) -> Path:
+        return self.facsimile_dir / check_manuscript_id(manuscript_id) / page.image
+
+    def require(self, manuscript_id: str) -> Path:
+        """The manuscript's TEI path; an error naming the known manuscripts if there is none."""
+        path = self.tei_path(manuscript_id)
+        if not path.exists():
+            known = ", ".join(self.manuscript_ids()) or "none yet"
+            raise WorkbenchError(f"no manuscript {manuscript_id!r} in {self.root} (manuscripts: {known})")
+        return path
+
+    def load(self, manuscript_id: str) -> Manuscript:
+        path = self.require(manuscript_id)
+        return tei.parse_manuscript(path.read_bytes(), name=str(path.relative_to(self.root)))
+
+    def problems(self, manuscript_id: str, tei_all: bool = False) -> list[validation.Problem]:
+        """Validation problems of the document on disk (project schema; tei_all as well if asked)."""
+        path = self.require(manuscript_id)
+        try:
+            tree = tei.parse_xml(path.read_bytes(), str(path.relative_to(self.root)))
+        except WorkbenchError as error:
+            return [validation.Problem(None, str(error), "well-formedness")]
+        problems = validation.check_project(tree, self.schema_dir)
+        if tei_all:
+            problems += validation.check_tei_all(tree, self.schema_dir)
+        return problems
+
+    # -- writing ------------------------------------------------------------
+
+    def create(self, manuscript: Manuscript, who: str) -> None:
+        check_manuscript_id(manuscript.id)
+        self.tei_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock(manuscript.id):
+            if self.tei_path(manuscript.id).exists():
+                raise WorkbenchError(f"manuscript {manuscript.id!r} already exists")
+            manuscript.changes.append(Change(now(), "", f"manuscript created by {who}"))
+            self._write(manuscript)
+
+    @contextmanager
+    def edit(self, manuscript_id: str, who: str, source: str | None = None) -> Iterator[Manuscript]:
+        """Change a manuscript under its lock; the change is saved when the block ends.
+
+        ``who`` is the person or program responsible, ``source`` where the text came
+        from (``kraken:<model>``, ``import:page``; a person's name by default).
+        """
+        with self._lock(manuscript_id):
+            self._refuse_if_invalid_on_disk(manuscript_id)
+            before = self.load(manuscript_id)
+            manuscript = self.load(manuscript_id)
+            yield manuscript
+            entries = _journal_entries(before, manuscript, who, source or who)
+            self._write(manuscript, entries)
+
+    def add_pages(self, manuscript_id: str, paths: list[Path], who: str) -> AddedPages:
+        """Copy page images into the edition, unchanged, and add a page for each.
+
+        Every file is checked first; if any is bad, nothing is added.
+        """
+        infos = {}
+        problems = []
+        for path in paths:
+            try:
+                infos[Path(path)] = images.inspect_image(Path(path))
+            except images.BadImage as error:
+                problems.append(str(error))
+        if problems:
+            raise WorkbenchError("no pages were added:\n  " + "\n  ".join(problems))
+        folder = self.facsimile_dir / check_manuscript_id(manuscript_id)
+        added: list[Page] = []
+        skipped: list[str] = []
+        copied: list[Path] = []
+        try:
+            with self.edit(manuscript_id, who) as manuscript:
+                folder.mkdir(parents=True, exist_ok=True)
+                checksums = _read_checksums(folder)
+                numbers = [int(page.n) for page in manuscript.pages if page.n.isdigit()]
+                for path in map(Path, paths):
+                    digest = images.sha256(path)
+                    name = _safe_file_name(path.name)
+                    if checksums.get(name) == digest:
+                        skipped.append(name)
+                        continue
+                    if name in checksums or (folder / name).exists():
+                        raise WorkbenchError(f"a different file named {name} is already in {manuscript_id}; rename it")
+                    _copy_atomically(path, folder / name)
+                    copied.append(folder / name)
+                    checksums[name] = digest
+                    info = infos[path]
+                    for frame in range(info.frames):
+                        n = max(numbers, default=0) + 1
+                        numbers.append(n)
+                        page = Page(
+                            id=tei.page_id(manuscript_id, n),
+                            n=str(n),
+                            image=name,
+                            width=info.width,
+                            height=info.height,
+                            mime_type=info.mime_type,
+                            frame=frame if info.frames > 1 else None,
+                        )
+                        manuscript.pages.append(page)
+                        added.append(page)
+                if added:
+                    manuscript.changes.append(Change(now(), "", f"{len(added)} page(s) added by {who}"))
+        except BaseException:
+            # The document was not changed: take back the images copied for it.
+            for path in copied:
+                path.unlink(missing_ok=True)
+            raise
+        _write_checksums(folder, checksums)
+        return AddedPages(added, skipped)
+
+    def _write(self, manuscript: Manuscript, entries: list[Entry] | None = None) -> None:
+        path = self.tei_path(manuscript.id)
+        tree = tei.build_document(manuscript)
+        problems = validation.check_project(tree, self.schema_dir)
+        if problems:
+            raise validation.InvalidDocument(f"the change to {manuscript.id}", problems)
+        data = tei.serialize(tree)
+        # Journal first: an acknowledged change is recorded even if the machine stops
+        # between the two steps.
+        self.journal.append(manuscript.id, entries or [])
+        _write_atomically(path, data)
+        self._known_valid[path] = _stat_key(path)
+
+    def _refuse_if_invalid_on_disk(self, manuscript_id: str) -> None:
+        path = self.require(manuscript_id)
+        if self._known_valid.get(path) == _stat_key(path):
+            return
+        problems = self.problems(manuscript_id)
+        if problems:
+            raise validation.InvalidDocument(
+                f"{path.relative_to(self.root)} was changed outside the workbench and is no longer valid, "
+                "so the workbench will not overwrite it; fix it (workbench validate shows the problems) "
+                "or restore it from a backup",
+                problems,
+            )
+        self._known_valid[path] = _stat_key(path)
+
+    @contextmanager
+    def _lock(self, manuscript_id: str) -> Iterator[None]:
+        folder = self.state_dir / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _journal_entries(before: Manuscript, after: Manuscript, who: str, source: str) -> list[Entry]:
+    old = {line.id: line for line in before.lines()}
+    new = {line.id: line for line in after.lines()}
+    time = now()
+    entries = []
+    for line_id, line in new.items():
+        previous = old.get(line_id)
+        old_text = previous.text if previous else ""
+        if line.text != old_text or (previous and line.status != previous.status):
+            entries.append(Entry(time, after.id, line_id, old_text, line.text, who, source, line.status))
+    for line_id, line in old.items():
+        if line_id not in new and line.text:
+            entries.append(Entry(time, after.id, line_id, line.text, "", who, source, None, event="removed"))
+    return entries
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _safe_file_name(name: str) -> str:
+    name = Path(name).name
+    if not name or name.startswith(".") or "#" in name:
+        raise WorkbenchError(f"{name!r} cannot be used as a page file name (no leading '.', no '#')")
+    return name
+
+
+CHECKSUMS = "SHA256SUMS"
+
+
+def _read_checksums(folder: Path) -> dict[str, str]:
+    path = folder / CHECKSUMS
+    if not path.exists():
+        return {}
+    checksums = {}
+    for row in path.read_text(encoding="utf-8").splitlines():
+        digest, _, name = row.partition("  ")
+        if name:
+            checksums[name] = digest
+    return checksums
+
+
+def _write_checksums(folder: Path, checksums: dict[str, str]) -> None:
+    # The format of sha256sum, so `sha256sum -c SHA256SUMS` checks the images.
+    rows = "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
+    _write_atomically(folder / CHECKSUMS, rows.encode("utf-8"))

@@ -1,0 +1,188 @@
+"""Kraken: the one module that imports it (design.md §3).
+
+Segmentation uses the ``blla`` model that ships inside the kraken package;
+recognition uses a model file the user provides. Results leave this module as the
+workbench's own ``Region`` and ``Line`` objects, in the page image's pixels.
+
+Importing kraken costs 10-20 s and about 1 GB, so it happens inside the functions,
+once per process, and a batch of pages runs in worker processes that each load the
+model once and use one torch thread (two threads in one process were slower than
+two processes on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import cache
+from multiprocessing import get_context
+from pathlib import Path
+from statistics import fmean
+
+from PIL import Image
+
+from workbench import images
+from workbench.model import Line, Point, Region, WorkbenchError
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_MODEL = "blla"  # the model bundled with kraken
+
+
+@dataclass
+class Layout:
+    """What segmentation found on one page; ids are kraken's until the page is merged."""
+
+    width: int
+    height: int
+    regions: list[Region]
+    lines: list[Line]
+    repaired: int = 0  # lines whose boundary polygon had to be rebuilt from the baseline
+
+
+@dataclass
+class PageImage:
+    """A page image to segment: a file, and a frame for multi-page TIFFs."""
+
+    path: Path
+    frame: int | None = None
+
+
+@dataclass
+class Recognized:
+    line_id: str
+    text: str
+    confidence: float | None
+
+
+def _use_one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@cache
+def _segmenter():
+    _use_one_thread()
+    from kraken.tasks import SegmentationTaskModel
+
+    return SegmentationTaskModel.load_model()
+
+
+def load_segmenter() -> None:
+    """Load the segmentation model now (it is otherwise loaded on first use)."""
+    _segmenter()
+
+
+def segment_image(image: Image.Image) -> Layout:
+    """Find regions and lines (baseline, boundary polygon, reading order) on a page image."""
+    from kraken.configs import SegmentationInferenceConfig
+
+    segmentation = _segmenter().predict(image, SegmentationInferenceConfig())
+    return _layout(segmentation, *image.size)
+
+
+def segment_file(page: PageImage) -> Layout:
+    return segment_image(images.open_page(page.path, page.frame))
+
+
+def segment_pages(pages: list[PageImage], workers: int | None = None) -> Iterator[tuple[int, Layout | Exception]]:
+    """Segment ``pages``, yielding (index, layout or the error for that page) as each finishes.
+
+    With more than one page and more than one core, pages run in parallel worker
+    processes; a page that fails does not stop the others.
+    """
+    workers = min(workers or os.cpu_count() or 1, len(pages))
+    if workers <= 1:
+        for index, page in enumerate(pages):
+            try:
+                yield index, segment_file(page)
+            except Exception as error:  # reported per page; the batch goes on
+                yield index, error
+        return
+    # spawn, not fork: torch's thread pools do not survive a fork.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=load_segmenter) as pool:
+        futures = {pool.submit(segment_file, page): index for index, page in enumerate(pages)}
+        for future in as_completed(futures):
+            try:
+                yield futures[future], future.result()
+            except Exception as error:
+                yield futures[future], error
+
+
+def recognize_lines(image: Image.Image, lines: list[Line], model_path: Path) -> list[Recognized]:
+    """Read the text of ``lines`` on ``image`` with the recognition model in ``model_path``."""
+    if not lines:
+        return []
+    from kraken.configs import RecognitionInferenceConfig
+    from kraken.containers import BaselineLine, Segmentation
+
+    model = _recognizer(Path(model_path).resolve())
+    segmentation = Segmentation(
+        type="baselines",
+        imagename="",
+        text_direction="horizontal-lr",
+        script_detection=False,
+        lines=[BaselineLine(id=line.id, baseline=line.baseline, boundary=line.boundary) for line in lines],
+        regions={},
+        line_orders=[],
+    )
+    config = RecognitionInferenceConfig(num_line_workers=0)
+    return [
+        Recognized(record.id, record.prediction, fmean(record.confidences) if record.confidences else None)
+        for record in model.predict(image, segmentation, config)
+    ]
+
+
+@cache
+def _recognizer(model_path: Path):
+    _use_one_thread()
+    from kraken.tasks import RecognitionTaskModel
+
+    if not model_path.is_file():
+        raise WorkbenchError(f"{model_path}: no such model file")
+    try:
+        return RecognitionTaskModel.load_model(model_path)
+    except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
+        raise WorkbenchError(
+            f"{model_path.name} is not a kraken recognition model this version can load ({error})"
+        ) from None
+
+
+def _layout(segmentation, width: int, height: int) -> Layout:
+    regions = []
+    for kind, found in (segmentation.regions or {}).items():
+        for region in found:
+            boundary = _clip(region.boundary, width, height)
+            if len(set(boundary)) >= 3:
+                regions.append(Region(region.id, boundary, kind=kind))
+    known_regions = {region.id for region in regions}
+    lines = []
+    repaired = 0
+    for found in segmentation.lines:
+        baseline = _clip(found.baseline or [], width, height)
+        if len(set(baseline)) < 2:
+            continue  # a line with no usable baseline is noise
+        boundary = _clip(found.boundary or [], width, height)
+        if len(set(boundary)) < 3:
+            # kraken's polygoniser sometimes fails (a TopologyException in its log):
+            # keep the line, with a band around its baseline.
+            boundary = _band(baseline, height)
+            repaired += 1
+        region = next((r for r in (found.regions or []) if r in known_regions), None)
+        lines.append(Line(found.id, boundary, baseline, region=region))
+    return Layout(width, height, regions, lines, repaired)
+
+
+def _clip(points, width: int, height: int) -> list[Point]:
+    return [(min(max(int(round(x)), 0), width), min(max(int(round(y)), 0), height)) for x, y in points]
+
+
+def _band(baseline: list[Point], page_height: int) -> list[Point]:
+    above, below = max(8, page_height // 60), max(3, page_height // 200)
+    top = [(x, max(0, y - above)) for x, y in baseline]
+    bottom = [(x, min(page_height, y + below)) for x, y in reversed(baseline)]
+    return top + bottom

@@ -1,0 +1,150 @@
+"""Putting a new segmentation onto a page without losing its transcription.
+
+Re-segmenting a page that already has text must never drop that text (design.md
+§2). New lines are matched to old ones by the overlap of their polygons
+(intersection over union); a match keeps the old line's id, text and status on the
+new geometry. An old line with text that nothing matches stays as it was, and new
+lines lying mostly inside it are left out rather than doubled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shapely.geometry import Polygon
+from shapely.validation import make_valid
+
+from workbench.htr import Layout
+from workbench.model import Line, Page, Point, Region
+
+MATCH_IOU = 0.5
+DUPLICATE_SHARE = 0.5
+
+
+@dataclass
+class MergeReport:
+    matched: int = 0  # old lines a new one matched: id, text and status carried onto the new geometry
+    kept: int = 0  # transcribed lines kept as they were (nothing new matched them)
+    added: int = 0  # new lines, with new ids
+    removed: int = 0  # old lines without text, replaced by the new segmentation
+    duplicates: int = 0  # new lines left out because a kept transcribed line covers them
+    repaired: int = 0  # new lines whose polygon was rebuilt from the baseline
+
+    @property
+    def lines(self) -> int:
+        return self.matched + self.kept + self.added
+
+
+def polygon(points: list[Point]) -> Polygon:
+    shape = Polygon(points)
+    return shape if shape.is_valid else make_valid(shape)
+
+
+def iou(a: Polygon, b: Polygon) -> float:
+    if not a.intersects(b):
+        return 0.0
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return inter / union if union else 0.0
+
+
+def merge_layout(page: Page, layout: Layout) -> MergeReport:
+    """Replace ``page``'s regions and lines by ``layout``'s, keeping every transcribed line."""
+    report = MergeReport(repaired=layout.repaired)
+    region_ids = _merge_regions(page, layout.regions)
+
+    old_shapes = {line.id: polygon(line.boundary) for line in page.lines}
+    new_shapes = [polygon(line.boundary) for line in layout.lines]
+    pairs = sorted(
+        (
+            (score, old.id, index)
+            for old in page.lines
+            for index, shape in enumerate(new_shapes)
+            if (score := iou(old_shapes[old.id], shape)) >= MATCH_IOU
+        ),
+        reverse=True,
+    )
+    match: dict[int, Line] = {}
+    taken: set[str] = set()
+    old_by_id = {line.id: line for line in page.lines}
+    for _, old_id, index in pairs:
+        if old_id not in taken and index not in match:
+            match[index] = old_by_id[old_id]
+            taken.add(old_id)
+
+    kept = [line for line in page.lines if line.id not in taken and line.text]
+    report.removed = sum(1 for line in page.lines if line.id not in taken and not line.text)
+    kept_shapes = [old_shapes[line.id] for line in kept]
+
+    next_number = page.next_line_number()
+    lines: list[Line] = []
+    for index, found in enumerate(layout.lines):
+        region = region_ids.get(found.region) if found.region else None
+        old = match.get(index)
+        if old is not None:
+            old.boundary, old.baseline, old.region = found.boundary, found.baseline, region
+            lines.append(old)
+            report.matched += 1
+            continue
+        shape = new_shapes[index]
+        if shape.area and any(shape.intersection(k).area / shape.area >= DUPLICATE_SHARE for k in kept_shapes):
+            report.duplicates += 1
+            continue
+        lines.append(Line(f"{page.id}_l{next_number}", found.boundary, found.baseline, region=region))
+        next_number += 1
+        report.added += 1
+
+    for line in kept:
+        line.region = _region_containing(page.regions, old_shapes[line.id])
+        _insert_by_position(lines, line)
+        report.kept += 1
+    page.lines = lines
+    return report
+
+
+def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
+    """Replace the page's regions, keeping the id of an old region a new one matches."""
+    old_shapes = [(region, polygon(region.boundary)) for region in page.regions]
+    next_number = page.next_region_number()
+    ids: dict[str, str] = {}
+    regions = []
+    used: set[str] = set()
+    for region in found:
+        shape = polygon(region.boundary)
+        best = max(
+            ((iou(shape, s), r.id) for r, s in old_shapes if r.id not in used),
+            default=(0.0, ""),
+        )
+        if best[0] >= MATCH_IOU:
+            new_id = best[1]
+        else:
+            new_id = f"{page.id}_r{next_number}"
+            next_number += 1
+        used.add(new_id)
+        ids[region.id] = new_id
+        regions.append(Region(new_id, region.boundary, region.kind))
+    page.regions = regions
+    return ids
+
+
+def _region_containing(regions: list[Region], shape: Polygon) -> str | None:
+    centre = shape.centroid
+    for region in regions:
+        if polygon(region.boundary).contains(centre):
+            return region.id
+    return None
+
+
+def _insert_by_position(lines: list[Line], line: Line) -> None:
+    """Insert after the last line that starts above it (reading order of a single column)."""
+    y = _baseline_y(line)
+    position = 0
+    for index, other in enumerate(lines):
+        if _baseline_y(other) <= y:
+            position = index + 1
+    lines.insert(position, line)
+
+
+def _baseline_y(line: Line) -> float:
+    points = line.baseline or line.boundary
+    return sum(y for _, y in points) / len(points)

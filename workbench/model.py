@@ -1,0 +1,147 @@
+"""The workbench's own types: a manuscript is pages, a page is regions and lines.
+
+kraken's results become these at the kraken boundary (htr.py), and tei.py turns
+them into TEI and back; nothing else needs to know either format.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Point = tuple[int, int]
+Status = Literal["automatic", "corrected", "verified"]
+STATUSES: tuple[Status, ...] = ("automatic", "corrected", "verified")
+
+# Manuscript ids become file names and the prefix of every xml:id, so they must be
+# safe as both: an XML name start, then letters, digits, "-" and "_".
+MANUSCRIPT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+class WorkbenchError(Exception):
+    """An error the user can act on; its message is shown as it is."""
+
+
+def check_manuscript_id(manuscript_id: str) -> str:
+    if not MANUSCRIPT_ID.fullmatch(manuscript_id):
+        raise WorkbenchError(
+            f"{manuscript_id!r} is not a valid manuscript id: use a letter, then letters, digits, "
+            "'-' or '_' (at most 64 characters), e.g. trifonov-letters-1890"
+        )
+    return manuscript_id
+
+
+@dataclass
+class Line:
+    """One written line: where it is on the page and what it says.
+
+    ``text`` is the line's TEI inline content (text with elements such as ``<del>``,
+    written without namespace prefixes); it is empty until someone or something
+    transcribes the line. ``status`` is None while there is no text.
+    """
+
+    id: str
+    boundary: list[Point]
+    baseline: list[Point]
+    region: str | None = None
+    text: str = ""
+    status: Status | None = None
+    resp: str | None = None
+    cert: float | None = None
+
+
+@dataclass
+class Region:
+    id: str
+    boundary: list[Point]
+    kind: str = "text"
+
+
+@dataclass
+class Page:
+    """One facsimile image (or one frame of a multi-page TIFF) and its layout.
+
+    ``lines`` are in reading order.
+    """
+
+    id: str
+    n: str
+    image: str
+    width: int
+    height: int
+    mime_type: str
+    # Which frame of a multi-page TIFF this page is; None for single-image files.
+    frame: int | None = None
+    regions: list[Region] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+
+    def next_line_number(self) -> int:
+        return 1 + max((_id_number(line.id, "_l") for line in self.lines), default=0)
+
+    def next_region_number(self) -> int:
+        return 1 + max((_id_number(region.id, "_r") for region in self.regions), default=0)
+
+
+@dataclass
+class Source:
+    """Who or what produced text: a person, a segmentation or recognition model, an import."""
+
+    id: str
+    kind: str
+    name: str
+
+
+@dataclass
+class Change:
+    """One entry of the document's revision history (per operation, not per line)."""
+
+    when: str
+    who: str
+    text: str
+
+
+@dataclass
+class Manuscript:
+    id: str
+    title: str
+    author: str | None = None
+    settlement: str | None = None
+    repository: str | None = None
+    collection: str | None = None
+    shelfmark: str | None = None
+    pages: list[Page] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    # The original teiHeader, serialised, when the document came from disk: fields
+    # the workbench does not model are kept as they were.
+    header_xml: bytes | None = None
+
+    def page(self, n: str) -> Page:
+        for page in self.pages:
+            if page.n == n:
+                return page
+        raise WorkbenchError(f"manuscript {self.id} has no page {n}")
+
+    def lines(self) -> list[Line]:
+        return [line for page in self.pages for line in page.lines]
+
+    def source(self, kind: str, name: str) -> Source:
+        """The source for ``kind``/``name``, added to the manuscript if new."""
+        for source in self.sources:
+            if source.kind == kind and source.name == name:
+                return source
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{kind}-{name}").strip("-").lower() or kind
+        ids = {s.id for s in self.sources}
+        source_id, k = f"src-{slug}", 1
+        while source_id in ids:
+            k += 1
+            source_id = f"src-{slug}-{k}"
+        source = Source(source_id, kind, name)
+        self.sources.append(source)
+        return source
+
+
+def _id_number(xml_id: str, marker: str) -> int:
+    tail = xml_id.rsplit(marker, 1)[-1]
+    return int(tail) if tail.isdigit() else 0

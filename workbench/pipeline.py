@@ -1,0 +1,147 @@
+"""The pipeline steps over a whole manuscript: segment pages, recognise lines.
+
+The CLI and (later) the web jobs both call these; progress goes to a callback so
+either can show it. Each page is saved as soon as it is done, so an interrupted run
+keeps the pages it finished.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import htr, images, tei
+from workbench.edition import Edition, now
+from workbench.layout import MergeReport, merge_layout
+from workbench.model import Change, Manuscript, Page, WorkbenchError
+
+
+@dataclass
+class PageOutcome:
+    page: str  # the page's n
+    image: str
+    report: MergeReport | None = None
+    recognized: int = 0
+    error: str | None = None
+    working_on: list[str] = field(default_factory=list)  # pages still in progress, for the progress bar
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[PageOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[PageOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.error]
+
+    @property
+    def without_lines(self) -> list[PageOutcome]:
+        return [o for o in self.outcomes if o.report is not None and o.report.lines == 0]
+
+
+Progress = Callable[[PageOutcome], None]
+
+
+def select_pages(manuscript: Manuscript, spec: str | None) -> list[Page]:
+    """Pages by their numbers: "3", "1,4-6"; all pages when ``spec`` is empty."""
+    if not spec:
+        return list(manuscript.pages)
+    wanted: list[str] = []
+    for part in spec.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise WorkbenchError(f"{spec!r} is not a page list; write e.g. 3 or 1,4-6")
+        wanted += [str(n) for n in range(int(first), int(last or first) + 1)]
+    return [manuscript.page(n) for n in dict.fromkeys(wanted)]
+
+
+def segment(
+    edition: Edition,
+    manuscript_id: str,
+    who: str,
+    pages: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Segment pages with kraken's bundled model, keeping any text they already have."""
+    manuscript = edition.load(manuscript_id)
+    selected = select_pages(manuscript, pages)
+    jobs = [htr.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    summary = RunSummary()
+    pending = [page.n for page in selected]
+    for index, result in htr.segment_pages(jobs, workers):
+        page = selected[index]
+        pending.remove(page.n)
+        # Workers take pages in order, so the ones in progress are the first pending.
+        outcome = PageOutcome(page.n, page.image, working_on=pending[:workers])
+        if isinstance(result, Exception):
+            outcome.error = _describe(result)
+        else:
+            with edition.edit(manuscript_id, who, source=f"kraken:{htr.SEGMENTATION_MODEL}") as current:
+                outcome.report = merge_layout(current.page(page.n), result)
+        summary.outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    _record_change(edition, manuscript_id, who, summary, f"segmented with kraken {htr.SEGMENTATION_MODEL}")
+    return summary
+
+
+def recognize(
+    edition: Edition,
+    manuscript_id: str,
+    model_path: Path,
+    who: str,
+    pages: str | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Fill the lines that have no text with what the recognition model reads.
+
+    Lines with text (from a person or an earlier model) are never touched.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise WorkbenchError(f"{model_path}: no such model file")
+    manuscript = edition.load(manuscript_id)
+    summary = RunSummary()
+    for page in select_pages(manuscript, pages):
+        outcome = PageOutcome(page.n, page.image)
+        empty = [line for line in page.lines if not line.text]
+        try:
+            image = images.open_page(edition.image_path(manuscript_id, page), page.frame)
+            results = {r.line_id: r for r in htr.recognize_lines(image, empty, model_path)}
+        except WorkbenchError:
+            raise  # the model itself is unusable: no point going on
+        except Exception as error:
+            outcome.error = _describe(error)
+        else:
+            with edition.edit(manuscript_id, who, source=f"kraken:{model_path.name}") as current:
+                source = current.source("recognition", model_path.name)
+                for line in current.page(page.n).lines:
+                    found = results.get(line.id)
+                    if line.text or found is None or not found.text.strip():
+                        continue
+                    line.text = tei.text_fragment(found.text)
+                    line.status, line.resp, line.cert = "automatic", source.id, found.confidence
+                    outcome.recognized += 1
+        summary.outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    _record_change(edition, manuscript_id, who, summary, f"recognised with {model_path.name}")
+    return summary
+
+
+def _record_change(edition: Edition, manuscript_id: str, who: str, summary: RunSummary, what: str) -> None:
+    done = [o.page for o in summary.outcomes if not o.error]
+    if not done:
+        return
+    with edition.edit(manuscript_id, who) as manuscript:
+        manuscript.changes.append(Change(now(), "", f"pages {', '.join(done)} {what} (by {who})"))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

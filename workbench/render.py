@@ -1,0 +1,134 @@
+"""Render pages and lines of pre-1945 Bulgarian text with the Old Standard font.
+
+Open handwritten Cyrillic ground truth is scarce, so the sample edition, the tests
+and the benchmarks use pages the project renders itself (design.md §1): a slightly
+uneven hand-set page in Old Standard (Debian's fonts-oldstandard), with ѣ, ѫ, і and
+final ъ. The renderer also returns where it drew each line, which is ground truth
+for checking segmentation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT_DIR = Path("/usr/share/fonts/truetype/fonts-oldstandard")
+FONT_FILES = {"regular": "OldStandard-Regular.ttf", "italic": "OldStandard-Italic.ttf"}
+
+# After Hristo Botev, "Хаджи Димитъръ" (1873), public domain; spelled in the
+# orthography of before 1945 by the project.
+HADZHI_DIMITAR = """\
+Живъ е той, живъ е! Тамъ на Балкана,
+потъненъ въ кърви лежи и пъшка
+юнакъ съ дълбока на гърди рана,
+юнакъ въ младость и въ сила мѫжка.
+На една страна захвърлилъ пушка,
+на друга сабля на двѣ строшена;
+очи тъмнѣятъ, глава се люшка,
+уста проклинатъ цѣла вселена!
+Лежи юнакътъ, а на небето
+слънцето спрѣно сърдито пече;
+жътварка пѣе нейдѣ въ полето,
+и кръвьта още по-силно тече!
+Жътва е сега... Пѣйте, робини,
+тѣзи тѫжни пѣсни! Грѣй и ти, слънце,
+въ таз робска земя! Ще да загине
+и тоя юнакъ... Но млъкни, сърце!
+Тоз, който падне въ бой за свобода,
+той не умира: него жалѣятъ
+земя и небо, звѣръ и природа,
+и пѣвци пѣсни за него пѣятъ..."""
+
+# After Ivan Vazov, "Подъ игото" (1894), opening of chapter I, public domain;
+# spelled in the orthography of before 1945 by the project.
+POD_IGOTO = """\
+Въ тая прохладна майска вечерь чорбаджи Марко,
+гологлавъ, по бѣли рѫкави и по халатъ,
+вечеряше съ челядьта си на двора.
+Трапезата, по обикновенiето, бѣше сложена
+между ясмиковитѣ храсти, които отъ двѣ страни
+на стѣната се виеха и пълнѣха въздуха съ
+сладко ухание. Подъ широкото небе, което
+се бѣше синѣло надъ градеца, всичко бѣше
+тихо и спокойно; само вѣтърътъ шумолѣше
+въ листата на старата круша до портата.
+Тогава кучето залая силно и дълго, и
+всички се обърнаха къмъ тъмния ѫгълъ,
+отдѣто се чуваше нѣкакъвъ шумъ. Марко
+стана и рече: „Кой е тамъ?“ Никой не
+отговори; само нѣщо пакъ се размърда
+въ тъмнината подъ дървения навѣсъ."""
+
+
+@dataclass
+class DrawnLine:
+    """A line the renderer drew: its text and its baseline in image pixels."""
+
+    text: str
+    baseline: list[tuple[int, int]]
+    bbox: tuple[int, int, int, int]
+
+
+def font(size: int, style: str = "italic") -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT_DIR / FONT_FILES[style]), size)
+
+
+def render_page(
+    lines: list[str],
+    *,
+    width: int = 1240,
+    height: int = 1754,
+    font_size: int | None = None,
+    seed: int = 0,
+    style: str = "italic",
+) -> tuple[Image.Image, list[DrawnLine]]:
+    """Draw ``lines`` on a paper-coloured page, each line slightly tilted and shifted.
+
+    Returns the greyscale image and where each line was drawn.
+    """
+    rng = random.Random(seed)
+    size = font_size or max(12, height // 48)
+    face = font(size, style)
+    page = Image.new("L", (width, height), 236)
+    drawn: list[DrawnLine] = []
+    margin_x = width // 10
+    y = height // 10
+    line_gap = int(size * 1.9)
+    for text in lines:
+        if y + line_gap > height - height // 12:
+            break
+        # Each line on its own strip, rotated by a small angle, then pasted: a hand
+        # never keeps a perfectly straight baseline.
+        left, top, right, bottom = face.getbbox(text)
+        strip = Image.new("L", (right + 2 * size, bottom + 2 * size), 0)
+        ImageDraw.Draw(strip).text((size, size), text, font=face, fill=255)
+        angle = rng.uniform(-1.2, 1.2)
+        ascent = face.getmetrics()[0]
+        rotated = strip.rotate(angle, resample=Image.BICUBIC, expand=False, center=(size, size + ascent))
+        x = margin_x + rng.randint(-size // 2, size)
+        ink = Image.new("L", rotated.size, rng.randint(20, 60))
+        page.paste(ink, (x - size, y - size), rotated)
+        # The baseline starts at the rotation centre; its far end turns with the strip.
+        theta = math.radians(-angle)
+        length = right
+        x0, y0 = x, y + ascent
+        x1 = x0 + int(length * math.cos(theta))
+        y1 = y0 + int(length * math.sin(theta))
+        drawn.append(DrawnLine(text, [(x0, y0), (x1, y1)], (x, y + top, x + right, y + bottom)))
+        y += line_gap + rng.randint(-size // 8, size // 8)
+    page = page.filter(ImageFilter.GaussianBlur(0.6))
+    return page, drawn
+
+
+def render_line(text: str, *, height: int = 48, seed: int = 0, style: str = "italic") -> Image.Image:
+    """Draw one line of text on its own, as a line image for recognition training and tests."""
+    rng = random.Random(seed)
+    face = font(int(height * 0.6), style)
+    left, top, right, bottom = face.getbbox(text)
+    image = Image.new("L", (right + height, height), 236)
+    ImageDraw.Draw(image).text((height // 2, (height - bottom - top) // 2), text, font=face, fill=rng.randint(20, 60))
+    return image

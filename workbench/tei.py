@@ -1,0 +1,413 @@
+"""TEI P5 documents: the one module that knows how a manuscript is encoded.
+
+The encoding is the one in design.md §2: geometry in ``<facsimile>`` (a ``surface``
+per page, a ``zone`` per region and per line, the baseline as a ``path`` inside the
+line's zone), text in ``<body>`` (a ``pb`` per page, an ``ab`` per run of lines in
+one region, an ``lb`` per line), each line's ``lb`` and ``zone`` pointing at each
+other.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import PurePosixPath
+from xml.sax.saxutils import escape as xml_escape
+
+from lxml import etree
+
+from workbench.model import (
+    STATUSES,
+    Change,
+    Line,
+    Manuscript,
+    Page,
+    Point,
+    Region,
+    Source,
+    WorkbenchError,
+)
+
+TEI_NS = "http://www.tei-c.org/ns/1.0"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+NSMAP = {"tei": TEI_NS, "xml": XML_NS}
+XML_ID = f"{{{XML_NS}}}id"
+T = f"{{{TEI_NS}}}"
+
+# Outside input never expands entities, loads a DTD or touches the network
+# (billion laughs, XXE); huge_tree stays off so libxml2's size limits apply.
+_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+class InvalidXML(WorkbenchError):
+    """The bytes are not acceptable XML (malformed, or with a DOCTYPE or entities)."""
+
+
+def parser(**options: bool) -> etree.XMLParser:
+    """The hardened parser every piece of outside XML goes through."""
+    return etree.XMLParser(**_PARSER_OPTIONS, **options)
+
+
+def parse_xml(data: bytes, name: str = "document") -> etree._ElementTree:
+    """Parse untrusted XML, refusing DTDs and entity declarations with a clear message."""
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, parser(remove_blank_text=False)))
+    except etree.XMLSyntaxError as error:
+        raise InvalidXML(f"{name} is not well-formed XML: {error}") from None
+    docinfo = tree.docinfo
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
+        raise InvalidXML(
+            f"{name} has a DOCTYPE declaration; TEI documents need none, and entity declarations "
+            "are refused because they can expand without bound or read other files"
+        )
+    return tree
+
+
+def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
+    """Read a TEI document written by ``build_document`` (or by hand, in the same encoding)."""
+    root = parse_xml(data, name).getroot()
+    if root.tag != f"{T}TEI":
+        raise WorkbenchError(f"{name} is not a TEI document (its root element is {root.tag})")
+    manuscript_id = root.get(XML_ID)
+    if not manuscript_id:
+        raise WorkbenchError(f"{name}: the <TEI> element has no xml:id (the manuscript id)")
+    header = root.find(f"{T}teiHeader")
+    if header is None:
+        raise WorkbenchError(f"{name} has no teiHeader")
+    manuscript = Manuscript(id=manuscript_id, title=_text(header, "tei:fileDesc/tei:titleStmt/tei:title") or "")
+    manuscript.author = _text(header, "tei:fileDesc/tei:titleStmt/tei:author")
+    ms_identifier = "tei:fileDesc/tei:sourceDesc/tei:msDesc/tei:msIdentifier/"
+    manuscript.settlement = _text(header, ms_identifier + "tei:settlement")
+    manuscript.repository = _text(header, ms_identifier + "tei:repository")
+    manuscript.collection = _text(header, ms_identifier + "tei:collection")
+    manuscript.shelfmark = _text(header, ms_identifier + "tei:idno[@type='shelfmark']")
+    for resp_stmt in header.iterfind("tei:fileDesc/tei:titleStmt/tei:respStmt[@xml:id]", NSMAP):
+        manuscript.sources.append(
+            Source(resp_stmt.get(XML_ID), _text(resp_stmt, "tei:resp") or "", _text(resp_stmt, "tei:name") or "")
+        )
+    for change in header.iterfind("tei:revisionDesc/tei:change", NSMAP):
+        manuscript.changes.append(
+            Change(change.get("when", ""), (change.get("who") or "").lstrip("#"), "".join(change.itertext()).strip())
+        )
+    manuscript.header_xml = etree.tostring(header)
+
+    pages: dict[str, Page] = {}
+    zones: dict[str, etree._Element] = {}
+    for surface in root.iterfind("tei:facsimile/tei:surface", NSMAP):
+        page = _read_surface(surface, manuscript_id)
+        pages[page.id] = page
+        manuscript.pages.append(page)
+        for zone in surface.iterfind("tei:zone", NSMAP):
+            zones[zone.get(XML_ID, "")] = zone
+            if zone.get("type") == "region":
+                page.regions.append(Region(zone.get(XML_ID), _points(zone.get("points")), zone.get("subtype", "text")))
+
+    page = None
+    for element in root.iterfind("tei:text/tei:body//*", NSMAP):
+        if element.tag == f"{T}pb":
+            page = pages.get(_target(element.get("facs")))
+            if page is None:
+                raise WorkbenchError(f"{name}, line {element.sourceline}: <pb> points at no page surface")
+        elif element.tag == f"{T}ab":
+            if page is None:
+                raise WorkbenchError(f"{name}, line {element.sourceline}: text before the first <pb>")
+            page.lines.extend(_read_ab(element, zones, name))
+    return manuscript
+
+
+def build_document(manuscript: Manuscript) -> etree._ElementTree:
+    """The TEI document for ``manuscript``."""
+    root = etree.Element(f"{T}TEI", nsmap={None: TEI_NS})
+    root.set(XML_ID, manuscript.id)
+    root.set(f"{{{XML_NS}}}lang", "bg")
+    root.append(_build_header(manuscript))
+    if manuscript.pages:
+        facsimile = etree.SubElement(root, f"{T}facsimile")
+        for page in manuscript.pages:
+            facsimile.append(_build_surface(manuscript.id, page))
+    body = etree.SubElement(etree.SubElement(root, f"{T}text"), f"{T}body")
+    div = etree.SubElement(body, f"{T}div", type="manuscript")
+    runs: list[tuple[etree._Element, list[tuple[int, Line]]]] = []
+    for page in manuscript.pages:
+        etree.SubElement(div, f"{T}pb", n=page.n, facs=f"#{page.id}")
+        for number, line in enumerate(page.lines, start=1):
+            region = f"#{line.region}" if line.region else None
+            if not runs or runs[-1][0] is not div[-1] or runs[-1][0].get("facs") != region:
+                ab = etree.SubElement(div, f"{T}ab")
+                if region:
+                    ab.set("facs", region)
+                runs.append((ab, []))
+            runs[-1][1].append((number, line))
+    if len(div) == 0:
+        # An empty manuscript still needs some body content to be valid TEI.
+        etree.SubElement(div, f"{T}ab")
+    # Indent the structure before any line content goes in: whitespace added inside
+    # mixed content (a <choice>, say) would change the text.
+    etree.indent(root, space=" ")
+    line_indent = "\n" + " " * 5  # one level inside <ab>
+    for ab, lines in runs:
+        ab.text = line_indent
+        for number, line in lines:
+            _append_line(ab, line, number)
+            ab[-1].tail = (ab[-1].tail or "") + line_indent
+        ab[-1].tail = ab[-1].tail[:-1]  # the closing </ab> one level out
+    return etree.ElementTree(root)
+
+
+def serialize(tree: etree._ElementTree) -> bytes:
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8") + b"\n"
+
+
+def text_fragment(plain: str) -> str:
+    """Plain text (from a recognition model, say) as a line's content: escaped, no markup."""
+    return xml_escape(plain)
+
+
+def line_plain_text(line: Line) -> str:
+    """The line's text without its markup (deleted text included, as written)."""
+    if not line.text:
+        return ""
+    return "".join(_parse_fragment(line.text, line.id).itertext())
+
+
+def page_id(manuscript_id: str, n: int | str) -> str:
+    return f"{manuscript_id}_p{n}"
+
+
+def graphic_url(manuscript_id: str, page: Page) -> str:
+    url = f"../facsimiles/{manuscript_id}/{page.image}"
+    return url if page.frame is None else f"{url}#page={page.frame + 1}"
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def _text(element: etree._Element, path: str) -> str | None:
+    found = element.find(path, NSMAP)
+    if found is None:
+        return None
+    return "".join(found.itertext()).strip() or None
+
+
+def _target(pointer: str | None) -> str:
+    return (pointer or "").removeprefix("#")
+
+
+def _points(value: str | None) -> list[Point]:
+    points = []
+    for pair in (value or "").split():
+        x, _, y = pair.partition(",")
+        points.append((round(float(x)), round(float(y))))
+    return points
+
+
+def _read_surface(surface: etree._Element, manuscript_id: str) -> Page:
+    graphic = surface.find("tei:graphic", NSMAP)
+    if graphic is None:
+        raise WorkbenchError(f"surface {surface.get(XML_ID)} (line {surface.sourceline}) has no <graphic>")
+    url, _, fragment = graphic.get("url", "").partition("#")
+    frame = int(fragment.removeprefix("page=")) - 1 if fragment.startswith("page=") else None
+    return Page(
+        id=surface.get(XML_ID, ""),
+        n=surface.get("n", ""),
+        image=PurePosixPath(url).name,
+        width=int(graphic.get("width", "0").removesuffix("px")),
+        height=int(graphic.get("height", "0").removesuffix("px")),
+        mime_type=graphic.get("mimeType", ""),
+        frame=frame,
+    )
+
+
+def _read_ab(ab: etree._Element, zones: dict[str, etree._Element], name: str) -> list[Line]:
+    region = _target(ab.get("facs")) or None
+    if (ab.text or "").strip():
+        raise WorkbenchError(f"{name}, line {ab.sourceline}: text in an <ab> before its first <lb>")
+    lines: list[Line] = []
+    content: list[etree._Element] = []
+    for child in ab:
+        if child.tag == f"{T}lb":
+            if lines:
+                lines[-1].text = _fragment(lines[-1], content)
+            lines.append(_read_lb(child, zones, region, name))
+            content = []
+        elif not lines:
+            raise WorkbenchError(f"{name}, line {child.sourceline}: content in an <ab> before its first <lb>")
+        else:
+            content.append(child)
+    if lines:
+        lines[-1].text = _fragment(lines[-1], content)
+    return lines
+
+
+def _read_lb(lb: etree._Element, zones: dict[str, etree._Element], region: str | None, name: str) -> Line:
+    zone = zones.get(_target(lb.get("facs")))
+    if zone is None or zone.get("type") != "line":
+        raise WorkbenchError(f"{name}, line {lb.sourceline}: <lb> does not point at a line zone")
+    baseline = zone.find("tei:path[@type='baseline']", NSMAP)
+    status = lb.get("type")
+    cert = lb.get("cert")
+    line = Line(
+        id=zone.get(XML_ID),
+        boundary=_points(zone.get("points")),
+        baseline=_points(baseline.get("points")) if baseline is not None else [],
+        region=region,
+        status=status if status in STATUSES else None,
+        resp=_target(lb.get("resp")) or None,
+        cert=float(cert) if cert and cert.replace(".", "", 1).isdigit() else None,
+    )
+    line.text = lb.tail or ""
+    return line
+
+
+def _fragment(line: Line, content: list[etree._Element]) -> str:
+    """The inline content after a line's ``lb``, as namespace-free XML text."""
+    parts = [line.text]
+    for element in content:
+        element = copy.deepcopy(element)
+        for node in element.iter():
+            if isinstance(node.tag, str):
+                node.tag = etree.QName(node).localname
+        etree.cleanup_namespaces(element)
+        parts.append(etree.tostring(element, encoding="unicode", with_tail=True))
+    return "".join(parts).rstrip()
+
+
+# -- writing ---------------------------------------------------------------------
+
+
+def _format_points(points: list[Point]) -> str:
+    return " ".join(f"{x},{y}" for x, y in points)
+
+
+def _build_header(manuscript: Manuscript) -> etree._Element:
+    if manuscript.header_xml:
+        header = etree.fromstring(manuscript.header_xml, parser())
+    else:
+        header = etree.fromstring(
+            f"""<teiHeader xmlns="{TEI_NS}"><fileDesc><titleStmt><title/></titleStmt>"""
+            "<publicationStmt><p>Working transcription made with the manuscript workbench; not yet published.</p>"
+            "</publicationStmt><sourceDesc><msDesc><msIdentifier/></msDesc></sourceDesc></fileDesc></teiHeader>",
+            parser(remove_blank_text=True),
+        )
+    title_stmt = header.find("tei:fileDesc/tei:titleStmt", NSMAP)
+    _set_child(title_stmt, "title", manuscript.title, before=[])
+    _set_child(title_stmt, "author", manuscript.author, before=["title"])
+    for old in title_stmt.findall("tei:respStmt[@xml:id]", NSMAP):
+        title_stmt.remove(old)
+    for source in manuscript.sources:
+        resp_stmt = etree.SubElement(title_stmt, f"{T}respStmt")
+        resp_stmt.set(XML_ID, source.id)
+        etree.SubElement(resp_stmt, f"{T}resp").text = source.kind
+        etree.SubElement(resp_stmt, f"{T}name").text = source.name
+
+    ms_identifier = header.find("tei:fileDesc/tei:sourceDesc/tei:msDesc/tei:msIdentifier", NSMAP)
+    if ms_identifier is not None:
+        order = ["settlement", "repository", "collection"]
+        for i, name in enumerate(order):
+            _set_child(ms_identifier, name, getattr(manuscript, name), before=order[:i])
+        for idno in ms_identifier.findall("tei:idno", NSMAP):
+            if idno.get("type") in ("shelfmark", "workbench"):
+                ms_identifier.remove(idno)
+        if manuscript.shelfmark:
+            etree.SubElement(ms_identifier, f"{T}idno", type="shelfmark").text = manuscript.shelfmark
+        # msIdentifier must not be empty; the workbench id is always a valid identifier.
+        etree.SubElement(ms_identifier, f"{T}idno", type="workbench").text = manuscript.id
+
+    revision_desc = header.find("tei:revisionDesc", NSMAP)
+    if revision_desc is not None:
+        header.remove(revision_desc)
+    if manuscript.changes:
+        revision_desc = etree.SubElement(header, f"{T}revisionDesc")
+        for change in manuscript.changes:
+            element = etree.SubElement(revision_desc, f"{T}change", when=change.when)
+            if change.who:
+                element.set("who", f"#{change.who}")
+            element.text = change.text
+    for element in header.iter():
+        element.tail = None
+        if len(element):
+            element.text = None if not (element.text or "").strip() else element.text
+    return header
+
+
+def _set_child(parent: etree._Element, name: str, value: str | None, before: list[str]) -> None:
+    """Set (or remove, when ``value`` is None) the first ``name`` child, keeping TEI's order."""
+    existing = parent.find(f"tei:{name}", NSMAP)
+    if value is None:
+        if existing is not None:
+            parent.remove(existing)
+        return
+    if existing is None:
+        existing = etree.Element(f"{T}{name}")
+        position = 0
+        for index, child in enumerate(parent):
+            if etree.QName(child).localname in before:
+                position = index + 1
+        parent.insert(position, existing)
+    for child in list(existing):
+        existing.remove(child)
+    existing.text = value
+
+
+def _build_surface(manuscript_id: str, page: Page) -> etree._Element:
+    surface = etree.Element(
+        f"{T}surface",
+        {XML_ID: page.id, "n": page.n, "ulx": "0", "uly": "0", "lrx": str(page.width), "lry": str(page.height)},
+    )
+    etree.SubElement(
+        surface,
+        f"{T}graphic",
+        url=graphic_url(manuscript_id, page),
+        width=f"{page.width}px",
+        height=f"{page.height}px",
+        mimeType=page.mime_type,
+    )
+    for region in page.regions:
+        etree.SubElement(
+            surface,
+            f"{T}zone",
+            {XML_ID: region.id, "type": "region", "subtype": region.kind, "points": _format_points(region.boundary)},
+        )
+    for line in page.lines:
+        zone = etree.SubElement(
+            surface,
+            f"{T}zone",
+            {XML_ID: line.id, "type": "line", "points": _format_points(line.boundary), "corresp": f"#{line.id}_t"},
+        )
+        if line.baseline:
+            etree.SubElement(zone, f"{T}path", type="baseline", points=_format_points(line.baseline))
+    return surface
+
+
+def _append_line(ab: etree._Element, line: Line, number: int) -> None:
+    lb = etree.SubElement(ab, f"{T}lb", {XML_ID: f"{line.id}_t", "n": str(number), "facs": f"#{line.id}"})
+    if line.status:
+        lb.set("type", line.status)
+    if line.resp:
+        lb.set("resp", f"#{line.resp}")
+    if line.cert is not None:
+        lb.set("cert", f"{line.cert:.3f}")
+    fragment = _parse_fragment(line.text, line.id)
+    lb.tail = fragment.text
+    for child in fragment:
+        ab.append(child)
+
+
+# Inline markup is line-scoped (design.md §2): only these elements may stand inside a line.
+INLINE_ELEMENTS = frozenset({"choice", "abbr", "expan", "del", "add", "unclear", "gap", "supplied", "hi"})
+
+
+def _parse_fragment(text: str, line_id: str) -> etree._Element:
+    try:
+        fragment = etree.fromstring(f'<ab xmlns="{TEI_NS}">{text}</ab>', parser())
+    except etree.XMLSyntaxError as error:
+        raise WorkbenchError(f"line {line_id}: the text is not well-formed markup ({error.msg})") from None
+    for element in fragment.iterdescendants():
+        if not isinstance(element.tag, str):
+            raise WorkbenchError(f"line {line_id}: comments and processing instructions are not allowed in a line")
+        name = etree.QName(element)
+        if name.namespace != TEI_NS or name.localname not in INLINE_ELEMENTS:
+            raise WorkbenchError(
+                f"line {line_id}: <{name.localname}> is not allowed inside a line; "
+                f"use one of {', '.join(sorted(INLINE_ELEMENTS))}"
+            )
+    return fragment

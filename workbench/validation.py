@@ -1,0 +1,154 @@
+"""Validation of TEI documents against the project schema and the official tei_all.
+
+Every save checks the project schema (schemas/workbench.rng, compiled from
+workbench.odd, plus the Schematron rules of workbench.sch and two checks XPath 1.0
+cannot express). ``tei_all`` takes 13-17 s to load in lxml, so it is loaded once per
+process, on first use: by ``workbench validate``, by export and by the tests.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from lxml import etree, isoschematron
+
+from workbench.tei import NSMAP, XML_ID, parser
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a document is invalid, with where it is and which check found it."""
+
+    line: int | None
+    message: str
+    check: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.message} [{self.check}]"
+
+
+class InvalidDocument(Exception):
+    def __init__(self, name: str, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n".join(f"  {problem}" for problem in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{name} is not valid TEI for this edition:\n{shown}{more}")
+
+
+@cache
+def _project_relaxng(schema_dir: Path) -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(schema_dir / "workbench.rng"), parser()))
+
+
+@cache
+def _project_schematron(schema_dir: Path) -> isoschematron.Schematron:
+    return isoschematron.Schematron(etree.parse(str(schema_dir / "workbench.sch"), parser()), store_report=True)
+
+
+_tei_all_lock = threading.Lock()
+
+
+def _tei_all(schema_dir: Path) -> etree.RelaxNG:
+    # The lock keeps two threads from each spending 15 s loading the same schema.
+    with _tei_all_lock:
+        return _load_tei_all(schema_dir)
+
+
+@cache
+def _load_tei_all(schema_dir: Path) -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(schema_dir / "tei_all.rng"), parser()))
+
+
+def check_project(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
+    """Problems against the project schema: RELAX NG, Schematron, ids and coordinates."""
+    relaxng = _project_relaxng(schema_dir)
+    if not relaxng.validate(tree):
+        return [_from_log(entry, "workbench.rng") for entry in relaxng.error_log]
+    problems = _check_ids_and_points(tree)
+    schematron = _project_schematron(schema_dir)
+    if not schematron.validate(tree):
+        problems += _schematron_problems(schematron.validation_report)
+    return problems
+
+
+def check_tei_all(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
+    """Problems against the official TEI P5 4.8.0 tei_all schema."""
+    relaxng = _tei_all(schema_dir)
+    if relaxng.validate(tree):
+        return []
+    return [_from_log(entry, "tei_all.rng") for entry in relaxng.error_log]
+
+
+def _check_ids_and_points(tree: etree._ElementTree) -> list[Problem]:
+    problems = []
+    seen: dict[str, int] = {}
+    for element in tree.iter():
+        xml_id = element.get(XML_ID) if isinstance(element.tag, str) else None
+        if xml_id is None:
+            continue
+        if xml_id in seen:
+            problems.append(
+                Problem(element.sourceline, f"xml:id {xml_id!r} is used twice (first on line {seen[xml_id]})", "ids")
+            )
+        else:
+            seen[xml_id] = element.sourceline or 0
+    for surface in tree.iterfind(".//tei:surface", NSMAP):
+        try:
+            width, height = int(surface.get("lrx", "0")), int(surface.get("lry", "0"))
+        except ValueError:
+            continue  # the schema reports malformed coordinates
+        for element in surface.iterfind(".//*[@points]"):
+            for pair in element.get("points").split():
+                x, _, y = pair.partition(",")
+                if not (0 <= float(x) <= width and 0 <= float(y) <= height):
+                    problems.append(
+                        Problem(
+                            element.sourceline,
+                            f"point {pair} of {etree.QName(element).localname} {element.get(XML_ID) or ''} "
+                            f"lies outside its page ({width}×{height} pixels)",
+                            "coordinates",
+                        )
+                    )
+                    break
+    return problems
+
+
+def _schematron_problems(report: etree._ElementTree) -> list[Problem]:
+    svrl = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
+    problems = []
+    for failed in report.iterfind(".//svrl:failed-assert", svrl):
+        text = " ".join("".join(failed.itertext()).split())
+        problems.append(Problem(None, f"{text} (at {failed.get('location')})", "workbench.sch"))
+    return problems
+
+
+# libxml2's RELAX NG messages, reworded for people who do not read schemas.
+_PLAIN = [
+    (re.compile(r"Invalid attribute (\S+) for element (\S+)"), r"attribute \1 is not allowed on <\2>"),
+    (
+        re.compile(r"Element (\S+) failed to validate attributes"),
+        r"an attribute of <\1> has a value the schema does not allow",
+    ),
+    (re.compile(r"Did not expect element (\S+) there"), r"<\1> is not allowed at this place"),
+    (re.compile(r"Expecting element (\S+), got (\S+)"), r"<\2> found where <\1> was expected"),
+    (re.compile(r"Element (\S+) has extra content: (\S+)"), r"<\1> contains <\2>, which is not allowed there"),
+    (re.compile(r"Element (\S+) failed to validate content"), r"the content of <\1> is not what the schema allows"),
+    (re.compile(r"Expecting an element (\S+), got nothing"), r"<\1> is required here but missing"),
+    (re.compile(r"Error validating value"), "a value does not have the form the schema requires"),
+]
+
+
+def _from_log(entry: etree._LogEntry, check: str) -> Problem:
+    message = entry.message.replace(f"{{{NSMAP['tei']}}}", "")
+    for pattern, plain in _PLAIN:
+        if pattern.search(message):
+            message = pattern.sub(plain, message)
+            break
+    return Problem(entry.line or None, message, check)
