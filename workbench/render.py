@@ -132,3 +132,21 @@ def render_line(text: str, *, height: int = 48, seed: int = 0, style: str = "ita
     image = Image.new("L", (right + height, height), 236)
     ImageDraw.Draw(image).text((height // 2, (height - bottom - top) // 2), text, font=face, fill=rng.randint(20, 60))
     return image
+
+
+# The sample edition's pages: (file name, text, size, seed).
+SAMPLE_PAGES = [
+    ("001.jpg", HADZHI_DIMITAR, (1240, 1754), 1),
+    ("002.png", POD_IGOTO, (1654, 2339), 2),
+]
+
+
+def write_sample_pages(folder: Path) -> dict[str, list[DrawnLine]]:
+    """Render the sample edition's page images into ``folder``; returns what each shows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn = {}
+    for name, text, (width, height), seed in SAMPLE_PAGES:
+        image, lines = render_page(text.splitlines(), width=width, height=height, seed=seed)
+        image.save(folder / name, quality=88) if name.endswith(".jpg") else image.save(folder / name, optimize=True)
+        drawn[name] = lines
+    return drawn

@@ -108,6 +108,8 @@ def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
             if page is None:
                 raise WorkbenchError(f"{name}, line {element.sourceline}: <pb> points at no page surface")
         elif element.tag == f"{T}ab":
+            if page is None and len(element) == 0 and not (element.text or "").strip():
+                continue  # the placeholder body of a manuscript without pages
             if page is None:
                 raise WorkbenchError(f"{name}, line {element.sourceline}: text before the first <pb>")
             page.lines.extend(_read_ab(element, zones, name))
