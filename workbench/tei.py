@@ -256,7 +256,7 @@ def _read_lb(lb: etree._Element, zones: dict[str, etree._Element], region: str |
         resp=_target(lb.get("resp")) or None,
         cert=float(cert) if cert and cert.replace(".", "", 1).isdigit() else None,
     )
-    line.text = lb.tail or ""
+    line.text = xml_escape(lb.tail or "")
     return line
 
 

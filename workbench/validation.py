@@ -66,12 +66,27 @@ def _load_tei_all(schema_dir: Path) -> etree.RelaxNG:
     return etree.RelaxNG(etree.parse(str(schema_dir / "tei_all.rng"), parser()))
 
 
+@cache
+def _closed_value_lists(schema_dir: Path) -> dict[tuple[str, str], list[str]]:
+    """(element, attribute) → allowed values, from the closed value lists of the ODD."""
+    odd = etree.parse(str(schema_dir / "workbench.odd"), parser())
+    lists = {}
+    for att_def in odd.iterfind(".//tei:elementSpec/tei:attList/tei:attDef", NSMAP):
+        values = att_def.xpath("tei:valList[@type='closed']/tei:valItem/@ident", namespaces=NSMAP)
+        if values:
+            element = att_def.getparent().getparent().get("ident")
+            lists[(element, att_def.get("ident"))] = list(values)
+    return lists
+
+
 def check_project(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
     """Problems against the project schema: RELAX NG, Schematron, ids and coordinates."""
+    # libxml2 often blames an enclosing element for an error deep inside it, so the
+    # checks that can name the culprit exactly come first.
+    problems = _check_ids_and_points(tree) + _bad_values(tree, schema_dir)
     relaxng = _project_relaxng(schema_dir)
     if not relaxng.validate(tree):
-        return [_from_log(entry, "workbench.rng") for entry in relaxng.error_log]
-    problems = _check_ids_and_points(tree)
+        return problems + [_from_log(entry, "workbench.rng") for entry in relaxng.error_log]
     schematron = _project_schematron(schema_dir)
     if not schematron.validate(tree):
         problems += _schematron_problems(schematron.validation_report)
@@ -117,6 +132,21 @@ def _check_ids_and_points(tree: etree._ElementTree) -> list[Problem]:
                         )
                     )
                     break
+    return problems
+
+
+def _bad_values(tree: etree._ElementTree, schema_dir: Path) -> list[Problem]:
+    problems = []
+    for (element, attribute), allowed in _closed_value_lists(schema_dir).items():
+        for node in tree.iterfind(f".//tei:{element}[@{attribute}]", NSMAP):
+            if node.get(attribute) not in allowed:
+                problems.append(
+                    Problem(
+                        node.sourceline,
+                        f'<{element} {attribute}="{node.get(attribute)}">: {attribute} must be one of {", ".join(allowed)}',
+                        "workbench.odd",
+                    )
+                )
     return problems
 
 

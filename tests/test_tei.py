@@ -1,0 +1,100 @@
+"""TEI encoding: building, reading back, inline markup, hostile XML."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_manuscript
+from lxml import etree
+
+from workbench import tei
+from workbench.model import WorkbenchError
+
+
+def test_round_trip_is_identical():
+    manuscript = make_manuscript(pages=2)
+    manuscript.pages[0].lines[1].text = 'а <del rend="strikethrough">бѣ</del> <choice><abbr>г.</abbr><expan>господинъ</expan></choice> &amp; <unclear reason="faded">ѫ</unclear>'
+    manuscript.pages[0].lines[1].status = "verified"
+    manuscript.pages[0].lines[1].resp = manuscript.sources[0].id
+    manuscript.pages[1].lines[2].cert = 0.875
+    data = tei.serialize(tei.build_document(manuscript))
+    again = tei.parse_manuscript(data)
+    assert tei.serialize(tei.build_document(again)) == data
+    line = again.pages[0].lines[1]
+    assert line.text == manuscript.pages[0].lines[1].text
+    assert line.status == "verified"
+    assert again.pages[1].lines[2].cert == pytest.approx(0.875)
+    assert [p.id for p in again.pages] == ["ms1_p1", "ms1_p2"]
+    assert again.author == "Трифон Трифонов" and again.shelfmark == "T-1"
+
+
+def test_encoding_links_text_and_facsimile_both_ways():
+    root = tei.build_document(make_manuscript()).getroot()
+    ns = tei.NSMAP
+    zone = root.find(".//tei:zone[@type='line']", ns)
+    lb = root.find(".//tei:lb", ns)
+    assert lb.get("facs") == f"#{zone.get(tei.XML_ID)}"
+    assert zone.get("corresp") == f"#{lb.get(tei.XML_ID)}"
+    assert zone.find("tei:path[@type='baseline']", ns) is not None
+    # Zones carry @points only: @ulx…@lry as well make validation ten times slower.
+    assert zone.get("ulx") is None
+    assert root.find(".//tei:graphic", ns).get("url") == "../facsimiles/ms1/001.png"
+
+
+def test_plain_text_is_escaped_and_read_without_markup():
+    manuscript = make_manuscript()
+    line = manuscript.pages[0].lines[1]
+    line.text = tei.text_fragment("a < b & ]]> <script>")
+    data = tei.serialize(tei.build_document(manuscript))
+    assert b"<script>" not in data
+    assert tei.line_plain_text(tei.parse_manuscript(data).pages[0].lines[1]) == "a < b & ]]> <script>"
+
+
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("unclosed <del>word", "not well-formed"),
+        ("<lb/>two lines in one", "<lb> is not allowed inside a line"),
+        ("<p>paragraph</p>", "<p> is not allowed"),
+        ("&unknown;", "not well-formed"),
+        ("<!-- comment -->", "comments"),
+    ],
+)
+def test_invalid_markup_in_a_line_is_refused(text, complaint):
+    manuscript = make_manuscript()
+    manuscript.pages[0].lines[1].text = text
+    with pytest.raises(WorkbenchError, match=complaint):
+        tei.build_document(manuscript)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
+<TEI xmlns="http://www.tei-c.org/ns/1.0">&lol4;</TEI>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE TEI [<!ENTITY xxe SYSTEM "file:///etc/passwd"><!ENTITY net SYSTEM "http://127.0.0.1:9/x">]>
+<TEI xmlns="http://www.tei-c.org/ns/1.0">&xxe;&net;</TEI>"""
+
+
+@pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
+def test_hostile_xml_is_rejected_without_resolving_anything(payload):
+    with pytest.raises(tei.InvalidXML, match="DOCTYPE") as caught:
+        tei.parse_manuscript(payload, "hostile.xml")
+    assert "root:" not in str(caught.value)  # nothing of /etc/passwd leaked into the message
+
+
+def test_the_parser_never_expands_entities():
+    # Even below parse_xml's DOCTYPE check, the parser itself resolves nothing.
+    root = etree.fromstring(EXTERNAL_ENTITY, tei.parser())
+    assert "root:" not in etree.tostring(root, encoding="unicode")
+
+
+def test_malformed_xml_gets_a_message_with_its_position():
+    with pytest.raises(tei.InvalidXML, match=r"broken.xml is not well-formed XML: .*line 1"):
+        tei.parse_manuscript(b"<TEI><teiHeader></TEI>", "broken.xml")
+
+
+def test_a_document_that_is_not_tei_is_refused():
+    with pytest.raises(WorkbenchError, match="not a TEI document"):
+        tei.parse_manuscript(b"<html/>", "page.html")
