@@ -32,7 +32,11 @@ def tei_bytes(edition: Edition) -> bytes:
 def test_edit_saves_valid_tei_and_journals_each_changed_line(ms):
     with ms.edit("ms1", who="ivan") as manuscript:
         line = manuscript.pages[0].lines[1]
-        line.text, line.status, line.resp = "потъненъ въ кърви", "corrected", manuscript.source("transcription", "ivan").id
+        line.text, line.status, line.resp = (
+            "потъненъ въ кърви",
+            "corrected",
+            manuscript.source("transcription", "ivan").id,
+        )
     assert ms.problems("ms1") == []
     assert ms.load("ms1").pages[0].lines[1].text == "потъненъ въ кърви"
     entries = list(ms.journal.entries("ms1"))
@@ -136,7 +140,11 @@ def test_add_pages_copies_images_unchanged_with_checksums(edition, tmp_path):
     frames = [Image.new("L", (400, 500), s) for s in (10, 20)]
     frames[0].save(tiff, save_all=True, append_images=frames[1:])
     added = edition.add_pages("ms1", [jpeg, tiff], who="tester")
-    assert [(p.n, p.image, p.frame) for p in added.pages] == [("1", "a.jpg", None), ("2", "b.tif", 0), ("3", "b.tif", 1)]
+    assert [(p.n, p.image, p.frame) for p in added.pages] == [
+        ("1", "a.jpg", None),
+        ("2", "b.tif", 0),
+        ("3", "b.tif", 1),
+    ]
     folder = edition.facsimile_dir / "ms1"
     assert (folder / "a.jpg").read_bytes() == jpeg.read_bytes()
     sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)

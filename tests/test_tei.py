@@ -12,7 +12,9 @@ from workbench.model import WorkbenchError
 
 def test_round_trip_is_identical():
     manuscript = make_manuscript(pages=2)
-    manuscript.pages[0].lines[1].text = 'а <del rend="strikethrough">бѣ</del> <choice><abbr>г.</abbr><expan>господинъ</expan></choice> &amp; <unclear reason="faded">ѫ</unclear>'
+    manuscript.pages[0].lines[
+        1
+    ].text = 'а <del rend="strikethrough">бѣ</del> <choice><abbr>г.</abbr><expan>господинъ</expan></choice> &amp; <unclear reason="faded">ѫ</unclear>'
     manuscript.pages[0].lines[1].status = "verified"
     manuscript.pages[0].lines[1].resp = manuscript.sources[0].id
     manuscript.pages[1].lines[2].cert = 0.875

@@ -1,0 +1,158 @@
+"""The real pipeline: kraken's bundled model on real page images, through the CLI.
+
+These tests load kraken (10-20 s) and segment pages (about 10 s each on one core);
+they are marked slow, and the README's test command runs them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from PIL import Image
+
+from workbench import tei, validation
+from workbench.edition import Edition
+from workbench.render import HADZHI_DIMITAR, render_page
+
+pytestmark = pytest.mark.slow
+
+
+def workbench_cli(edition: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("workbench")), "--edition", str(edition), "--user", "tester", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory) -> tuple[Edition, list]:
+    """A manuscript of a rendered page and a blank page, segmented by the real CLI."""
+    work = tmp_path_factory.mktemp("pipeline")
+    image, drawn = render_page(HADZHI_DIMITAR.splitlines()[:8], width=900, height=1250, seed=7)
+    image.save(work / "page.png")
+    Image.new("L", (900, 1250), 236).save(work / "blank.jpg")
+    root = work / "edition"
+    steps = [
+        ("new-manuscript", "letters", "--title", "Писма", "--author", "Трифон Трифонов"),
+        ("add-pages", "letters", str(work / "page.png"), str(work / "blank.jpg")),
+        ("segment", "letters"),
+    ]
+    outputs = []
+    for step in steps:
+        result = workbench_cli(root, *step)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
+    return Edition(root), drawn, outputs[-1]
+
+
+def test_segment_finds_the_drawn_lines_and_writes_valid_tei(segmented):
+    edition, drawn, _ = segmented
+    manuscript = edition.load("letters")
+    page, blank = manuscript.pages
+    assert len(page.lines) == len(drawn)
+    for line, truth in zip(page.lines, drawn, strict=True):
+        # Reading order and position: each found baseline lies on the drawn one.
+        (x0, y0), (x1, y1) = truth.baseline
+        assert abs(line.baseline[0][1] - y0) < 15, (line.baseline, truth.baseline)
+        assert len(line.baseline) >= 2 and len(line.boundary) >= 3
+        assert all(0 <= x <= page.width and 0 <= y <= page.height for x, y in line.boundary)
+    ids = [line.id for line in manuscript.lines()] + [region.id for region in page.regions]
+    assert len(ids) == len(set(ids))
+    tree = tei.parse_xml(edition.tei_path("letters").read_bytes())
+    assert validation.check_project(tree) == []
+    assert validation.check_tei_all(tree) == []
+
+
+def test_a_page_without_lines_is_kept_and_the_user_told(segmented):
+    edition, _, output = segmented
+    blank = edition.load("letters").pages[1]
+    assert blank.image == "blank.jpg" and blank.lines == []
+    assert "page 2 (blank.jpg): kraken found no lines; the page is kept with none" in output
+
+
+def test_progress_names_pages_done_and_total(segmented):
+    _, _, output = segmented
+    assert "Segmenting 2 page(s) of letters" in output
+    assert "page 1 (page.png): 8 line(s)" in output
+
+
+def test_resegmenting_keeps_transcribed_text(segmented, tmp_path):
+    source, _, _ = segmented
+    root = tmp_path / "copy"
+    shutil.copytree(source.root, root)
+    edition = Edition(root)
+    with edition.edit("letters", who="ivan") as manuscript:
+        person = manuscript.source("transcription", "ivan")
+        for line, text in zip(manuscript.pages[0].lines, HADZHI_DIMITAR.splitlines(), strict=False):
+            line.text, line.status, line.resp = tei.text_fragment(text), "corrected", person.id
+    before = {line.id: line.text for line in edition.load("letters").lines()}
+    result = workbench_cli(root, "segment", "letters", "--pages", "1")
+    assert result.returncode == 0, result.stderr
+    after = {line.id: line.text for line in edition.load("letters").lines()}
+    assert after == before
+    assert edition.problems("letters") == []
+
+
+def test_recognize_fills_only_empty_lines_with_a_real_kraken_model(segmented, tmp_path):
+    source, _, _ = segmented
+    root = tmp_path / "copy"
+    shutil.copytree(source.root, root)
+    edition = Edition(root)
+    with edition.edit("letters", who="ivan") as manuscript:
+        first = manuscript.pages[0].lines[0]
+        first.text, first.status, first.resp = "Живъ е той", "verified", manuscript.source("transcription", "ivan").id
+    model = untrained_model(tmp_path)
+    result = workbench_cli(root, "recognize", "letters", "--model", str(model))
+    assert result.returncode == 0, result.stderr
+    manuscript = edition.load("letters")
+    lines = manuscript.pages[0].lines
+    assert lines[0].text == "Живъ е той" and lines[0].status == "verified"
+    machine = [line for line in lines[1:] if line.text]
+    assert machine, "the model read nothing at all"
+    source_ids = {s.id: s for s in manuscript.sources}
+    for line in machine:
+        assert line.status == "automatic"
+        assert source_ids[line.resp].name == model.name and source_ids[line.resp].kind == "recognition"
+        assert 0 <= line.cert <= 1
+    assert edition.problems("letters") == []
+
+
+def test_recognize_with_a_file_that_is_not_a_model(segmented, tmp_path):
+    source, _, _ = segmented
+    fake = tmp_path / "model.mlmodel"
+    fake.write_text("not a model")
+    before = source.tei_path("letters").read_bytes()
+    result = workbench_cli(source.root, "recognize", "letters", "--model", str(fake))
+    assert result.returncode == 1
+    assert "model.mlmodel is not a kraken recognition model" in result.stderr
+    assert source.tei_path("letters").read_bytes() == before
+
+
+def untrained_model(folder: Path) -> Path:
+    """A real kraken recognition model with random weights: it reads noise, but for real.
+
+    Training a useful model is another feature's job; this one exercises the same
+    loading and recognition code a user's model goes through.
+    """
+    script = """
+import sys
+from kraken.lib.vgsl import TorchVGSLModel
+from kraken.models import write_models
+alphabet = "абвгдежзийклмнопрстуфхцчшщъьюяѣѫ ,.!"
+codec = {c: [i + 1] for i, c in enumerate(alphabet)}
+spec = f"[1,48,0,1 Cr3,3,16 Mp2,2 S1(1x24)1,3 Lbx32 O1c{len(alphabet) + 1}]"
+model = TorchVGSLModel(vgsl=spec, codec=codec, model_type=["recognition"], seg_type="baselines", one_channel_mode="L")
+print(write_models([model], sys.argv[1]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(folder / "untrained.mlmodel")], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
