@@ -108,10 +108,10 @@ class Edition:
         """
         with self._lock(manuscript_id):
             self._refuse_if_invalid_on_disk(manuscript_id)
-            before = self.load(manuscript_id)
             manuscript = self.load(manuscript_id)
+            before = _line_states(manuscript)
             yield manuscript
-            entries = _journal_entries(before, manuscript, who, source or who)
+            entries = _journal_entries(manuscript.id, before, manuscript, who, source or who)
             self._write(manuscript, entries)
 
     def add_pages(self, manuscript_id: str, paths: list[Path], who: str) -> AddedPages:
@@ -212,19 +212,24 @@ class Edition:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _journal_entries(before: Manuscript, after: Manuscript, who: str, source: str) -> list[Entry]:
-    old = {line.id: line for line in before.lines()}
-    new = {line.id: line for line in after.lines()}
+def _line_states(manuscript: Manuscript) -> dict[str, tuple[str, str | None]]:
+    return {line.id: (line.text, line.status) for line in manuscript.lines()}
+
+
+def _journal_entries(
+    manuscript_id: str, before: dict[str, tuple[str, str | None]], after: Manuscript, who: str, source: str
+) -> list[Entry]:
     time = now()
     entries = []
-    for line_id, line in new.items():
-        previous = old.get(line_id)
-        old_text = previous.text if previous else ""
-        if line.text != old_text or (previous and line.status != previous.status):
-            entries.append(Entry(time, after.id, line_id, old_text, line.text, who, source, line.status))
-    for line_id, line in old.items():
-        if line_id not in new and line.text:
-            entries.append(Entry(time, after.id, line_id, line.text, "", who, source, None, event="removed"))
+    present = set()
+    for line in after.lines():
+        present.add(line.id)
+        old_text, old_status = before.get(line.id, ("", None))
+        if (line.text, line.status) != (old_text, old_status) and (line.text or old_text):
+            entries.append(Entry(time, manuscript_id, line.id, old_text, line.text, who, source, line.status))
+    for line_id, (old_text, _) in before.items():
+        if line_id not in present and old_text:
+            entries.append(Entry(time, manuscript_id, line_id, old_text, "", who, source, None, event="removed"))
     return entries
 
 
