@@ -185,3 +185,45 @@ def test_the_sample_edition_loads(sample_edition):
     assert len(manuscript.pages) == 2
     assert all(line.text for line in manuscript.lines())
     assert Path(sample_edition.image_path("trifonov-sample", manuscript.pages[0])).is_file()
+
+
+def test_a_page_save_writes_the_same_document_as_a_full_save(edition):
+    edition.create(make_manuscript(pages=3), who="tester")
+    with edition.edit("ms1", who="ivan", pages=["2"]) as manuscript:
+        manuscript.pages[1].lines[2].text = '<add place="above">нѣщо</add> ново'
+        manuscript.pages[1].lines[2].status = "corrected"
+        manuscript.pages[1].lines[2].resp = manuscript.source("transcription", "ivan").id
+    on_disk = edition.tei_path("ms1").read_bytes()
+    assert on_disk == tei.document_bytes(tei.parse_manuscript(on_disk))
+    assert edition.problems("ms1") == []
+    assert edition.load("ms1").pages[1].lines[2].text == '<add place="above">нѣщо</add> ново'
+
+
+def test_a_page_save_validates_the_page_and_refuses_ids_of_other_pages(edition):
+    edition.create(make_manuscript(pages=2), who="tester")
+    before = edition.tei_path("ms1").read_bytes()
+    with pytest.raises(InvalidDocument, match="outside its page"):
+        with edition.edit("ms1", who="ivan", pages=["2"]) as manuscript:
+            manuscript.pages[1].lines[0].boundary = [(0, 0), (5000, 0), (5000, 10)]
+    with pytest.raises(InvalidDocument, match="'ms1_p1_l1' on page 2 is used elsewhere"):
+        with edition.edit("ms1", who="ivan", pages=["2"]) as manuscript:
+            manuscript.pages[1].lines[0].id = "ms1_p1_l1"
+    assert edition.tei_path("ms1").read_bytes() == before
+    # The refused changes did not stay behind in memory either.
+    with edition.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[1].text = "fine"
+    reloaded = edition.load("ms1")
+    assert reloaded.pages[1].lines[0].id == "ms1_p2_l1"
+    assert reloaded.pages[1].lines[0].boundary[1] == (900, 110)
+
+
+def test_a_valid_change_made_by_hand_between_saves_is_kept(ms):
+    with ms.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[1].text = "first"
+    path = ms.tei_path("ms1")
+    path.write_bytes(path.read_bytes().replace(b"Test manuscript", b"Edited by hand"))
+    with ms.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[2].text = "second"
+    reloaded = ms.load("ms1")
+    assert reloaded.title == "Edited by hand"
+    assert [line.text for line in reloaded.pages[0].lines[1:3]] == ["first", "second"]

@@ -6,6 +6,7 @@ they are marked slow, and the README's test command runs them.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def test_progress_names_pages_done_and_total(segmented):
     _, _, output = segmented
     assert "Segmenting 2 page(s) of letters" in output
     assert "page 1 (page.png): 8 line(s)" in output
+    assert re.search(r"Segmenting: [12]/2, page [12] \(\S+\) done", output)
 
 
 def test_resegmenting_keeps_transcribed_text(segmented, tmp_path):

@@ -70,8 +70,8 @@ def test_resp_pointing_nowhere_is_refused():
 def test_duplicate_ids_are_refused():
     manuscript = make_manuscript()
     manuscript.pages[0].lines[1].id = manuscript.pages[0].lines[0].id
-    problems = validation.check_project(tei.build_document(manuscript))
-    assert any("'ms1_p1_l1' is used twice" in p.message for p in problems)
+    with pytest.raises(tei.InvalidXML, match="ID ms1_p1_l1 already defined"):
+        tei.build_document(manuscript)
 
 
 def test_duplicate_ids_in_a_file_are_refused_when_it_is_read():

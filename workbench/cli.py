@@ -192,26 +192,31 @@ def _report_result(edition: Edition, manuscript_id: str) -> None:
 
 
 class _progress:
-    """A progress bar showing pages done / total and the page just finished."""
+    """Pages done / total and the page being worked on: a bar on a terminal, a line per page in a log."""
 
     def __init__(self, total: int, label: str):
+        self.total, self.done, self.label = total, 0, label
+        self.interactive = sys.stderr.isatty()
         self.bar = click.progressbar(
-            length=total,
-            label=label,
-            show_pos=True,
-            item_show_func=lambda item: item,
-            file=sys.stderr,
+            length=total, label=label, show_pos=True, item_show_func=lambda item: item, file=sys.stderr
         )
 
     def __enter__(self):
-        self.bar.__enter__()
-        # Draw the empty bar now: the first page takes the longest (model loading).
-        self.bar.render_progress()
+        if self.interactive:
+            self.bar.__enter__()
+            # Draw the empty bar now: the first page takes the longest (model loading).
+            self.bar.render_progress()
         return self.update
 
     def update(self, outcome: pipeline.PageOutcome) -> None:
-        working = f", working on {', '.join(outcome.working_on)}" if outcome.working_on else ""
-        self.bar.update(1, f"page {outcome.page} ({outcome.image}) done{working}")
+        self.done += 1
+        working = f", working on page {', '.join(outcome.working_on)}" if outcome.working_on else ""
+        message = f"page {outcome.page} ({outcome.image}) done{working}"
+        if self.interactive:
+            self.bar.update(1, message)
+        else:
+            click.echo(f"{self.label}: {self.done}/{self.total}, {message}", err=True)
 
     def __exit__(self, *exc) -> None:
-        self.bar.__exit__(*exc)
+        if self.interactive:
+            self.bar.__exit__(*exc)

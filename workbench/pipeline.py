@@ -80,7 +80,7 @@ def segment(
         if isinstance(result, Exception):
             outcome.error = _describe(result)
         else:
-            with edition.edit(manuscript_id, who, source=f"kraken:{htr.SEGMENTATION_MODEL}") as current:
+            with edition.edit(manuscript_id, who, f"kraken:{htr.SEGMENTATION_MODEL}", pages=[page.n]) as current:
                 outcome.report = merge_layout(current.page(page.n), result)
         summary.outcomes.append(outcome)
         if progress:
@@ -117,7 +117,7 @@ def recognize(
         except Exception as error:
             outcome.error = _describe(error)
         else:
-            with edition.edit(manuscript_id, who, source=f"kraken:{model_path.name}") as current:
+            with edition.edit(manuscript_id, who, f"kraken:{model_path.name}", pages=[page.n]) as current:
                 source = current.source("recognition", model_path.name)
                 for line in current.page(page.n).lines:
                     found = results.get(line.id)
@@ -137,7 +137,7 @@ def _record_change(edition: Edition, manuscript_id: str, who: str, summary: RunS
     done = [o.page for o in summary.outcomes if not o.error]
     if not done:
         return
-    with edition.edit(manuscript_id, who) as manuscript:
+    with edition.edit(manuscript_id, who, pages=()) as manuscript:
         manuscript.changes.append(Change(now(), "", f"pages {', '.join(done)} {what} (by {who})"))
 
 

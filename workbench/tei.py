@@ -10,6 +10,7 @@ other.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape as xml_escape
 
@@ -52,7 +53,7 @@ def parse_xml(data: bytes, name: str = "document") -> etree._ElementTree:
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser(remove_blank_text=False)))
     except etree.XMLSyntaxError as error:
-        raise InvalidXML(f"{name} is not well-formed XML: {error}") from None
+        raise InvalidXML(f"{name} cannot be read as XML: {error}") from None
     docinfo = tree.docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise InvalidXML(
@@ -116,35 +117,38 @@ def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
     return manuscript
 
 
-def build_document(manuscript: Manuscript) -> etree._ElementTree:
-    """The TEI document for ``manuscript``."""
-    root = etree.Element(f"{T}TEI", nsmap={None: TEI_NS})
-    root.set(XML_ID, manuscript.id)
-    root.set(f"{{{XML_NS}}}lang", "bg")
-    root.append(_build_header(manuscript))
-    if manuscript.pages:
-        facsimile = etree.SubElement(root, f"{T}facsimile")
-        for page in manuscript.pages:
-            facsimile.append(_build_surface(manuscript.id, page))
-    body = etree.SubElement(etree.SubElement(root, f"{T}text"), f"{T}body")
-    div = etree.SubElement(body, f"{T}div", type="manuscript")
+@dataclass
+class PageParts:
+    """A page's share of the document, serialised: its surface and its text.
+
+    A document is assembled from these, so that saving one page of a 500-page
+    manuscript rebuilds (and validates) only that page.
+    """
+
+    surface: bytes
+    text: bytes
+
+
+def header_part(manuscript: Manuscript) -> bytes:
+    return _part(_build_header(manuscript), level=1)
+
+
+def page_parts(manuscript_id: str, page: Page) -> PageParts:
+    surface = _part(_build_surface(manuscript_id, page), level=2)
+    div = etree.Element(f"{T}div", nsmap={None: TEI_NS})
+    etree.SubElement(div, f"{T}pb", n=page.n, facs=f"#{page.id}")
     runs: list[tuple[etree._Element, list[tuple[int, Line]]]] = []
-    for page in manuscript.pages:
-        etree.SubElement(div, f"{T}pb", n=page.n, facs=f"#{page.id}")
-        for number, line in enumerate(page.lines, start=1):
-            region = f"#{line.region}" if line.region else None
-            if not runs or runs[-1][0] is not div[-1] or runs[-1][0].get("facs") != region:
-                ab = etree.SubElement(div, f"{T}ab")
-                if region:
-                    ab.set("facs", region)
-                runs.append((ab, []))
-            runs[-1][1].append((number, line))
-    if len(div) == 0:
-        # An empty manuscript still needs some body content to be valid TEI.
-        etree.SubElement(div, f"{T}ab")
+    for number, line in enumerate(page.lines, start=1):
+        region = f"#{line.region}" if line.region else None
+        if not runs or runs[-1][0].get("facs") != region:
+            ab = etree.SubElement(div, f"{T}ab")
+            if region:
+                ab.set("facs", region)
+            runs.append((ab, []))
+        runs[-1][1].append((number, line))
     # Indent the structure before any line content goes in: whitespace added inside
     # mixed content (a <choice>, say) would change the text.
-    etree.indent(root, space=" ")
+    etree.indent(div, space=" ", level=3)
     line_indent = "\n" + " " * 5  # one level inside <ab>
     for ab, lines in runs:
         ab.text = line_indent
@@ -152,7 +156,56 @@ def build_document(manuscript: Manuscript) -> etree._ElementTree:
             _append_line(ab, line, number)
             ab[-1].tail = (ab[-1].tail or "") + line_indent
         ab[-1].tail = ab[-1].tail[:-1]  # the closing </ab> one level out
-    return etree.ElementTree(root)
+    text = b"\n    ".join(_part(child, level=None) for child in div)
+    return PageParts(surface, text)
+
+
+def assemble(manuscript_id: str, header: bytes, pages: list[PageParts]) -> bytes:
+    """The whole document from its serialised parts."""
+    out = [
+        b"<?xml version='1.0' encoding='UTF-8'?>\n",
+        f'<TEI xmlns="{TEI_NS}" xml:id="{manuscript_id}" xml:lang="bg">\n '.encode(),
+        header,
+    ]
+    if pages:
+        out += [b"\n <facsimile>\n  ", b"\n  ".join(p.surface for p in pages), b"\n </facsimile>"]
+    # An empty manuscript still needs some body content to be valid TEI.
+    body = b"\n    ".join(p.text for p in pages) or b"<ab/>"
+    out += [
+        b'\n <text>\n  <body>\n   <div type="manuscript">\n    ',
+        body,
+        b"\n   </div>\n  </body>\n </text>\n</TEI>\n",
+    ]
+    return b"".join(out)
+
+
+def document_bytes(manuscript: Manuscript) -> bytes:
+    """The TEI document for ``manuscript``, serialised."""
+    parts = [page_parts(manuscript.id, page) for page in manuscript.pages]
+    return assemble(manuscript.id, header_part(manuscript), parts)
+
+
+def build_document(manuscript: Manuscript) -> etree._ElementTree:
+    """The TEI document for ``manuscript``, as a tree."""
+    return parse_xml(document_bytes(manuscript), manuscript.id)
+
+
+def page_document(manuscript: Manuscript, page: Page, parts: PageParts | None = None) -> etree._ElementTree:
+    """A document of the header and one page only: what a save of that page must validate."""
+    parts = parts or page_parts(manuscript.id, page)
+    return parse_xml(assemble(manuscript.id, header_part(manuscript), [parts]), f"{manuscript.id}, page {page.n}")
+
+
+_NAMESPACE_DECLARATION = f' xmlns="{TEI_NS}"'.encode()
+
+
+def _part(element: etree._Element, level: int | None) -> bytes:
+    """An element serialised to stand inside the TEI root (which declares the namespace)."""
+    if level is not None:
+        etree.indent(element, space=" ", level=level)
+    # A detached element carries its own namespace declaration, first thing after its
+    # name; the assembled document declares it once, on <TEI>.
+    return etree.tostring(element, encoding="UTF-8", with_tail=False).replace(_NAMESPACE_DECLARATION, b"", 1)
 
 
 def serialize(tree: etree._ElementTree) -> bytes:
@@ -354,6 +407,7 @@ def _build_surface(manuscript_id: str, page: Page) -> etree._Element:
     surface = etree.Element(
         f"{T}surface",
         {XML_ID: page.id, "n": page.n, "ulx": "0", "uly": "0", "lrx": str(page.width), "lry": str(page.height)},
+        nsmap={None: TEI_NS},
     )
     etree.SubElement(
         surface,

@@ -80,10 +80,10 @@ def _closed_value_lists(schema_dir: Path) -> dict[tuple[str, str], list[str]]:
 
 
 def check_project(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
-    """Problems against the project schema: RELAX NG, Schematron, ids and coordinates."""
+    """Problems against the project schema: RELAX NG, Schematron, closed value lists, coordinates."""
     # libxml2 often blames an enclosing element for an error deep inside it, so the
     # checks that can name the culprit exactly come first.
-    problems = _check_ids_and_points(tree) + _bad_values(tree, schema_dir)
+    problems = _check_points(tree) + _bad_values(tree, schema_dir)
     relaxng = _project_relaxng(schema_dir)
     if not relaxng.validate(tree):
         return problems + [_from_log(entry, "workbench.rng") for entry in relaxng.error_log]
@@ -101,19 +101,9 @@ def check_tei_all(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> li
     return [_from_log(entry, "tei_all.rng") for entry in relaxng.error_log]
 
 
-def _check_ids_and_points(tree: etree._ElementTree) -> list[Problem]:
+def _check_points(tree: etree._ElementTree) -> list[Problem]:
+    # (Duplicate xml:ids need no check here: libxml2 refuses them while parsing.)
     problems = []
-    seen: dict[str, int] = {}
-    for element in tree.iter():
-        xml_id = element.get(XML_ID) if isinstance(element.tag, str) else None
-        if xml_id is None:
-            continue
-        if xml_id in seen:
-            problems.append(
-                Problem(element.sourceline, f"xml:id {xml_id!r} is used twice (first on line {seen[xml_id]})", "ids")
-            )
-        else:
-            seen[xml_id] = element.sourceline or 0
     for surface in tree.iterfind(".//tei:surface", NSMAP):
         try:
             width, height = int(surface.get("lrx", "0")), int(surface.get("lry", "0"))
