@@ -198,7 +198,12 @@ class _progress:
         self.total, self.done, self.label = total, 0, label
         self.interactive = sys.stderr.isatty()
         self.bar = click.progressbar(
-            length=total, label=label, show_pos=True, item_show_func=lambda item: item, file=sys.stderr
+            length=total,
+            label=label,
+            show_pos=True,
+            # Before the first page is done (loading kraken takes a while), say so.
+            item_show_func=lambda item: item or "loading the model, starting on the first page(s)",
+            file=sys.stderr,
         )
 
     def __enter__(self):
