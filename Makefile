@@ -2,11 +2,13 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# Debian packages: the Old Standard font renders the test and benchmark pages.
-SYSTEM_PACKAGES := fonts-oldstandard
+# Debian packages: npm (front-end packages from the npm registry), the Old Standard
+# font (renders test and benchmark pages), chromium (the browser tests).
+SYSTEM_PACKAGES := fonts-oldstandard chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CATALOGS := $(wildcard workbench/web/translations/*/LC_MESSAGES/messages.po)
 
-.PHONY: setup system-packages sample test lint bench
+.PHONY: setup system-packages sample test lint bench serve
 
 $(BIN)/workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +16,15 @@ $(BIN)/workbench: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-setup: $(BIN)/workbench
+# htmx and panzoom come from the npm registry (never a CDN: the reading room may be offline).
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+
+%.mo: %.po $(BIN)/workbench
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+setup: $(BIN)/workbench node_modules/.package-lock.json $(CATALOGS:.po=.mo)
 
 system-packages:
 	@if ! dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then \
@@ -26,8 +36,11 @@ sample: setup
 	$(BIN)/workbench validate trifonov-sample
 	@echo
 	@echo "Result: tei/trifonov-sample.xml (facsimiles in facsimiles/trifonov-sample/)."
-	@echo "See its pages and lines per status with: $(BIN)/workbench status"
-	@echo "The web workbench is not part of this version yet; open the TEI in any XML editor."
+	@echo "To correct it in the browser: $(BIN)/workbench user add NAME --role editor"
+	@echo "                         then $(BIN)/workbench serve, and open http://localhost:5000/"
+
+serve: setup
+	$(BIN)/workbench serve
 
 lint: setup
 	$(BIN)/ruff check workbench tests bench schemas

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -184,6 +185,108 @@ def status(context: Context, manuscript_id: str | None) -> None:
         click.echo(f"  pages: {len(manuscript.pages)}, lines: {len(lines)}")
         for name in ("untranscribed", *STATUSES):
             click.echo(f"  {name}: {counts.get(name, 0)}")
+
+
+@cli.command()
+@click.argument("job_id", required=False)
+@pass_context
+def jobs(context: Context, job_id: str | None) -> None:
+    """Background segmentation and recognition jobs (newest first), or the one with JOB_ID."""
+    from workbench.jobs import JobStore
+
+    store = JobStore.of(context.edition)
+    found = [store.get(job_id)] if job_id else store.list()
+    if not found:
+        click.echo(f"No jobs in {context.edition.root}")
+    for job in found:
+        progress = f"{job.done}/{job.total}"
+        click.echo(f"{job.id}  {job.kind:<9}  {job.manuscript_id}  {job.state:<9}  {progress:>7}  {job.current}")
+        if job.message:
+            click.echo(f"    {job.message}")
+        if job_id:
+            click.echo(f"    by {job.who}; pages {job.pages or 'all'}" + (f"; model {job.model}" if job.model else ""))
+            click.echo(f"    created {job.created}, started {job.started or '-'}, finished {job.finished or '-'}")
+            click.echo(f"    log: {store.log_path(job.id)}")
+
+
+@cli.group()
+def user() -> None:
+    """Editor accounts for the web workbench (readers need none)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["editor", "admin"]), default="editor", show_default=True)
+@click.password_option(help="The password (asked for when not given; at least 8 characters).")
+@pass_context
+def user_add(context: Context, name: str, role: str, password: str) -> None:
+    """Create an account."""
+    _users(context).add(name, role, password)
+    click.echo(f"{role} {name} added")
+
+
+@user.command("disable")
+@click.argument("name")
+@pass_context
+def user_disable(context: Context, name: str) -> None:
+    """Disable an account: it loses access at its next request."""
+    _users(context).set_disabled(name, True)
+    click.echo(f"{name} disabled")
+
+
+@user.command("enable")
+@click.argument("name")
+@pass_context
+def user_enable(context: Context, name: str) -> None:
+    """Enable a disabled account again."""
+    _users(context).set_disabled(name, False)
+    click.echo(f"{name} enabled")
+
+
+@user.command("list")
+@pass_context
+def user_list(context: Context) -> None:
+    """Accounts, their roles and whether they are disabled."""
+    for account in _users(context).all():
+        state = "disabled" if account.disabled else "active"
+        click.echo(f"{account.name}\t{account.role}\t{state}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to serve the library's network.")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--threads", default=8, show_default=True)
+@pass_context
+def serve(context: Context, host: str, port: int, threads: int) -> None:
+    """Serve the web workbench with gunicorn: one process, several threads.
+
+    One process keeps one validated copy of each manuscript in memory; saves of a
+    manuscript are serialised anyway, and jobs run in worker processes of their own.
+    """
+    os.environ["WORKBENCH_EDITION"] = str(context.edition.root)
+    click.echo(f"Serving {context.edition.root} on http://{'localhost' if host == '127.0.0.1' else host}:{port}/")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    os.execv(
+        gunicorn,
+        [
+            str(gunicorn),
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"{host}:{port}",
+            "--access-logfile",
+            "-",
+            "workbench.web:create_app()",
+        ],
+    )
+
+
+def _users(context: Context):
+    from workbench.users import Users
+
+    return Users(context.edition.state_dir / "users.json")
 
 
 def _report_result(edition: Edition, manuscript_id: str) -> None:

@@ -15,13 +15,15 @@ leaves the file as it was.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +34,13 @@ from workbench.model import Change, Manuscript, Page, WorkbenchError, check_manu
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class PageSummary:
+    n: str
+    image: str
+    counts: Counter  # line status ("untranscribed" for lines without text) → number of lines
 
 
 @dataclass
@@ -116,16 +125,42 @@ class Edition:
         with self._lock(manuscript_id):
             document = self._current(manuscript_id)
             manuscript = document.manuscript
-            before = _line_states(_pages_in_scope(manuscript, pages))
+            scope = _pages_in_scope(manuscript, pages)
+            before = _line_states(scope)
+            # What a refused page edit must put back (a few pages: cheap to copy).
+            saved = copy.deepcopy(replace(manuscript, pages=scope)) if pages is not None else None
             try:
                 yield manuscript
                 scope = _pages_in_scope(manuscript, pages)
                 entries = _journal_entries(manuscript.id, before, scope, who, source or who)
                 self._save(document, entries, pages)
             except BaseException:
-                # The cached model may be half-changed: read the file again next time.
-                self._documents.pop(manuscript_id, None)
+                if saved is None or [p.id for p in manuscript.pages] != list(document.parts):
+                    # The cached model may be half-changed: read the file again next time.
+                    self._documents.pop(manuscript_id, None)
+                else:
+                    _restore(manuscript, saved)
                 raise
+
+    def overview(self, manuscript_id: str) -> list[PageSummary]:
+        """Each page's number, image and line counts per status, without copying the pages."""
+        with self._lock(manuscript_id):
+            manuscript = self._current(manuscript_id).manuscript
+            return [
+                PageSummary(page.n, page.image, Counter(line.status or "untranscribed" for line in page.lines))
+                for page in manuscript.pages
+            ]
+
+    def read(self, manuscript_id: str, page_n: str | None = None) -> Manuscript:
+        """A copy of the manuscript as last saved (only page ``page_n``, if given), for display.
+
+        Cheap when the workbench wrote the file last: the web editor renders a page of
+        a 500-page manuscript from this without parsing the file.
+        """
+        with self._lock(manuscript_id):
+            manuscript = self._current(manuscript_id).manuscript
+            pages = [manuscript.page(page_n)] if page_n is not None else manuscript.pages
+            return copy.deepcopy(replace(manuscript, pages=pages))
 
     def add_pages(self, manuscript_id: str, paths: list[Path], who: str) -> AddedPages:
         """Copy page images into the edition, unchanged, and add a page for each.
@@ -288,6 +323,15 @@ def _ids_shared_with_other_pages(document: _Document, changed: list[Page]) -> li
         for page in changed
         for xml_id in sorted(_page_ids(page) & others)
     ]
+
+
+def _restore(manuscript: Manuscript, saved: Manuscript) -> None:
+    """Put back the header fields and the pages of ``saved`` into ``manuscript``."""
+    by_id = {page.id: page for page in saved.pages}
+    manuscript.pages = [by_id.get(page.id, page) for page in manuscript.pages]
+    for field_ in fields(Manuscript):
+        if field_.name != "pages":
+            setattr(manuscript, field_.name, getattr(saved, field_.name))
 
 
 def _pages_in_scope(manuscript: Manuscript, pages: Collection[str] | None) -> list[Page]:

@@ -1,0 +1,217 @@
+"""The page editor in a real browser: Debian's chromium driven by Playwright, against a real HTTP server."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import REPO
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from werkzeug.serving import make_server
+
+from workbench.users import Users
+from workbench.web import create_app
+
+MS = "trifonov-sample"
+PASSWORD = "correct horse battery"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(sample_edition):
+    """The app on a real HTTP server on loopback; yields its base URL."""
+    users = Users(sample_edition.state_dir / "users.json")
+    users.add("ivan", "editor", PASSWORD)
+    users.add("maria", "editor", PASSWORD)
+    app = create_app(sample_edition.root, {"LOGIN_RATE_LIMIT": "1000 per minute"})
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    # localhost, not 127.0.0.1: browsers keep Secure cookies on http://localhost only.
+    yield f"http://localhost:{http.server_port}"
+    http.shutdown()
+
+
+def logged_in(browser: Browser, base: str, name: str = "ivan") -> Page:
+    page = browser.new_context(locale="bg-BG").new_page()
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    expect(page.locator("h1")).to_have_text("Ръкописи")
+    return page
+
+
+def open_page(page: Page, base: str, n: int = 1) -> None:
+    page.goto(f"{base}/m/{MS}/p/{n}/")
+    expect(page.locator("form.line").first).to_be_visible()
+
+
+def row(page: Page, k: int):
+    return page.locator(f"#line-{MS}_p1_l{k}")
+
+
+def test_correct_three_lines_with_the_keyboard_alone(browser, server, sample_edition):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    page.locator(f"#line-{MS}_p1_l1 input.text").focus()
+    expect(page.locator(f"#zone-{MS}_p1_l1")).to_have_class("zone verified current")
+    new_texts = [
+        "Живъ е той, живъ е! Тамъ на Балкана!",
+        "потъненъ въ кърви [[лежи]] и пъшка",
+        "юнакъ съ {+дълбока|above} рана",
+    ]
+    for text in new_texts:
+        page.keyboard.press("Control+a")
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+    for k in (1, 2, 3):
+        expect(row(page, k)).to_have_class("line saved corrected")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=False)
+
+    page.reload()
+    for k, text in enumerate(new_texts, start=1):
+        expect(row(page, k).locator("input.text")).to_have_value(text)
+    lines = sample_edition.load(MS).pages[0].lines
+    assert [line.text for line in lines[:3]] == [
+        "Живъ е той, живъ е! Тамъ на Балкана!",
+        "потъненъ въ кърви <del>лежи</del> и пъшка",
+        'юнакъ съ <add place="above">дълбока</add> рана',
+    ]
+    assert sample_edition.problems(MS, tei_all=True) == []
+
+
+def test_escape_reverts_and_arrows_move(browser, server, sample_edition):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    field = row(page, 2).locator("input.text")
+    field.focus()
+    original = field.input_value()
+    page.keyboard.type(" грѣшка")
+    page.keyboard.press("Escape")
+    expect(field).to_have_value(original)
+    page.keyboard.press("ArrowUp")
+    expect(row(page, 1).locator("input.text")).to_be_focused()
+    page.keyboard.press("Shift+Enter")  # at the first line: stays there
+    page.keyboard.press("ArrowDown")
+    expect(field).to_be_focused()
+
+
+def test_verify_shortcut_and_jump_to_next_unverified(browser, server, sample_edition):
+    with sample_edition.edit(MS, who="test", pages=["1"]) as manuscript:
+        for line in manuscript.pages[0].lines[3:6]:
+            line.status = "corrected"
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 1).locator("input.text").focus()
+    page.keyboard.press("Alt+n")
+    expect(row(page, 4).locator("input.text")).to_be_focused()
+    page.keyboard.press("Control+Enter")
+    expect(row(page, 4)).to_have_class("line saved verified")
+    expect(row(page, 5).locator("input.text")).to_be_focused()
+    assert sample_edition.load(MS).pages[0].lines[3].status == "verified"
+
+
+def test_two_editors_on_one_line_get_a_conflict_not_a_lost_save(browser, server, sample_edition):
+    ivan, maria = logged_in(browser, server, "ivan"), logged_in(browser, server, "maria")
+    open_page(ivan, server)
+    open_page(maria, server)
+    ivan_field, maria_field = (p.locator(f"#line-{MS}_p1_l2 input.text") for p in (ivan, maria))
+    ivan_field.fill("версия на Иван")
+    ivan_field.press("Enter")
+    expect(row(ivan, 2)).to_have_class("line saved corrected")
+    maria_field.fill("версия на Мария")
+    maria_field.press("Enter")
+    conflict = row(maria, 2).locator(".message.conflict")
+    expect(conflict).to_be_visible()
+    expect(conflict.locator("code.theirs")).to_have_text("версия на Иван")
+    expect(conflict.locator("code.yours")).to_have_text("версия на Мария")
+    assert sample_edition.load(MS).pages[0].lines[1].text == "версия на Иван"
+    # Maria merges both and saves knowingly over Ivan's version.
+    maria_field = row(maria, 2).locator("input.text")
+    maria_field.fill("версия на Иван и Мария")
+    maria_field.press("Enter")
+    expect(row(maria, 2)).to_have_class("line saved corrected")
+    assert sample_edition.load(MS).pages[0].lines[1].text == "версия на Иван и Мария"
+    # Taking theirs instead is one click.
+    ivan_field = row(ivan, 2).locator("input.text")
+    ivan_field.fill("Иван пак")
+    ivan_field.press("Enter")
+    row(ivan, 2).locator("button.take-theirs").click()
+    expect(row(ivan, 2).locator("input.text")).to_have_value("версия на Иван и Мария")
+
+
+def test_palette_inserts_at_the_cursor(browser, server):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    field = row(page, 1).locator("input.text")
+    field.fill("бл")
+    field.press("ArrowLeft")
+    page.locator("button.char[data-char='ѣ']").click()
+    expect(field).to_have_value("бѣл")
+    field.press("End")
+    field.press("Alt+2")  # the palette's second character
+    expect(field).to_have_value("бѣлѫ")
+
+
+def test_malformed_shorthand_is_shown_in_place_and_the_text_kept(browser, server, sample_edition):
+    before = sample_edition.tei_path(MS).read_bytes()
+    page = logged_in(browser, server)
+    open_page(page, server)
+    field = row(page, 3).locator("input.text")
+    field.fill("юнакъ [[съ дълбока")
+    expect(row(page, 3).locator(".preview .error mark")).to_be_visible()  # live preview points at it
+    field.press("Enter")
+    expect(row(page, 3)).to_have_class("line error verified")
+    expect(row(page, 3).locator(".message.error mark")).to_be_visible()
+    expect(row(page, 3).locator("input.text")).to_have_value("юнакъ [[съ дълбока")
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+def test_history_and_revert(browser, server, sample_edition):
+    original = sample_edition.load(MS).pages[0].lines[0].text
+    page = logged_in(browser, server)
+    open_page(page, server)
+    for text in ("първа поправка", "втора поправка"):
+        field = row(page, 1).locator("input.text")
+        field.fill(text)
+        field.press("Enter")
+        expect(row(page, 1)).to_have_class("line saved corrected")
+    row(page, 1).locator("button.history-button").click()
+    history = row(page, 1).locator(".history table")
+    expect(history).to_contain_text("втора поправка")
+    expect(history).to_contain_text("ivan")
+    row(page, 1).locator("button.show-diff").click()
+    expect(row(page, 1).locator(".diff ins")).to_be_visible()
+    history.locator("tr", has_text=original.split()[0]).locator("button.revert").click()
+    expect(row(page, 1).locator("input.text")).to_have_value(original)
+    assert sample_edition.load(MS).pages[0].lines[0].text == original
+    assert len(list(sample_edition.journal.entries(MS, f"{MS}_p1_l1"))) == 3
+
+
+def test_clicking_a_line_on_the_facsimile_focuses_its_input(browser, server):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    page.locator(f"#zone-{MS}_p1_l5").dispatch_event("click")
+    expect(row(page, 5).locator("input.text")).to_be_focused()
+    expect(page.locator(f"#zone-{MS}_p1_l5")).to_have_class("zone verified current")
+
+
+def test_english_interface(browser, server):
+    page = logged_in(browser, server)
+    page.goto(f"{server}/?lang=en")
+    expect(page.locator("h1")).to_have_text("Manuscripts")
+    open_page(page, server)
+    expect(page.locator("details.help summary")).to_have_text("Keyboard")

@@ -1,0 +1,251 @@
+"""The web editor over HTTP (Flask's test client): permissions, CSRF, saves, conflicts, history."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+from conftest import REPO
+
+from workbench import tei
+from workbench.users import Users
+from workbench.web import create_app
+
+MS = "trifonov-sample"
+LINE = f"{MS}_p1_l2"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(sample_edition):
+    Users(sample_edition.state_dir / "users.json").add("ivan", "editor", PASSWORD)
+    app = create_app(sample_edition.root, {"TESTING": True, "SESSION_COOKIE_SECURE": False})
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_token(client, path="/login", **options) -> str:
+    page = client.get(path, **options).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def log_in(client, name="ivan", password=PASSWORD):
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf_token(client)})
+
+
+@pytest.fixture
+def editor(client):
+    assert log_in(client).status_code == 302
+    page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    client.token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    return client
+
+
+def line_base(client, line_id=LINE) -> str:
+    page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    row = page[page.index(f'id="line-{line_id}"') :]
+    return re.search(r'name="base" value="([^"]+)"', row).group(1)
+
+
+def save(client, text, base=None, status="", line_id=LINE, headers=None):
+    base = base if base is not None else line_base(client, line_id)
+    headers = headers if headers is not None else {"X-CSRFToken": client.token, "HX-Request": "true"}
+    return client.post(f"/m/{MS}/lines/{line_id}", data={"text": text, "base": base, "status": status}, headers=headers)
+
+
+# -- who may do what ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", f"/m/{MS}/", f"/m/{MS}/p/1/", f"/m/{MS}/lines/{LINE}/history"])
+def test_anonymous_clients_never_reach_the_editor(client, path):
+    response = client.get(path)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_anonymous_clients_cannot_save(client):
+    response = client.post(f"/m/{MS}/lines/{LINE}", data={"text": "x", "base": "y"}, headers={"HX-Request": "true"})
+    assert response.status_code in (400, 401)  # refused by CSRF protection or by login
+    token = csrf_token(client)
+    response = client.post(
+        f"/m/{MS}/lines/{LINE}", data={"text": "x", "base": "y"}, headers={"X-CSRFToken": token, "HX-Request": "true"}
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/assets/../.workbench/users.json",
+        "/assets/users.json",
+        "/assets/..%2F.workbench%2Fjournal%2Fx.jsonl",
+        "/.workbench/users.json",
+    ],
+)
+def test_journal_and_user_data_are_not_served(editor, path):
+    response = editor.get(path)
+    assert response.status_code == 404
+    assert b"password_hash" not in response.data and b"scrypt" not in response.data
+
+
+def test_wrong_password_and_disabled_account(client, app):
+    assert log_in(client, password="wrong password").status_code == 401
+    app.extensions["users"].set_disabled("ivan", True)
+    assert log_in(client).status_code == 401
+
+
+def test_a_disabled_account_loses_access_at_once(editor, app):
+    assert editor.get("/").status_code == 200
+    app.extensions["users"].set_disabled("ivan", True)
+    assert editor.get("/").status_code == 302
+
+
+def test_login_is_rate_limited(client):
+    statuses = [log_in(client, password="wrong password").status_code for _ in range(12)]
+    assert statuses[0] == 401 and statuses[-1] == 429
+
+
+def test_session_cookie_is_secure_http_only_and_same_site(sample_edition):
+    Users(sample_edition.state_dir / "users.json").add("maria", "admin", PASSWORD)
+    client = create_app(sample_edition.root).test_client()
+    response = client.post(
+        "/login",
+        data={"name": "maria", "password": PASSWORD, "csrf_token": csrf_token(client, base_url="https://localhost")},
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},  # over HTTPS, CSRF protection also checks the referrer
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_state_changing_requests_need_the_csrf_token(editor, sample_edition):
+    before = sample_edition.tei_path(MS).read_bytes()
+    assert save(editor, "без токен", headers={"HX-Request": "true"}).status_code == 400
+    assert editor.post("/logout").status_code == 400
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+# -- saving ---------------------------------------------------------------------
+
+
+def test_save_updates_the_tei_and_the_journal(editor, sample_edition):
+    response = save(editor, "потъненъ въ [[кърви]] лежи")
+    assert response.status_code == 200 and "saved" in response.get_data(as_text=True)
+    line = sample_edition.load(MS).pages[0].lines[1]
+    assert line.text == "потъненъ въ <del>кърви</del> лежи"
+    assert line.status == "corrected" and line.resp == "src-transcription-ivan"
+    assert sample_edition.problems(MS) == []
+    (entry,) = sample_edition.journal.entries(MS, LINE)
+    assert (entry.who, entry.new) == ("ivan", "потъненъ въ <del>кърви</del> лежи")
+
+
+def test_verify_shortcut_marks_the_line_verified(editor, sample_edition):
+    save(editor, "нѣщо", status="corrected")
+    assert save(editor, "нѣщо", status="verified").status_code == 200
+    assert sample_edition.load(MS).pages[0].lines[1].status == "verified"
+
+
+def test_hostile_text_is_stored_as_text_and_shown_escaped(editor, sample_edition):
+    hostile = '<script>alert("x")</script> \\]\\]> &amp;'  # "]]" is the shorthand's deletion closer
+    assert save(editor, hostile).status_code == 200
+    data = sample_edition.tei_path(MS).read_bytes()
+    assert b"<script>" not in data and b"&lt;script&gt;" in data and b"]]&gt; &amp;amp;" in data
+    assert tei.line_plain_text(sample_edition.load(MS).pages[0].lines[1]) == '<script>alert("x")</script> ]]> &amp;'
+    page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert" in page
+
+
+def test_malformed_shorthand_is_refused_in_place_keeping_the_text(editor, sample_edition):
+    before = sample_edition.tei_path(MS).read_bytes()
+    response = save(editor, "потъненъ [[въ кърви")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'value="потъненъ [[въ кърви"' in body  # what the user typed is still there
+    assert "<mark>" in body  # the offending character is pointed at
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+def test_saving_over_a_newer_version_is_a_conflict(editor, sample_edition):
+    base = line_base(editor)
+    assert save(editor, "първа редакция", base=base).status_code == 200
+    response = save(editor, "втора редакция", base=base)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "първа редакция" in body and "втора редакция" in body
+    assert sample_edition.load(MS).pages[0].lines[1].text == "първа редакция"
+
+
+def test_history_diff_and_revert(editor, sample_edition):
+    original = sample_edition.load(MS).pages[0].lines[1].text
+    save(editor, "първа")
+    save(editor, "втора")
+    history = editor.get(f"/m/{MS}/lines/{LINE}/history").get_data(as_text=True)
+    assert "първа" in history and "втора" in history and "ivan" in history
+    diff = editor.get(f"/m/{MS}/lines/{LINE}/diff?a=1&b=2").get_data(as_text=True)
+    assert "<del>" in diff and "<ins>" in diff
+    response = editor.post(
+        f"/m/{MS}/lines/{LINE}/revert",
+        data={"version": "0", "base": line_base(editor)},
+        headers={"X-CSRFToken": editor.token, "HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert sample_edition.load(MS).pages[0].lines[1].text == original
+    assert len(list(sample_edition.journal.entries(MS, LINE))) == 3  # the revert is a version too
+
+
+def test_preview_renders_the_shorthand(editor):
+    response = editor.post("/preview", data={"text": "а [[бѣ]] въ"}, headers={"X-CSRFToken": editor.token})
+    assert 'class="tei-del' in response.get_data(as_text=True)
+
+
+def test_line_images_and_facsimile_are_served_with_cache_headers(editor):
+    page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    crop = re.search(r'<img class="crop" src="([^"]+)"', page).group(1).replace("&amp;", "&")
+    response = editor.get(crop)
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert "max-age=31536000" in response.headers["Cache-Control"]
+    facsimile = editor.get(f"/m/{MS}/p/1/image")
+    assert facsimile.status_code == 200 and facsimile.mimetype == "image/jpeg"
+
+
+def test_manuscript_list_shows_progress(editor):
+    body = editor.get("/").get_data(as_text=True)
+    assert MS in body and "<progress" in body
+
+
+def test_palette_is_configurable_per_edition(sample_edition):
+    (sample_edition.root / "workbench.toml").write_text('[editor]\npalette = ["ꙗ", "ѩ"]\n', encoding="utf-8")
+    Users(sample_edition.state_dir / "users.json").add("ivan", "editor", PASSWORD)
+    client = create_app(sample_edition.root, {"TESTING": True, "SESSION_COOKIE_SECURE": False}).test_client()
+    log_in(client)
+    page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    assert 'data-char="ꙗ"' in page and 'data-char="ѣ"' not in page
+
+
+# -- languages ------------------------------------------------------------------
+
+
+def test_bulgarian_by_default_english_by_switch(editor):
+    assert "Ръкописи" in editor.get("/").get_data(as_text=True)
+    assert "Manuscripts" in editor.get("/?lang=en").get_data(as_text=True)
+    assert "Manuscripts" in editor.get("/").get_data(as_text=True)  # the choice is remembered
+
+
+def test_every_interface_string_has_a_bulgarian_translation():
+    from babel.messages.extract import extract_from_dir
+
+    with open(REPO / "workbench/web/translations/bg/LC_MESSAGES/messages.po", "rb") as file:
+        catalog = read_po(file)
+    method_map = [("workbench/**.py", "python"), ("workbench/web/templates/**.html", "jinja2")]
+    found = {
+        message[2] if isinstance(message[2], str) else message[2][0]
+        for message in extract_from_dir(REPO, method_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2)})
+    }
+    assert found, "no strings extracted"
+    untranslated = [msgid for msgid in found if not (catalog.get(msgid) and catalog.get(msgid).string)]
+    assert untranslated == []

@@ -1,0 +1,101 @@
+"""Correcting one line at a time: versions, conflicts, history and revert.
+
+A line's version is a digest of its text and status. An editor saves with the
+version they started from; if the line changed since, the save is refused with a
+``Conflict`` carrying the current line, so that nobody overwrites a colleague's
+work unseen (design.md §5: no last-write-wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from workbench.edition import Edition
+from workbench.journal import Entry
+from workbench.model import Line, Status, WorkbenchError
+
+
+class Conflict(WorkbenchError):
+    def __init__(self, current: Line, entry: Entry | None):
+        self.current = current
+        self.entry = entry  # the journal entry of the change the editor had not seen
+        who = f" by {entry.who}" if entry else ""
+        super().__init__(f"line {current.id} was changed{who} since it was loaded")
+
+
+@dataclass
+class Version:
+    number: int  # 0 is the line before any recorded change
+    text: str
+    status: str | None
+    who: str
+    time: str
+    source: str
+
+
+def line_version(line: Line) -> str:
+    return hashlib.blake2s(f"{line.status}\0{line.text}".encode(), digest_size=8).hexdigest()
+
+
+def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[str, Line]:
+    """(page number, line) for a line id; the page is part of the id (``<ms>_p<n>_l<k>``)."""
+    page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
+    manuscript = edition.read(manuscript_id, page_n) if page_n.isdigit() else None
+    for line in manuscript.pages[0].lines if manuscript else []:
+        if line.id == line_id:
+            return page_n, line
+    raise WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
+
+
+def save_line(
+    edition: Edition,
+    manuscript_id: str,
+    line_id: str,
+    text: str,
+    base_version: str,
+    who: str,
+    status: Status | None = None,
+) -> Line:
+    """Save a person's text for a line (TEI inline fragment), unless it changed since ``base_version``.
+
+    The status becomes ``status`` if given, else ``corrected`` when the text changed
+    (so a verified line that is edited again needs verifying again). ``@resp`` names
+    whoever produced the text, so it changes only with the text.
+    """
+    page_n, _ = find_line(edition, manuscript_id, line_id)
+    with edition.edit(manuscript_id, who=who, pages=[page_n]) as manuscript:
+        line = next(line for line in manuscript.page(page_n).lines if line.id == line_id)
+        if line_version(line) != base_version:
+            entries = list(edition.journal.entries(manuscript_id, line_id))
+            raise Conflict(_copy(line), entries[-1] if entries else None)
+        if text != line.text:
+            line.text = text
+            line.resp = manuscript.source("transcription", who).id
+            line.cert = None  # a person's text: the machine's confidence no longer applies
+            line.status = status or "corrected"
+        elif status:
+            line.status = status
+        return _copy(line)
+
+
+def history(edition: Edition, manuscript_id: str, line_id: str) -> list[Version]:
+    """Every version of a line, oldest first, from the journal (which is never capped)."""
+    versions: list[Version] = []
+    for entry in edition.journal.entries(manuscript_id, line_id):
+        if not versions:
+            versions.append(Version(0, entry.old, None, "", "", ""))
+        versions.append(Version(len(versions), entry.new, entry.status, entry.who, entry.time, entry.source))
+    return versions
+
+
+def revert(edition: Edition, manuscript_id: str, line_id: str, number: int, base_version: str, who: str) -> Line:
+    """Make version ``number`` the line's text again; the revert is itself a new version."""
+    versions = history(edition, manuscript_id, line_id)
+    if not 0 <= number < len(versions):
+        raise WorkbenchError(f"line {line_id} has no version {number}")
+    return save_line(edition, manuscript_id, line_id, versions[number].text, base_version, who, status="corrected")
+
+
+def _copy(line: Line) -> Line:
+    return Line(**{**line.__dict__, "boundary": list(line.boundary), "baseline": list(line.baseline)})

@@ -1,0 +1,430 @@
+"""Segmentation and recognition as background jobs, in worker processes outside the web process.
+
+Kraken costs about 15 s of CPU per page and 1.8 GB per process, so a web request
+only records a job and starts a worker (``python -m workbench.jobs EDITION JOB_ID``,
+this module); the worker runs the pipeline and writes its progress into the job's
+file, which the web page polls. Jobs are plain files, so they outlive the web
+process that started them::
+
+    <edition>/.workbench/jobs/<id>.json   the job, replaced atomically on every change
+    <edition>/.workbench/jobs/<id>.log    the worker's output (kraken's warnings, tracebacks)
+    <edition>/.workbench/jobs/.lock       serialises read-modify-write of job files
+
+A job is ``queued`` until its worker starts, ``running`` while it works, then
+``done``, ``failed`` or ``cancelled``. Pages are saved one by one as they are done
+(that is how the pipeline works), so a cancelled or failed job keeps the pages it
+finished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from workbench import pipeline
+from workbench.edition import Edition
+from workbench.model import WorkbenchError
+
+Kind = Literal["segment", "recognize"]
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+KINDS: tuple[Kind, ...] = ("segment", "recognize")
+ACTIVE_STATES: tuple[State, ...] = ("queued", "running")
+
+JOB_ID = re.compile(r"[0-9a-f]{12}")
+STOPPED = "the worker stopped unexpectedly"
+
+
+@dataclass
+class Job:
+    id: str  # 12 hex digits: safe in URLs, file names and as a command-line argument
+    kind: Kind
+    manuscript_id: str
+    pages: str | None = None  # a page list as pipeline.select_pages reads it; None: every page
+    model: str | None = None  # absolute path of the recognition model
+    who: str = ""
+    state: State = "queued"
+    done: int = 0  # pages finished (saved or failed)
+    total: int = 0
+    current: str = ""  # what the worker is doing now, for the progress bar
+    message: str = ""  # the outcome: a summary, or what went wrong
+    created: str = ""
+    started: str | None = None
+    finished: str | None = None
+    pid: int | None = None  # the worker's; also its process group (it starts a new session)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class JobStore:
+    """The jobs of one edition, in ``<edition>/.workbench/jobs`` (use ``JobStore.of(edition)``).
+
+    Safe to use from several threads and processes at once: every change to a job
+    file is made under the store's lock and written atomically.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    @classmethod
+    def of(cls, edition: Edition) -> JobStore:
+        return cls(edition.state_dir / "jobs")
+
+    def path(self, job_id: str) -> Path:
+        return self.folder / f"{_check_id(job_id)}.json"
+
+    def log_path(self, job_id: str) -> Path:
+        return self.folder / f"{_check_id(job_id)}.log"
+
+    # -- the web process's side -------------------------------------------------
+
+    def submit(
+        self,
+        edition: Edition,
+        kind: Kind,
+        manuscript_id: str,
+        who: str,
+        pages: str | None = None,
+        model: str | Path | None = None,
+    ) -> Job:
+        """Check the request, record the job as queued and start its worker.
+
+        Anything wrong with the request (an unknown manuscript, a bad page list, a
+        missing model file, another job already working on the manuscript) is
+        raised here as a WorkbenchError, and nothing is started.
+        """
+        if edition.state_dir / "jobs" != self.folder:
+            # The worker finds its job from the edition root alone.
+            raise ValueError(f"{self.folder} is not the jobs folder of {edition.root}")
+        if kind not in KINDS:
+            raise WorkbenchError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
+        pages = pages.strip() if pages else None
+        selected = pipeline.select_pages(edition.load(manuscript_id), pages)
+        if not selected:
+            raise WorkbenchError(f"{manuscript_id} has no pages yet; add page images first")
+        if kind == "recognize":
+            if not model:
+                raise WorkbenchError("a recognize job needs a recognition model (.mlmodel or .safetensors)")
+            # Resolved now: the worker runs in another folder.
+            model = Path(model).expanduser().resolve()
+            if not model.is_file():
+                raise WorkbenchError(f"{model}: no such model file")
+        elif model:
+            raise WorkbenchError("a segment job takes no model; start a recognize job once segmentation is done")
+        with self._locked():
+            running = self._active(manuscript_id)
+            if running is not None:
+                raise WorkbenchError(
+                    f"job {running.id} ({running.kind}, {running.state}, started by {running.who}) is already "
+                    f"working on {manuscript_id}; wait until it ends or cancel it"
+                )
+            job = Job(
+                id=secrets.token_hex(6),
+                kind=kind,
+                manuscript_id=manuscript_id,
+                pages=pages,
+                model=str(model) if model else None,
+                who=who,
+                total=len(selected),
+                current="waiting for the worker to start",
+                created=_now(),
+            )
+            # The worker waits for this lock before it reads its job, so it always
+            # finds the job written, pid included.
+            job.pid = self._start_worker(edition.root, job.id)
+            try:
+                self._write(job)
+            except BaseException:
+                _signal_worker(job, signal.SIGKILL)
+                raise
+        return job
+
+    def get(self, job_id: str) -> Job:
+        """The job; a queued or running job whose worker is gone is reported (and recorded) failed."""
+        job = self._read(job_id)
+        if job.active and not _worker_alive(job):
+            with self._locked():
+                job = self._expire_if_dead(self._read(job_id))
+        return job
+
+    def list(self, manuscript_id: str | None = None) -> list[Job]:
+        """Jobs, newest first; only those of ``manuscript_id`` if given."""
+        jobs = [job for job in self._read_all() if manuscript_id is None or job.manuscript_id == manuscript_id]
+        if any(job.active and not _worker_alive(job) for job in jobs):
+            with self._locked():
+                jobs = [self._expire_if_dead(self._read(job.id)) if job.active else job for job in jobs]
+        return sorted(jobs, key=lambda job: (job.created, job.id), reverse=True)
+
+    def active(self, manuscript_id: str) -> Job | None:
+        """The queued or running job on ``manuscript_id``, if there is one."""
+        with self._locked():
+            return self._active(manuscript_id)
+
+    def cancel(self, job_id: str, who: str | None = None) -> Job:
+        """Stop the job's worker (SIGTERM to its process group) and mark the job cancelled.
+
+        Pages the worker saved before stay saved. A job that has already ended is
+        returned as it is.
+        """
+        with self._locked():
+            job = self._expire_if_dead(self._read(job_id))
+            if not job.active:
+                return job
+            job.state, job.finished, job.current = "cancelled", _now(), ""
+            by = f" by {who}" if who else ""
+            job.message = f"cancelled{by} after {job.done} of {job.total} page(s); the pages finished stay saved"
+            self._write(job)
+        # Under the manuscript's lock the worker is not in the middle of a save, so it
+        # is never stopped between writing the journal and replacing the TEI file.
+        with Edition(self.folder.parent.parent)._lock(job.manuscript_id):
+            _signal_worker(job, signal.SIGTERM)
+        return job
+
+    # -- the worker's side --------------------------------------------------------
+
+    def _update(self, job_id: str, **changes: object) -> Job | None:
+        """Change an active job; None (and nothing written) if it has ended, e.g. was cancelled."""
+        with self._locked():
+            job = self._read(job_id)
+            if not job.active:
+                return None
+            for name, value in changes.items():
+                setattr(job, name, value)
+            self._write(job)
+            return job
+
+    # -- files ------------------------------------------------------------------
+
+    def _start_worker(self, edition_root: Path, job_id: str) -> int:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # ``-m`` puts the working folder first on sys.path: running in the folder
+        # that holds this package makes the worker run this very code.
+        package_parent = Path(__file__).resolve().parent.parent
+        try:
+            with open(self.log_path(job_id), "ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "workbench.jobs", str(edition_root), job_id],
+                    cwd=package_parent,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    # Its own session and process group: it survives a restart of the web
+                    # server, and cancel can signal it with its pool processes and nothing else.
+                    start_new_session=True,
+                )
+        except OSError as error:
+            raise WorkbenchError(f"could not start a worker process: {error}") from None
+        _children[process.pid] = process
+        return process.pid
+
+    def _active(self, manuscript_id: str) -> Job | None:
+        """Lock held."""
+        for job in self._read_all():
+            if job.manuscript_id == manuscript_id and job.active and self._expire_if_dead(job).active:
+                return job
+        return None
+
+    def _expire_if_dead(self, job: Job) -> Job:
+        """Lock held. A worker that died without saying so (killed, out of memory) fails its job."""
+        if job.active and not _worker_alive(job):
+            job.state, job.finished, job.current = "failed", _now(), ""
+            job.message = f"{STOPPED} (its output is in {self.log_path(job.id)})"
+            self._write(job)
+        return job
+
+    def _read(self, job_id: str) -> Job:
+        path = self.path(job_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WorkbenchError(f"no job {job_id!r} in {self.folder}") from None
+        except ValueError as error:
+            raise WorkbenchError(f"{path} is not a job file ({error})") from None
+        known = {field.name for field in fields(Job)}
+        return Job(**{name: value for name, value in data.items() if name in known})
+
+    def _read_all(self) -> list[Job]:
+        jobs = []
+        for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
+            if JOB_ID.fullmatch(path.stem):
+                try:
+                    jobs.append(self._read(path.stem))
+                except WorkbenchError:
+                    if path.exists():
+                        raise  # unreadable, not merely removed meanwhile
+        return jobs
+
+    def _write(self, job: Job) -> None:
+        """Lock held. Temporary file and rename: a reader sees the old job or the new one."""
+        path = self.path(job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(asdict(job), file, ensure_ascii=False, indent=1)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # flock is per open file: threads of one process exclude each other too.
+        with open(self.folder / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# Workers this process started, by pid: polling them reaps them, and a dead child
+# that nobody reaped (a zombie) would otherwise look alive to kill(pid, 0).
+_children: dict[int, subprocess.Popen] = {}
+
+
+def _worker_alive(job: Job) -> bool:
+    if job.pid is None:
+        return False
+    child = _children.get(job.pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        _children.pop(job.pid, None)
+        return False
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # a process of another user: alive, but /proc tells whether it is the worker
+    try:
+        stat = Path(f"/proc/{job.pid}/stat").read_text()
+        arguments = Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (not Linux): kill(pid, 0) is all there is
+    if stat.rpartition(")")[2].split()[:1] == ["Z"]:
+        return False  # exited; its parent has not collected it yet
+    # After a reboot or a long time the pid may belong to another process.
+    return job.id.encode() in arguments
+
+
+def _signal_worker(job: Job, signal_number: int) -> None:
+    if not _worker_alive(job):
+        return
+    try:
+        os.killpg(job.pid, signal_number)  # the worker leads its own group (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _check_id(job_id: str) -> str:
+    if not JOB_ID.fullmatch(job_id):
+        raise WorkbenchError(f"no job {job_id!r}: a job id is 12 hexadecimal digits")
+    return job_id
+
+
+def _now() -> str:
+    # Milliseconds, so that jobs submitted within one second still list in order.
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# -- the worker process ------------------------------------------------------------
+
+
+def run_worker(edition_root: Path, job_id: str) -> int:
+    """Run one job to its end, recording progress in its file; the exit status of the worker."""
+    edition = Edition(edition_root)
+    store = JobStore.of(edition)
+    job = store._update(job_id, state="running", started=_now(), pid=os.getpid())
+    if job is None:
+        print(f"job {job_id} ended before its worker started", flush=True)
+        return 0
+    print(f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}", flush=True)
+    try:
+        summary = _run(edition, store, job)
+    except Exception as error:
+        message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
+        store._update(job_id, state="failed", finished=_now(), current="", message=message)
+        print(f"{_now()} failed: {message}", flush=True)
+        raise
+    state = "failed" if summary.failed else "done"
+    message = _summary_message(job.kind, summary)
+    store._update(job_id, state=state, finished=_now(), current="", message=message)
+    print(f"{_now()} {state}: {message}", flush=True)
+    return 1 if summary.failed else 0
+
+
+def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
+    selected = pipeline.select_pages(edition.load(job.manuscript_id), job.pages)
+    pending = [page.n for page in selected]
+    # The pipeline segments min(cores, pages) pages at a time, in page order.
+    at_once = min(os.cpu_count() or 1, len(pending)) if job.kind == "segment" else 1
+    store._update(job.id, total=len(pending), current=f"loading kraken, then {_pages(pending[:at_once])}")
+
+    def progress(outcome: pipeline.PageOutcome) -> None:
+        pending.remove(outcome.page)
+        working_on = outcome.working_on if job.kind == "segment" else pending[:1]
+        current = _pages(working_on) if working_on else "saving"
+        store._update(job.id, done=len(selected) - len(pending), current=current)
+        result = f"failed: {outcome.error}" if outcome.error else "done"
+        print(f"{_now()} page {outcome.page} ({outcome.image}) {result}", flush=True)
+
+    if job.kind == "segment":
+        # workers=None: a page per core, so a one-page job uses one core and a
+        # whole manuscript all of them.
+        return pipeline.segment(edition, job.manuscript_id, job.who, job.pages, workers=None, progress=progress)
+    return pipeline.recognize(edition, job.manuscript_id, Path(job.model), job.who, job.pages, progress=progress)
+
+
+def _pages(numbers: list[str]) -> str:
+    return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {', '.join(numbers)}"
+
+
+def _summary_message(kind: Kind, summary: pipeline.RunSummary) -> str:
+    ok = [outcome for outcome in summary.outcomes if not outcome.error]
+    parts = []
+    if kind == "segment":
+        lines = sum(outcome.report.lines for outcome in ok if outcome.report)
+        parts.append(f"{len(ok)} page(s) segmented, {lines} line(s)")
+        kept = sum(outcome.report.kept for outcome in ok if outcome.report)
+        if kept:
+            parts.append(f"{kept} transcribed line(s) kept as they were")
+        empty = [outcome.page for outcome in summary.without_lines]
+        if empty:
+            parts.append(f"kraken found no lines on page(s) {', '.join(empty)}")
+    else:
+        filled = sum(outcome.recognized for outcome in ok)
+        parts.append(f"{len(ok)} page(s) recognised, {filled} line(s) filled")
+    message = "; ".join(parts)
+    if summary.failed:
+        failures = "; ".join(f"page {o.page} ({o.image}): {o.error}" for o in summary.failed)
+        message = f"{len(summary.failed)} of {len(summary.outcomes)} page(s) failed: {failures}. {message}"
+    return message
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 2:
+        print("usage: python -m workbench.jobs EDITION JOB_ID", file=sys.stderr)
+        return 2
+    return run_worker(Path(arguments[0]), arguments[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Editor accounts: who may change the edition. Readers never need one.
+
+Kept in ``<edition>/.workbench/users.json`` (back it up with the edition), with
+passwords hashed by werkzeug (scrypt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from workbench.model import WorkbenchError
+
+Role = Literal["editor", "admin"]
+ROLES: tuple[Role, ...] = ("editor", "admin")
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MIN_PASSWORD = 8
+
+
+@dataclass
+class User:
+    name: str
+    role: Role
+    password_hash: str
+    disabled: bool = False
+
+
+class Users:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def all(self) -> list[User]:
+        if not self.path.exists():
+            return []
+        return [User(**record) for record in json.loads(self.path.read_text(encoding="utf-8"))]
+
+    def get(self, name: str) -> User | None:
+        return next((user for user in self.all() if user.name == name), None)
+
+    def add(self, name: str, role: Role, password: str) -> User:
+        if not USER_NAME.fullmatch(name):
+            raise WorkbenchError(f"{name!r} is not a valid user name: letters, digits, '.', '-', '_'")
+        if role not in ROLES:
+            raise WorkbenchError(f"role must be one of {', '.join(ROLES)}")
+        if len(password) < MIN_PASSWORD:
+            raise WorkbenchError(f"the password must have at least {MIN_PASSWORD} characters")
+        users = self.all()
+        if any(user.name == name for user in users):
+            raise WorkbenchError(f"user {name!r} exists already")
+        user = User(name, role, generate_password_hash(password))
+        self._write([*users, user])
+        return user
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        users = self.all()
+        for user in users:
+            if user.name == name:
+                user.disabled = disabled
+                self._write(users)
+                return
+        raise WorkbenchError(f"no user {name!r}")
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        user = self.get(name)
+        if user is None or user.disabled or not check_password_hash(user.password_hash, password):
+            return None
+        return user
+
+    def _write(self, users: list[User]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".users.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump([asdict(user) for user in users], file, ensure_ascii=False, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o600)  # password hashes: readable by the server's user only
+        os.replace(temporary, self.path)

@@ -1,0 +1,118 @@
+"""The web workbench: a Flask application over one edition folder.
+
+Blueprints: ``auth`` (log in and out) and ``editor`` (editors only: manuscripts,
+the page editor, line saves, history, jobs). Serve it with gunicorn in one process
+with threads (`workbench serve`): saves of a manuscript are serialised anyway, and
+one process keeps one in-memory copy of each manuscript it has validated.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+from flask import Flask, request, send_from_directory, session
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+from workbench.edition import Edition
+from workbench.users import Users
+
+LANGUAGES = ("bg", "en")
+# The manuscripts' letters and marks (combining acute U+0301, grave U+0300, titlo U+0483).
+DEFAULT_PALETTE = ["ѣ", "ѫ", "ѭ", "ѧ", "і", "ы", "ѳ", "ѵ", "ъ", "ь", "\u0301", "\u0300", "\u0483"]
+REPO = Path(__file__).resolve().parent.parent.parent
+ASSETS = {
+    # name served under /assets/ → file installed from the npm registry by `make setup`
+    "htmx.min.js": REPO / "node_modules/htmx.org/dist/htmx.min.js",
+    "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
+}
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
+
+
+def create_app(edition_root: str | Path | None = None, test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    root = Path(edition_root or os.environ.get("WORKBENCH_EDITION", "."))
+    edition = Edition(root)
+    app.config.from_mapping(
+        SECRET_KEY=_secret_key(edition),
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # a philologist's page may stay open all day
+        BABEL_DEFAULT_LOCALE="bg",
+        LOGIN_RATE_LIMIT="10 per minute",
+        PALETTE=_edition_settings(root).get("editor", {}).get("palette", DEFAULT_PALETTE),
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["edition"] = edition
+    app.extensions["users"] = Users(edition.state_dir / "users.json")
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    Babel(app, locale_selector=_locale)
+
+    from workbench.web import auth, editor
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(editor.bp)
+
+    @app.get("/assets/<name>")
+    def asset(name: str):
+        path = ASSETS.get(name)
+        if path is None:
+            return send_from_directory(app.static_folder, name, max_age=3600)
+        return send_from_directory(path.parent, path.name, max_age=86400)
+
+    @app.context_processor
+    def language():
+        return {"language": _locale(), "languages": LANGUAGES}
+
+    return app
+
+
+def edition() -> Edition:
+    from flask import current_app
+
+    return current_app.extensions["edition"]
+
+
+def users() -> Users:
+    from flask import current_app
+
+    return current_app.extensions["users"]
+
+
+def _locale() -> str:
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        session["lang"] = wanted
+    return session.get("lang", "bg")
+
+
+def _secret_key(edition: Edition) -> str:
+    """A random key made on first start and kept with the edition (never in the code)."""
+    path = edition.state_dir / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _edition_settings(root: Path) -> dict:
+    path = root / "workbench.toml"
+    if not path.exists():
+        return {}
+    with open(path, "rb") as file:
+        return tomllib.load(file)

@@ -1,0 +1,292 @@
+"""The editor: manuscripts, the page editor, saving lines, history, jobs. Editors only.
+
+Views compose the core (``Edition``, ``editing``, ``shorthand``, ``crops``, ``jobs``)
+and render templates; a view answering an htmx request returns just the fragment
+it replaces (one template, two uses, as in the htmx book's contact app).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+
+from flask import Blueprint, abort, current_app, g, render_template, request, send_file
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+
+from workbench import editing, shorthand, tei
+from workbench.crops import LineImageCache
+from workbench.jobs import JobStore
+from workbench.model import STATUSES, Line, Page, WorkbenchError
+from workbench.web import edition
+from workbench.web.auth import login_required
+
+bp = Blueprint("editor", __name__)
+
+
+@bp.before_request
+@login_required
+def require_editor() -> None:
+    """Every editor view needs a logged-in editor (login_required redirects or answers 401)."""
+
+
+@bp.app_context_processor
+def labels() -> dict:
+    names = {
+        "untranscribed": _("untranscribed"),
+        "automatic": _("automatic"),
+        "corrected": _("corrected"),
+        "verified": _("verified"),
+    }
+    kinds = {"segment": _("Segmentation"), "recognize": _("Recognition")}
+    states = {
+        "queued": _("queued"),
+        "running": _("running"),
+        "done": _("done"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+    }
+    return {
+        "status_label": lambda status: names.get(status, status),
+        "job_label": lambda job: f"{kinds.get(job.kind, job.kind)}: {states.get(job.state, job.state)}",
+    }
+
+
+@bp.errorhandler(WorkbenchError)
+def workbench_error(error: WorkbenchError):
+    return render_template("message.html", message=str(error)), 404
+
+
+@bp.get("/")
+def index():
+    manuscripts = []
+    for manuscript_id in edition().manuscript_ids():
+        pages = edition().overview(manuscript_id)
+        counts = sum((page.counts for page in pages), start=type(pages[0].counts)()) if pages else {}
+        title = edition().read(manuscript_id, pages[0].n).title if pages else manuscript_id
+        manuscripts.append({"id": manuscript_id, "title": title, "pages": len(pages), "counts": counts})
+    return render_template("manuscripts.html", manuscripts=manuscripts, statuses=STATUSES)
+
+
+@bp.get("/m/<manuscript_id>/")
+def manuscript(manuscript_id: str):
+    pages = edition().overview(manuscript_id)
+    return render_template("manuscript.html", manuscript_id=manuscript_id, pages=pages, statuses=STATUSES)
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/")
+def page(manuscript_id: str, n: str):
+    manuscript = edition().read(manuscript_id, n)
+    page = manuscript.pages[0]
+    numbers = [summary.n for summary in edition().overview(manuscript_id)]
+    index = numbers.index(n)
+    rows = [_row(manuscript_id, page, line) for line in page.lines]
+    return render_template(
+        "page.html",
+        manuscript=manuscript,
+        page=page,
+        rows=rows,
+        previous=numbers[index - 1] if index > 0 else None,
+        next=numbers[index + 1] if index + 1 < len(numbers) else None,
+        palette=current_app.config["PALETTE"],
+        jobs=[job for job in _jobs().list(manuscript_id) if job.state in ("queued", "running")],
+    )
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/image")
+def page_image(manuscript_id: str, n: str):
+    page = edition().read(manuscript_id, n).pages[0]
+    path = edition().image_path(manuscript_id, page)
+    if page.mime_type in ("image/jpeg", "image/png") and page.frame is None:
+        return send_file(path, mimetype=page.mime_type, max_age=86400, conditional=True)
+    # Browsers do not show TIFF: serve a PNG made once and kept with the other caches.
+    stat = path.stat()
+    cached = edition().state_dir / "cache/pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        from workbench.images import open_page
+
+        temporary = cached.with_suffix(".tmp")
+        open_page(path, page.frame).save(temporary, format="PNG")
+        temporary.replace(cached)
+    return send_file(cached, mimetype="image/png", max_age=86400, conditional=True)
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/lines/<line_id>.png")
+def line_image(manuscript_id: str, n: str, line_id: str):
+    page = edition().read(manuscript_id, n).pages[0]
+    line = next((line for line in page.lines if line.id == line_id), None)
+    if line is None:
+        abort(404)
+    cache = LineImageCache(edition().state_dir / "cache/lines")
+    path = cache.path(manuscript_id, page, line, edition().image_path(manuscript_id, page))
+    # The URL carries a digest of the geometry, so the browser may keep it for good.
+    return send_file(path, mimetype="image/png", max_age=31536000, conditional=True)
+
+
+@bp.post("/m/<manuscript_id>/lines/<line_id>")
+def save_line(manuscript_id: str, line_id: str):
+    page_n, line = editing.find_line(edition(), manuscript_id, line_id)
+    page = edition().read(manuscript_id, page_n).pages[0]
+    typed = request.form.get("text", "")
+    status = request.form.get("status") or None
+    if status not in (None, *STATUSES):
+        abort(400)
+    try:
+        text = shorthand.to_tei(typed)
+        saved = editing.save_line(
+            edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
+        )
+    except shorthand.ShorthandError as error:
+        row = _row(manuscript_id, page, line, typed=typed, error=_shorthand_message(typed, error))
+        return render_template("_line.html", row=row), 422
+    except editing.Conflict as conflict:
+        row = _row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict)
+        return render_template("_line.html", row=row), 409
+    except WorkbenchError as error:
+        return render_template("_line.html", row=_row(manuscript_id, page, line, typed=typed, error=str(error))), 422
+    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
+
+
+@bp.post("/preview")
+def preview():
+    typed = request.form.get("text", "")
+    try:
+        html = tei.line_html(shorthand.to_tei(typed))
+    except shorthand.ShorthandError as error:
+        return render_template("_preview.html", error=_shorthand_message(typed, error))
+    return render_template("_preview.html", html=Markup(html))
+
+
+@bp.get("/m/<manuscript_id>/lines/<line_id>/history")
+def history(manuscript_id: str, line_id: str):
+    versions = editing.history(edition(), manuscript_id, line_id)
+    shown = [(version, _shorthand_or_raw(version.text)) for version in reversed(versions)]
+    return render_template("_history.html", manuscript_id=manuscript_id, line_id=line_id, versions=shown)
+
+
+@bp.get("/m/<manuscript_id>/lines/<line_id>/diff")
+def diff(manuscript_id: str, line_id: str):
+    versions = editing.history(edition(), manuscript_id, line_id)
+    try:
+        a, b = (versions[int(request.args.get(key, -1))] for key in ("a", "b"))
+    except (ValueError, IndexError):
+        abort(400)
+    return render_template(
+        "_diff.html", a=a, b=b, diff=_diff_html(_shorthand_or_raw(a.text), _shorthand_or_raw(b.text))
+    )
+
+
+@bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
+def revert(manuscript_id: str, line_id: str):
+    page_n, line = editing.find_line(edition(), manuscript_id, line_id)
+    page = edition().read(manuscript_id, page_n).pages[0]
+    try:
+        number = int(request.form.get("version", ""))
+        saved = editing.revert(edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name)
+    except ValueError:
+        abort(400)
+    except editing.Conflict as conflict:
+        return render_template("_line.html", row=_row(manuscript_id, page, conflict.current, conflict=conflict)), 409
+    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
+
+
+@bp.post("/m/<manuscript_id>/jobs")
+def start_job(manuscript_id: str):
+    kind = request.form.get("kind", "segment")
+    if kind not in ("segment", "recognize"):
+        abort(400)
+    model = current_app.config.get("RECOGNITION_MODEL") if kind == "recognize" else None
+    try:
+        job = _jobs().submit(
+            edition(), kind, manuscript_id, g.user.name, pages=request.form.get("pages") or None, model=model
+        )
+    except WorkbenchError as error:
+        return render_template("_job.html", error=str(error)), 422
+    return render_template("_job.html", job=job)
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    job = _jobs().get(job_id)
+    if job is None:
+        abort(404)
+    return render_template("_job.html", job=job)
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _jobs() -> JobStore:
+    return JobStore(edition().state_dir / "jobs")
+
+
+def _row(
+    manuscript_id: str,
+    page: Page,
+    line: Line,
+    typed: str | None = None,
+    error: str | None = None,
+    conflict: editing.Conflict | None = None,
+    state: str = "",
+) -> dict:
+    """What the line template needs: the line, its shorthand, its image, its state."""
+    current = _shorthand_or_raw(line.text)
+    # The crop's URL changes with the line's geometry and with the page image, so
+    # browsers may cache it for good.
+    image = edition().image_path(manuscript_id, page).stat()
+    stamp = (line.boundary, line.baseline, image.st_size, image.st_mtime_ns)
+    geometry = hashlib.blake2s(repr(stamp).encode(), digest_size=6).hexdigest()
+    return {
+        "line": line,
+        "manuscript_id": manuscript_id,
+        "page_n": page.n,
+        "number": next((i for i, other in enumerate(page.lines, 1) if other.id == line.id), 0),
+        "original": current,
+        "value": current if typed is None else typed,
+        "version": editing.line_version(line),
+        "geometry": geometry,
+        "html": Markup(tei.line_html(line.text)) if line.text else "",
+        "editable": _representable(line.text),
+        "error": error,
+        "conflict": conflict,
+        "theirs": current if conflict else None,
+        "state": state or ("conflict" if conflict else "error" if error else ""),
+    }
+
+
+def _representable(text: str) -> bool:
+    """False for markup put in the TEI by hand that the shorthand cannot express."""
+    try:
+        shorthand.from_tei(text)
+    except shorthand.ShorthandError:
+        return False
+    return True
+
+
+def _shorthand_or_raw(text: str) -> str:
+    try:
+        return shorthand.from_tei(text)
+    except shorthand.ShorthandError:
+        return text
+
+
+def _shorthand_message(typed: str, error: shorthand.ShorthandError) -> Markup:
+    before, at, after = typed[: error.position], typed[error.position : error.position + 1], typed[error.position + 1 :]
+    return Markup(
+        f'{escape(str(error))}<br><code class="pointer">{escape(before)}<mark>{escape(at) or "&nbsp;"}</mark>'
+        f"{escape(after)}</code>"
+    )
+
+
+def _diff_html(a: str, b: str) -> Markup:
+    """Character-level difference: removed text struck, added text underlined."""
+    parts = []
+    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if operation in ("delete", "replace"):
+            parts.append(f"<del>{escape(a[i1:i2])}</del>")
+        if operation in ("insert", "replace"):
+            parts.append(f"<ins>{escape(b[j1:j2])}</ins>")
+        if operation == "equal":
+            parts.append(str(escape(a[i1:i2])))
+    return Markup("".join(parts))
