@@ -22,6 +22,8 @@ from workbench import tei, validation
 from workbench.edition import Edition
 from workbench.model import Line, Manuscript, Page, Region
 
+LINE_TEXT = "Живъ е той, живъ е! Тамъ на Балкана, потъненъ въ кърви лежи и пъшка"
+
 
 def generate(pages: int, lines_per_page: int) -> Manuscript:
     manuscript = Manuscript(id="big", title="Generated", author="Трифон Трифонов")
@@ -34,7 +36,7 @@ def generate(pages: int, lines_per_page: int) -> Manuscript:
             top = [(200 + i * 180, y - 60 + int(5 * math.sin(i))) for i in range(11)]
             bottom = [(200 + i * 180, y + 15) for i in reversed(range(11))]
             line = Line(f"{page.id}_l{k}", top + bottom, [(200, y), (2000, y + 4)], region=f"{page.id}_r1")
-            line.text = "Живъ е той, живъ е! Тамъ на Балкана, потъненъ въ кърви лежи и пъшка"
+            line.text = LINE_TEXT
             line.status, line.resp = "corrected", person.id
             page.lines.append(line)
         manuscript.pages.append(page)

@@ -215,3 +215,33 @@ def test_english_interface(browser, server):
     expect(page.locator("h1")).to_have_text("Manuscripts")
     open_page(page, server)
     expect(page.locator("details.help summary")).to_have_text("Keyboard")
+
+
+def test_zoom_and_pan_the_facsimile(browser, server):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    svg = page.locator("#facsimile")
+    before = svg.evaluate("element => getComputedStyle(element).transform")
+    page.locator("[data-zoom=in]").click()
+    page.wait_for_function(
+        "before => getComputedStyle(document.getElementById('facsimile')).transform !== before", arg=before
+    )
+    assert svg.evaluate("element => getComputedStyle(element).transform") != before
+
+
+@pytest.mark.slow
+def test_segment_a_page_from_the_editor_with_a_progress_bar(browser, server, sample_edition, page_png):
+    sample_edition.add_pages(MS, [page_png], who="tester")  # page 3, without lines
+    page = logged_in(browser, server)
+    open_page_without_lines = f"{server}/m/{MS}/p/3/"
+    page.goto(open_page_without_lines)
+    expect(page.locator("form.line")).to_have_count(0)
+    page.get_by_role("button", name="Сегментирай страницата").click()
+    job = page.locator("#jobs .job")
+    expect(job.locator("progress")).to_be_visible()
+    expect(job).to_have_attribute("data-state", "done", timeout=240_000)
+    expect(job.locator("progress")).to_have_attribute("value", "1")
+    job.locator("button.reload").click()
+    expect(page.locator("form.line")).to_have_count(8)
+    assert len(sample_edition.load(MS).pages[2].lines) == 8
+    assert sample_edition.problems(MS) == []

@@ -61,3 +61,19 @@ def _invoke(edition, *args):
     from click.testing import CliRunner
 
     return CliRunner().invoke(cli, ["--edition", str(edition.root), *args], catch_exceptions=False)
+
+
+def test_user_accounts(run, edition):
+    result = run("user", "add", "ivan", "--role", "editor", "--password", "correct horse battery")
+    assert result.exit_code == 0 and "editor ivan added" in result.output
+    assert "ivan\teditor\tactive" in run("user", "list").output
+    assert run("user", "disable", "ivan").exit_code == 0
+    assert "ivan\teditor\tdisabled" in run("user", "list").output
+    from workbench.users import Users
+
+    users = Users(edition.state_dir / "users.json")
+    assert users.authenticate("ivan", "correct horse battery") is None  # disabled
+    run("user", "enable", "ivan")
+    assert users.authenticate("ivan", "correct horse battery").role == "editor"
+    assert "correct horse" not in (edition.state_dir / "users.json").read_text()
+    assert oct((edition.state_dir / "users.json").stat().st_mode & 0o777) == "0o600"

@@ -227,3 +227,61 @@ def test_a_valid_change_made_by_hand_between_saves_is_kept(ms):
     reloaded = ms.load("ms1")
     assert reloaded.title == "Edited by hand"
     assert [line.text for line in reloaded.pages[0].lines[1:3]] == ["first", "second"]
+
+
+def test_concurrent_line_saves_are_grouped_and_each_is_journalled_under_its_editor(edition):
+    import threading
+
+    from workbench import editing
+
+    edition.create(make_manuscript(pages=4, lines=6), who="tester")
+    start = threading.Barrier(12)
+    results: dict[str, object] = {}
+
+    def editor(k: int) -> None:
+        page, line = k % 4 + 1, k // 4 + 1  # twelve different lines
+        line_id = f"ms1_p{page}_l{line}"
+        current = next(line for line in edition.load("ms1").lines() if line.id == line_id)
+        start.wait()
+        results[line_id] = editing.save_line(
+            edition, "ms1", line_id, f"text {k}", editing.line_version(current), f"editor{k}"
+        )
+
+    threads = [threading.Thread(target=editor, args=(k,)) for k in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 12
+    lines = {line.id: line for line in edition.load("ms1").lines()}
+    journal = {(entry.line, entry.new, entry.who) for entry in edition.journal.entries("ms1")}
+    for k in range(12):
+        line_id = f"ms1_p{k % 4 + 1}_l{k // 4 + 1}"
+        assert lines[line_id].text == f"text {k}"
+        assert (line_id, f"text {k}", f"editor{k}") in journal
+    assert edition.problems("ms1") == []
+
+
+def test_in_a_group_a_conflict_fails_alone(edition):
+    from workbench import editing
+    from workbench.model import Line as ModelLine
+
+    edition.create(make_manuscript(lines=3), who="tester")
+    base = editing.line_version(edition.load("ms1").pages[0].lines[1])
+
+    def change(text):
+        def apply(manuscript):
+            line = manuscript.pages[0].lines[1]
+            if editing.line_version(line) != base:
+                raise editing.Conflict(line, None)
+            line.text = text
+            return ModelLine(line.id, [], [])
+
+        return apply
+
+    from workbench.edition import _Pending
+
+    group = [_Pending("1", change("first"), "a"), _Pending("1", change("second"), "b")]
+    edition._save_group("ms1", group)
+    assert group[0].error is None and isinstance(group[1].error, editing.Conflict)
+    assert edition.load("ms1").pages[0].lines[1].text == "first"

@@ -9,11 +9,11 @@ work unseen (design.md §5: no last-write-wins).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workbench.edition import Edition
 from workbench.journal import Entry
-from workbench.model import Line, Status, WorkbenchError
+from workbench.model import Line, Manuscript, Page, Status, WorkbenchError
 
 
 class Conflict(WorkbenchError):
@@ -38,13 +38,16 @@ def line_version(line: Line) -> str:
     return hashlib.blake2s(f"{line.status}\0{line.text}".encode(), digest_size=8).hexdigest()
 
 
-def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[str, Line]:
-    """(page number, line) for a line id; the page is part of the id (``<ms>_p<n>_l<k>``)."""
+def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[Page, Line]:
+    """(a copy of the page, the line) for a line id; the page is part of the id (``<ms>_p<n>_l<k>``)."""
     page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
-    manuscript = edition.read(manuscript_id, page_n) if page_n.isdigit() else None
-    for line in manuscript.pages[0].lines if manuscript else []:
+    try:
+        page = edition.read(manuscript_id, page_n).pages[0] if page_n.isdigit() else None
+    except WorkbenchError:
+        page = None
+    for line in page.lines if page else []:
         if line.id == line_id:
-            return page_n, line
+            return page, line
     raise WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
 
 
@@ -63,12 +66,13 @@ def save_line(
     (so a verified line that is edited again needs verifying again). ``@resp`` names
     whoever produced the text, so it changes only with the text.
     """
-    page_n, _ = find_line(edition, manuscript_id, line_id)
-    with edition.edit(manuscript_id, who=who, pages=[page_n]) as manuscript:
+    page_n = find_line(edition, manuscript_id, line_id)[0].n
+
+    def change(manuscript: Manuscript) -> Line:
         line = next(line for line in manuscript.page(page_n).lines if line.id == line_id)
         if line_version(line) != base_version:
             entries = list(edition.journal.entries(manuscript_id, line_id))
-            raise Conflict(_copy(line), entries[-1] if entries else None)
+            raise Conflict(replace(line), entries[-1] if entries else None)
         if text != line.text:
             line.text = text
             line.resp = manuscript.source("transcription", who).id
@@ -76,7 +80,11 @@ def save_line(
             line.status = status or "corrected"
         elif status:
             line.status = status
-        return _copy(line)
+        # A copy: the line itself belongs to the edition's cached manuscript.
+        return replace(line, boundary=list(line.boundary), baseline=list(line.baseline))
+
+    # Saves by several editors at once are written together (Edition.apply).
+    return edition.apply(manuscript_id, page_n, change, who)
 
 
 def history(edition: Edition, manuscript_id: str, line_id: str) -> list[Version]:
@@ -95,7 +103,3 @@ def revert(edition: Edition, manuscript_id: str, line_id: str, number: int, base
     if not 0 <= number < len(versions):
         raise WorkbenchError(f"line {line_id} has no version {number}")
     return save_line(edition, manuscript_id, line_id, versions[number].text, base_version, who, status="corrected")
-
-
-def _copy(line: Line) -> Line:
-    return Line(**{**line.__dict__, "boundary": list(line.boundary), "baseline": list(line.baseline)})

@@ -15,25 +15,43 @@ leaves the file as it was.
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import os
 import shutil
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import images, tei, validation
 from workbench.journal import Entry, Journal
-from workbench.model import Change, Manuscript, Page, WorkbenchError, check_manuscript_id
+from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class _Pending:
+    page_n: str
+    change: Callable[[Manuscript], Line]
+    who: str
+    result: Line | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class _Batch:
+    """Saves waiting for one manuscript; whoever holds ``leader`` saves them all."""
+
+    leader: threading.Lock = field(default_factory=threading.Lock)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+    waiting: list[_Pending] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +78,8 @@ class Edition:
         # Documents as last validated or written, by manuscript id; an entry is used
         # only while the file's (inode, size, mtime) is unchanged.
         self._documents: dict[str, _Document] = {}
+        self._batches: dict[str, _Batch] = {}
+        self._batches_mutex = threading.Lock()
 
     # -- reading ------------------------------------------------------------
 
@@ -111,7 +131,12 @@ class Edition:
 
     @contextmanager
     def edit(
-        self, manuscript_id: str, who: str, source: str | None = None, pages: Collection[str] | None = None
+        self,
+        manuscript_id: str,
+        who: str,
+        source: str | None = None,
+        pages: Collection[str] | None = None,
+        who_by_line: dict[str, str] | None = None,
     ) -> Iterator[Manuscript]:
         """Change a manuscript under its lock; the change is saved when the block ends.
 
@@ -121,6 +146,9 @@ class Edition:
         ``pages`` (page numbers) promises that only those pages, and the header, change:
         then only they are rebuilt and validated, which keeps a save of one line in a
         500-page manuscript fast. Without it, the whole document is.
+
+        ``who_by_line`` (filled in during the block, if need be) names a different
+        person for some lines in the journal: a group of saves by several editors.
         """
         with self._lock(manuscript_id):
             document = self._current(manuscript_id)
@@ -128,11 +156,11 @@ class Edition:
             scope = _pages_in_scope(manuscript, pages)
             before = _line_states(scope)
             # What a refused page edit must put back (a few pages: cheap to copy).
-            saved = copy.deepcopy(replace(manuscript, pages=scope)) if pages is not None else None
+            saved = manuscript.copy(pages=scope) if pages is not None else None
             try:
                 yield manuscript
                 scope = _pages_in_scope(manuscript, pages)
-                entries = _journal_entries(manuscript.id, before, scope, who, source or who)
+                entries = _journal_entries(manuscript.id, before, scope, who, source, who_by_line or {})
                 self._save(document, entries, pages)
             except BaseException:
                 if saved is None or [p.id for p in manuscript.pages] != list(document.parts):
@@ -141,6 +169,51 @@ class Edition:
                 else:
                     _restore(manuscript, saved)
                 raise
+
+    def apply(self, manuscript_id: str, page_n: str, change: Callable[[Manuscript], Line], who: str) -> Line:
+        """Apply ``change`` to one line of page ``page_n``, on behalf of ``who``, and save it.
+
+        ``change`` returns the line it changed (the journal names ``who`` for it).
+
+        Concurrent calls for one manuscript are saved together (a group commit): one
+        validated, journalled, atomic write for all the saves waiting on the lock,
+        instead of one write each. A change that raises (a conflict, say) must do so
+        before it changes anything; it fails alone, the others are saved.
+        """
+        pending = _Pending(page_n, change, who)
+        with self._batches_mutex:
+            batch = self._batches.setdefault(manuscript_id, _Batch())
+        with batch.mutex:
+            batch.waiting.append(pending)
+        with batch.leader:
+            with batch.mutex:
+                group, batch.waiting = batch.waiting, []
+            if group:
+                self._save_group(manuscript_id, group)
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def _save_group(self, manuscript_id: str, group: list[_Pending]) -> None:
+        who_by_line: dict[str, str] = {}
+        try:
+            pages = {pending.page_n for pending in group}
+            with self.edit(manuscript_id, group[0].who, pages=pages, who_by_line=who_by_line) as manuscript:
+                for pending in group:
+                    try:
+                        pending.result = pending.change(manuscript)
+                    except WorkbenchError as error:
+                        pending.error = error
+                        continue
+                    who_by_line[pending.result.id] = pending.who
+        except Exception as error:
+            if len(group) == 1:
+                group[0].error = error
+                return
+            # One change made the group invalid: save each on its own, so only it fails.
+            for pending in group:
+                pending.result, pending.error = None, None
+                self._save_group(manuscript_id, [pending])
 
     def overview(self, manuscript_id: str) -> list[PageSummary]:
         """Each page's number, image and line counts per status, without copying the pages."""
@@ -160,7 +233,7 @@ class Edition:
         with self._lock(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
             pages = [manuscript.page(page_n)] if page_n is not None else manuscript.pages
-            return copy.deepcopy(replace(manuscript, pages=pages))
+            return manuscript.copy(pages=pages)
 
     def add_pages(self, manuscript_id: str, paths: list[Path], who: str) -> AddedPages:
         """Copy page images into the edition, unchanged, and add a page for each.
@@ -256,12 +329,10 @@ class Edition:
             wanted = set(pages)
             changed = [page for page in manuscript.pages if page.n in wanted]
             parts = dict(document.parts)
-            problems = []
             for page in changed:
                 parts[page.id] = tei.page_parts(manuscript.id, page)
-                problems += validation.check_project(tei.page_document(manuscript, page, parts[page.id]))
-            if not changed:
-                problems += validation.check_project(tei.parse_xml(tei.assemble(manuscript.id, header, [])))
+            # The header and the changed pages, checked together as one small document.
+            problems = validation.check_project(tei.pages_document(manuscript, [parts[page.id] for page in changed]))
             problems += _ids_shared_with_other_pages(document, changed)
             data = tei.assemble(manuscript.id, header, [parts[page.id] for page in manuscript.pages])
         if problems:
@@ -272,7 +343,13 @@ class Edition:
         path = self.tei_path(manuscript.id)
         _write_atomically(path, data)
         page_ids = {page.id: _page_ids(page) for page in changed}
-        document.ids = page_ids if len(changed) == len(manuscript.pages) else {**document.ids, **page_ids}
+        if len(changed) == len(manuscript.pages):
+            document.ids, document.owners = page_ids, {}
+        for page_id, ids in page_ids.items():
+            for xml_id in document.ids.get(page_id, ()):
+                document.owners.pop(xml_id, None)
+            document.ids[page_id] = ids
+            document.owners.update(dict.fromkeys(ids, page_id))
         document.parts = parts
         document.stat = _stat_key(path)
         self._documents[manuscript.id] = document
@@ -295,13 +372,16 @@ class _Document:
 
     manuscript: Manuscript
     parts: dict[str, tei.PageParts] = field(default_factory=dict)
-    ids: dict[str, set[str]] = field(default_factory=dict)
+    ids: dict[str, set[str]] = field(default_factory=dict)  # page id → the xml:ids on it
+    owners: dict[str, str] = field(default_factory=dict)  # xml:id → the page it is on
     stat: tuple[int, int, int] | None = None
 
     @classmethod
     def of(cls, manuscript: Manuscript) -> _Document:
         parts = {page.id: tei.page_parts(manuscript.id, page) for page in manuscript.pages}
-        return cls(manuscript, parts, {page.id: _page_ids(page) for page in manuscript.pages})
+        ids = {page.id: _page_ids(page) for page in manuscript.pages}
+        owners = {xml_id: page_id for page_id, page_ids in ids.items() for xml_id in page_ids}
+        return cls(manuscript, parts, ids, owners)
 
 
 def _page_ids(page: Page) -> set[str]:
@@ -312,16 +392,14 @@ def _page_ids(page: Page) -> set[str]:
 
 
 def _ids_shared_with_other_pages(document: _Document, changed: list[Page]) -> list[validation.Problem]:
-    """xml:ids of the changed pages that another page uses already (the rest was checked before)."""
-    changed_ids = {page.id for page in changed}
-    others: set[str] = {document.manuscript.id, *(source.id for source in document.manuscript.sources)}
-    for page_id, ids in document.ids.items():
-        if page_id not in changed_ids:
-            others |= ids
+    """xml:ids of the changed pages that another page, or the header, uses already."""
+    manuscript = document.manuscript
+    header_ids = {manuscript.id, *(source.id for source in manuscript.sources)}
     return [
         validation.Problem(None, f"xml:id {xml_id!r} on page {page.n} is used elsewhere in the document", "ids")
         for page in changed
-        for xml_id in sorted(_page_ids(page) & others)
+        for xml_id in sorted(_page_ids(page))
+        if xml_id in header_ids or document.owners.get(xml_id, page.id) != page.id
     ]
 
 
@@ -346,7 +424,12 @@ def _line_states(pages: list[Page]) -> dict[str, tuple[str, str | None]]:
 
 
 def _journal_entries(
-    manuscript_id: str, before: dict[str, tuple[str, str | None]], pages: list[Page], who: str, source: str
+    manuscript_id: str,
+    before: dict[str, tuple[str, str | None]],
+    pages: list[Page],
+    who: str,
+    source: str | None,
+    who_by_line: dict[str, str],
 ) -> list[Entry]:
     """An entry for each line whose text or status changed, and each removed line that had text."""
     time = now()
@@ -356,10 +439,16 @@ def _journal_entries(
         present.add(line.id)
         old_text, old_status = before.get(line.id, ("", None))
         if (line.text, line.status) != (old_text, old_status) and (line.text or old_text):
-            entries.append(Entry(time, manuscript_id, line.id, old_text, line.text, who, source, line.status))
+            person = who_by_line.get(line.id, who)
+            entries.append(
+                Entry(time, manuscript_id, line.id, old_text, line.text, person, source or person, line.status)
+            )
     for line_id, (old_text, _) in before.items():
         if line_id not in present and old_text:
-            entries.append(Entry(time, manuscript_id, line_id, old_text, "", who, source, None, event="removed"))
+            person = who_by_line.get(line_id, who)
+            entries.append(
+                Entry(time, manuscript_id, line_id, old_text, "", person, source or person, None, event="removed")
+            )
     return entries
 
 

@@ -7,7 +7,7 @@ them into TEI and back; nothing else needs to know either format.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Point = tuple[int, int]
@@ -76,6 +76,14 @@ class Page:
     regions: list[Region] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)
 
+    def copy(self) -> Page:
+        """A copy safe to change (points are tuples, shared safely); much cheaper than deepcopy."""
+        return replace(
+            self,
+            regions=[replace(region, boundary=list(region.boundary)) for region in self.regions],
+            lines=[replace(line, boundary=list(line.boundary), baseline=list(line.baseline)) for line in self.lines],
+        )
+
     def next_line_number(self) -> int:
         return 1 + max((_id_number(line.id, "_l") for line in self.lines), default=0)
 
@@ -116,6 +124,15 @@ class Manuscript:
     # The original teiHeader, serialised, when the document came from disk: fields
     # the workbench does not model are kept as they were.
     header_xml: bytes | None = None
+
+    def copy(self, pages: list[Page] | None = None) -> Manuscript:
+        """A copy safe to change, of all pages or of ``pages`` only."""
+        return replace(
+            self,
+            pages=[page.copy() for page in (self.pages if pages is None else pages)],
+            sources=[replace(source) for source in self.sources],
+            changes=[replace(change) for change in self.changes],
+        )
 
     def page(self, n: str) -> Page:
         for page in self.pages:

@@ -193,8 +193,12 @@ def build_document(manuscript: Manuscript) -> etree._ElementTree:
 
 def page_document(manuscript: Manuscript, page: Page, parts: PageParts | None = None) -> etree._ElementTree:
     """A document of the header and one page only: what a save of that page must validate."""
-    parts = parts or page_parts(manuscript.id, page)
-    return parse_xml(assemble(manuscript.id, header_part(manuscript), [parts]), f"{manuscript.id}, page {page.n}")
+    return pages_document(manuscript, [parts or page_parts(manuscript.id, page)])
+
+
+def pages_document(manuscript: Manuscript, parts: list[PageParts]) -> etree._ElementTree:
+    """A document of the header and some pages only (none: the header alone)."""
+    return parse_xml(assemble(manuscript.id, header_part(manuscript), parts), f"{manuscript.id} (pages being saved)")
 
 
 _NAMESPACE_DECLARATION = f' xmlns="{TEI_NS}"'.encode()

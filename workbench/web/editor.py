@@ -126,8 +126,7 @@ def line_image(manuscript_id: str, n: str, line_id: str):
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>")
 def save_line(manuscript_id: str, line_id: str):
-    page_n, line = editing.find_line(edition(), manuscript_id, line_id)
-    page = edition().read(manuscript_id, page_n).pages[0]
+    page, line = editing.find_line(edition(), manuscript_id, line_id)
     typed = request.form.get("text", "")
     status = request.form.get("status") or None
     if status not in (None, *STATUSES):
@@ -179,8 +178,7 @@ def diff(manuscript_id: str, line_id: str):
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
 def revert(manuscript_id: str, line_id: str):
-    page_n, line = editing.find_line(edition(), manuscript_id, line_id)
-    page = edition().read(manuscript_id, page_n).pages[0]
+    page, line = editing.find_line(edition(), manuscript_id, line_id)
     try:
         number = int(request.form.get("version", ""))
         saved = editing.revert(edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name)
