@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from workbench.files import write_atomically
 from workbench.images import open_page
 from workbench.model import Line, Page, Point, check_manuscript_id
 
@@ -291,16 +292,10 @@ def _is_whole(path: Path) -> bool:
 
 
 def _write_png(image: Image.Image, target: Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            image.save(file, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        # mkstemp makes files private (0600); the web server may run as another user.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    # A cache: no fsync. 0644: the web server may run as another user than the maker.
+    write_atomically(target, encoded.getvalue(), durable=False, mode=0o644)
 
 
 def _remove_stale(folder: Path, keep: set[str], current_lines: set[str]) -> None:

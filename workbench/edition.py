@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import images, tei, validation
+from workbench.files import write_atomically
 from workbench.journal import Entry, Journal
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
 
@@ -123,7 +124,7 @@ class Edition:
     def create(self, manuscript: Manuscript, who: str) -> None:
         check_manuscript_id(manuscript.id)
         self.tei_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock(manuscript.id):
+        with self.lock(manuscript.id):
             if self.tei_path(manuscript.id).exists():
                 raise WorkbenchError(f"manuscript {manuscript.id!r} already exists")
             manuscript.changes.append(Change(now(), "", f"manuscript created by {who}"))
@@ -150,7 +151,7 @@ class Edition:
         ``who_by_line`` (filled in during the block, if need be) names a different
         person for some lines in the journal: a group of saves by several editors.
         """
-        with self._lock(manuscript_id):
+        with self.lock(manuscript_id):
             document = self._current(manuscript_id)
             manuscript = document.manuscript
             scope = _pages_in_scope(manuscript, pages)
@@ -217,7 +218,7 @@ class Edition:
 
     def overview(self, manuscript_id: str) -> list[PageSummary]:
         """Each page's number, image and line counts per status, without copying the pages."""
-        with self._lock(manuscript_id):
+        with self.lock(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
             return [
                 PageSummary(page.n, page.image, Counter(line.status or "untranscribed" for line in page.lines))
@@ -230,7 +231,7 @@ class Edition:
         Cheap when the workbench wrote the file last: the web editor renders a page of
         a 500-page manuscript from this without parsing the file.
         """
-        with self._lock(manuscript_id):
+        with self.lock(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
             pages = [manuscript.page(page_n)] if page_n is not None else manuscript.pages
             return manuscript.copy(pages=pages)
@@ -341,7 +342,7 @@ class Edition:
         # between the two steps.
         self.journal.append(manuscript.id, entries)
         path = self.tei_path(manuscript.id)
-        _write_atomically(path, data)
+        write_atomically(path, data)
         page_ids = {page.id: _page_ids(page) for page in changed}
         if len(changed) == len(manuscript.pages):
             document.ids, document.owners = page_ids, {}
@@ -355,7 +356,8 @@ class Edition:
         self._documents[manuscript.id] = document
 
     @contextmanager
-    def _lock(self, manuscript_id: str) -> Iterator[None]:
+    def lock(self, manuscript_id: str) -> Iterator[None]:
+        """The manuscript's lock: held by every save (and by whoever must not interrupt one)."""
         folder = self.state_dir / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
@@ -457,26 +459,6 @@ def _stat_key(path: Path) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def _copy_atomically(source: Path, target: Path) -> None:
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
@@ -513,4 +495,4 @@ def _read_checksums(folder: Path) -> dict[str, str]:
 def _write_checksums(folder: Path, checksums: dict[str, str]) -> None:
     # The format of sha256sum, so `sha256sum -c SHA256SUMS` checks the images.
     rows = "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
-    _write_atomically(folder / CHECKSUMS, rows.encode("utf-8"))
+    write_atomically(folder / CHECKSUMS, rows.encode("utf-8"))

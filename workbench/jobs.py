@@ -26,7 +26,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -36,6 +35,7 @@ from typing import Literal
 
 from workbench import pipeline
 from workbench.edition import Edition
+from workbench.files import write_atomically
 from workbench.model import WorkbenchError
 
 Kind = Literal["segment", "recognize"]
@@ -190,7 +190,7 @@ class JobStore:
             self._write(job)
         # Under the manuscript's lock the worker is not in the middle of a save, so it
         # is never stopped between writing the journal and replacing the TEI file.
-        with Edition(self.folder.parent.parent)._lock(job.manuscript_id):
+        with Edition(self.folder.parent.parent).lock(job.manuscript_id):
             _signal_worker(job, signal.SIGTERM)
         return job
 
@@ -269,17 +269,9 @@ class JobStore:
         return jobs
 
     def _write(self, job: Job) -> None:
-        """Lock held. Temporary file and rename: a reader sees the old job or the new one."""
-        path = self.path(job.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(asdict(job), file, ensure_ascii=False, indent=1)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Lock held. A reader sees the old job or the new one; progress need not survive a crash."""
+        data = json.dumps(asdict(job), ensure_ascii=False, indent=1).encode("utf-8")
+        write_atomically(self.path(job.id), data, durable=False)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -7,15 +7,14 @@ passwords hashed by werkzeug (scrypt).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from workbench.files import write_atomically
 from workbench.model import WorkbenchError
 
 Role = Literal["editor", "admin"]
@@ -74,11 +73,5 @@ class Users:
         return user
 
     def _write(self, users: list[User]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".users.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump([asdict(user) for user in users], file, ensure_ascii=False, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o600)  # password hashes: readable by the server's user only
-        os.replace(temporary, self.path)
+        data = json.dumps([asdict(user) for user in users], ensure_ascii=False, indent=1).encode("utf-8")
+        write_atomically(self.path, data, mode=0o600)  # password hashes: the server's user only
