@@ -127,18 +127,20 @@ def main() -> None:
             f"Line saves over HTTP: gunicorn (1 process, {args.editors} threads), {args.pages} pages, "
             f"{args.pages * args.lines_per_page} lines, {args.editors} editors at once\n"
         )
-        editors = [Editor(base, name) for name in names]
-
         started = time.perf_counter()
-        first = requests.get(f"{base}/m/big/p/{args.pages // 2}/", headers=editors[0].headers)
-        print(f"first page view (reads and validates the 8.8 MB file once): {time.perf_counter() - started:.2f} s")
+        editors = [Editor(base, names[0])]  # its login opens page 1: the server reads the file
+        print(
+            f"first login and page view (reads and validates the 8.8 MB file once): "
+            f"{time.perf_counter() - started:.2f} s"
+        )
+        editors += [Editor(base, name) for name in names[1:]]
+
         renders = []
         for n in random.Random(1).sample(range(1, args.pages + 1), 30):
             t = time.perf_counter()
             response = requests.get(f"{base}/m/big/p/{n}/", headers=editors[0].headers)
             renders.append(time.perf_counter() - t)
             assert response.status_code == 200
-        assert first.status_code == 200
         print(
             f"editor page render (30 random pages): median {statistics.median(renders) * 1000:.0f} ms, "
             f"max {max(renders) * 1000:.0f} ms  (target ≤ 200 ms)"

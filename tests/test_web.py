@@ -166,7 +166,8 @@ def test_malformed_shorthand_is_refused_in_place_keeping_the_text(editor, sample
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert 'value="потъненъ [[въ кърви"' in body  # what the user typed is still there
-    assert "<mark>" in body  # the offending character is pointed at
+    assert "колона 10: Тази скоба не е затворена." in body  # in the interface's language
+    assert "<mark>[</mark>" in body  # the offending character is pointed at
     assert sample_edition.tei_path(MS).read_bytes() == before
 
 
@@ -249,3 +250,12 @@ def test_every_interface_string_has_a_bulgarian_translation():
     assert found, "no strings extracted"
     untranslated = [msgid for msgid in found if not (catalog.get(msgid) and catalog.get(msgid).string)]
     assert untranslated == []
+
+
+def test_every_kind_of_shorthand_mistake_has_an_interface_message(app):
+    from workbench.web.editor import _shorthand_mistakes
+
+    codes = set(re.findall(r'code="(\w+)"', (REPO / "workbench/shorthand.py").read_text()))
+    assert codes
+    with app.test_request_context("/?lang=bg"):
+        assert codes <= set(_shorthand_mistakes())

@@ -45,9 +45,11 @@ class ShorthandError(WorkbenchError):
     most ``len(input)``); the message counts columns from 1, as editors do.
     """
 
-    def __init__(self, position: int, message: str) -> None:
+    def __init__(self, position: int, message: str, code: str = "markup") -> None:
         super().__init__(f"column {position + 1}: {message}")
         self.position = position
+        # What kind of mistake, for a translated message (the web editor's "Bulgarian").
+        self.code = code
 
 
 def pointer(text: str, position: int) -> str:
@@ -190,7 +192,9 @@ class _Reader:
             if char == "\\":
                 if self.pos + 1 == len(self.text):
                     raise ShorthandError(
-                        self.pos, '"\\" at the end of the line escapes nothing; write \\\\ for a backslash'
+                        self.pos,
+                        '"\\" at the end of the line escapes nothing; write \\\\ for a backslash',
+                        code="escape",
                     )
                 self.pos += 1
                 run.append(self.literal())
@@ -208,7 +212,7 @@ class _Reader:
     def literal(self) -> str:
         char = self.text[self.pos]
         if not _allowed(char):
-            raise ShorthandError(self.pos, _not_allowed(char))
+            raise ShorthandError(self.pos, _not_allowed(char), code="character")
         self.pos += 1
         return char
 
@@ -227,7 +231,9 @@ class _Reader:
         self.check_open(kind, start)
         if not inner:
             raise ShorthandError(
-                self.pos, f"{_describe(self.text[self.pos])} leaves the {kind.noun} opened at column {start + 1} empty"
+                self.pos,
+                f"{_describe(self.text[self.pos])} leaves the {kind.noun} opened at column {start + 1} empty",
+                code="empty",
             )
         keyword = self.keyword(kind)
         self.close(kind)
@@ -241,11 +247,14 @@ class _Reader:
             raise ShorthandError(
                 self.pos,
                 f'"}}" ends the abbreviation opened at column {start + 1} before its expansion: write {{г.|господинъ}}',
+                code="abbreviation",
             )
         if self.text[self.pos] != "|":
             self.fail_here()
         if not abbr:
-            raise ShorthandError(self.pos, f'"|" leaves the abbreviation opened at column {start + 1} empty')
+            raise ShorthandError(
+                self.pos, f'"|" leaves the abbreviation opened at column {start + 1} empty', code="empty"
+            )
         self.pos += 1
         self.open[-1] = (_EXPAN, start)
         expan = self.content()
@@ -254,6 +263,7 @@ class _Reader:
             raise ShorthandError(
                 self.pos,
                 f"{_describe(self.text[self.pos])} leaves the expansion of the abbreviation at column {start + 1} empty",
+                code="empty",
             )
         self.close(_EXPAN)
         return f"<choice><abbr>{abbr}</abbr><expan>{expan}</expan></choice>"
@@ -266,7 +276,9 @@ class _Reader:
         quantity = self.text[digits : self.pos]
         if quantity.startswith("0"):
             raise ShorthandError(
-                digits, f'"{quantity}" is not an extent: a gap is 1 or more characters long, e.g. {{...3}}'
+                digits,
+                f'"{quantity}" is not an extent: a gap is 1 or more characters long, e.g. {{...3}}',
+                code="extent",
             )
         reason = self.keyword(_GAP)
         self.check_open(_GAP, start)
@@ -275,6 +287,7 @@ class _Reader:
                 self.pos,
                 f"{_describe(self.text[self.pos])} cannot stand in a gap: write {{...}} (extent unknown), "
                 "{...3} (three characters) or {...3|lost}",
+                code="gap",
             )
         self.pos += 1
         self.open.pop()
@@ -292,7 +305,9 @@ class _Reader:
     def check_open(self, kind: _Kind, start: int) -> None:
         if self.pos == len(self.text):
             closer = "}" if kind is _ABBR else kind.closer
-            raise ShorthandError(start, f'"{kind.opener}" opens {_a(kind.noun)} that is never closed (with "{closer}")')
+            raise ShorthandError(
+                start, f'"{kind.opener}" opens {_a(kind.noun)} that is never closed (with "{closer}")', code="unclosed"
+            )
 
     def keyword(self, kind: _Kind) -> str | None:
         if not self.text.startswith("|", self.pos):
@@ -304,10 +319,14 @@ class _Reader:
         word = self.text[bar + 1 : self.pos]
         choices = ", ".join(kind.keywords)
         if not word:
-            raise ShorthandError(bar, f'"|" in {_a(kind.noun)} must be followed by its {kind.attribute}: {choices}')
+            raise ShorthandError(
+                bar, f'"|" in {_a(kind.noun)} must be followed by its {kind.attribute}: {choices}', code="keyword"
+            )
         if word not in kind.keywords:
             raise ShorthandError(
-                bar + 1, f'"{word}" is not a {kind.attribute} the shorthand knows for {_a(kind.noun)}; use {choices}'
+                bar + 1,
+                f'"{word}" is not a {kind.attribute} the shorthand knows for {_a(kind.noun)}; use {choices}',
+                code="keyword",
             )
         return word
 
@@ -348,7 +367,7 @@ class _Reader:
                 )
         else:  # only after a keyword: content() itself stops at nothing else
             message = f'{_describe(char)} cannot follow the keyword of {where}; it closes with "{inner.closer}"'
-        raise ShorthandError(self.pos, message)
+        raise ShorthandError(self.pos, message, code="bar" if token == "|" else "closer")
 
 
 def _a(noun: str) -> str:
@@ -376,14 +395,14 @@ def from_tei(fragment: str) -> str:
     """
     for position, char in enumerate(fragment):
         if unicodedata.category(char) == "Cs":  # lxml cannot even encode it to say where it is
-            raise ShorthandError(position, _not_allowed(char))
+            raise ShorthandError(position, _not_allowed(char), code="character")
     try:
         root = etree.fromstring(f"{_WRAPPER}{fragment}</ab>", parser())
     except etree.XMLSyntaxError as error:
         # libxml2's own line and column count in the wrapped text; the position is ours.
         reason = re.sub(r", line \d+, column \d+$", "", error.msg)
         raise ShorthandError(
-            _syntax_error_position(fragment, error), f"the markup is not well-formed ({reason})"
+            _syntax_error_position(fragment, error), f"the markup is not well-formed ({reason})", code="markup"
         ) from None
     return _Writer(fragment, root).content(root)
 
@@ -396,7 +415,7 @@ class _Writer:
         self.starts = dict(zip(self.nodes, _node_offsets(fragment), strict=False))
 
     def fail(self, node: etree._Element, message: str) -> NoReturn:
-        raise ShorthandError(self.starts.get(node, 0), message)
+        raise ShorthandError(self.starts.get(node, 0), message, code="markup")
 
     def content(self, element: etree._Element) -> str:
         parts = [self.text(element.text, element)]
@@ -412,6 +431,7 @@ class _Writer:
                 raise ShorthandError(
                     _find_char(self.fragment, char, self.starts.get(element, 0)),
                     _not_allowed(char),
+                    code="character",
                 )
             out.append("\\" + char if char in MARKUP else char)
         return "".join(out)

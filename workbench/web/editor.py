@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import Counter
 
 from flask import Blueprint, abort, current_app, g, render_template, request, send_file
 from flask_babel import gettext as _
@@ -62,7 +63,9 @@ def index():
     manuscripts = []
     for manuscript_id in edition().manuscript_ids():
         pages = edition().overview(manuscript_id)
-        counts = sum((page.counts for page in pages), start=type(pages[0].counts)()) if pages else {}
+        counts = Counter()
+        for summary in pages:
+            counts.update(summary.counts)
         title = edition().read(manuscript_id, pages[0].n).title if pages else manuscript_id
         manuscripts.append({"id": manuscript_id, "title": title, "pages": len(pages), "counts": counts})
     return render_template("manuscripts.html", manuscripts=manuscripts, statuses=STATUSES)
@@ -89,7 +92,7 @@ def page(manuscript_id: str, n: str):
         previous=numbers[index - 1] if index > 0 else None,
         next=numbers[index + 1] if index + 1 < len(numbers) else None,
         palette=current_app.config["PALETTE"],
-        jobs=[job for job in _jobs().list(manuscript_id) if job.state in ("queued", "running")],
+        jobs=[job for job in _jobs().list(manuscript_id) if job.active],
     )
 
 
@@ -269,11 +272,31 @@ def _shorthand_or_raw(text: str) -> str:
         return text
 
 
+def _shorthand_mistakes() -> dict[str, str]:
+    """The shorthand's kinds of mistake, in the interface's language (the core's messages are English)."""
+    return {
+        "escape": _('A "\\" at the end of the line escapes nothing; write \\\\ for a backslash.'),
+        "character": _("This character cannot stand in a line."),
+        "empty": _("Nothing between the brackets: the mark needs some text."),
+        "abbreviation": _("The abbreviation has no expansion; write it as {г.|господинъ}."),
+        "extent": _("A gap is one character or more, e.g. {...3}."),
+        "gap": _("A gap holds no text; write {...}, {...3} or {...3|lost}."),
+        "unclosed": _("This bracket is never closed."),
+        "keyword": _('After "|" comes one of this mark\'s keywords, e.g. above, faded, lost, underline.'),
+        "bar": _('This "|" is out of place; write \\| for a plain bar.'),
+        "closer": _("This closing bracket does not close the mark that is open here."),
+        "markup": _("The markup of this line is not well-formed."),
+    }
+
+
 def _shorthand_message(typed: str, error: shorthand.ShorthandError) -> Markup:
+    """The mistake in the interface's language, and the line with the offending character marked."""
     before, at, after = typed[: error.position], typed[error.position : error.position + 1], typed[error.position + 1 :]
+    column = _("column %(n)s", n=error.position + 1)
+    mistake = _shorthand_mistakes().get(error.code, _shorthand_mistakes()["markup"])
     return Markup(
-        f'{escape(str(error))}<br><code class="pointer">{escape(before)}<mark>{escape(at) or "&nbsp;"}</mark>'
-        f"{escape(after)}</code>"
+        f"<span>{escape(column)}: {escape(mistake)}</span><br>"
+        f'<code class="pointer">{escape(before)}<mark>{escape(at) or "&nbsp;"}</mark>{escape(after)}</code>'
     )
 
 

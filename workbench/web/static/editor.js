@@ -127,9 +127,18 @@ document.addEventListener("htmx:afterSwap", () => {
   pending = null;
 });
 
+const unsaved = () => lines().some((row) => inputOf(row).value !== inputOf(row).dataset.original);
+
 // Never lose a keystroke: warn before leaving with unsaved lines.
 window.addEventListener("beforeunload", (event) => {
-  if (lines().some((row) => inputOf(row).value !== inputOf(row).dataset.original)) event.preventDefault();
+  if (unsaved()) event.preventDefault();
+});
+
+// A finished segmentation or recognition job: show its lines at once, unless the
+// user has unsaved text on the page (then the job's "show" button waits for them).
+// (The page lists only running jobs when it loads, so a done one is new.)
+document.addEventListener("htmx:afterSettle", () => {
+  if (document.querySelector('#jobs .job[data-state="done"]') && !unsaved()) location.reload();
 });
 
 document.addEventListener("DOMContentLoaded", () => {
