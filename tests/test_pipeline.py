@@ -85,11 +85,16 @@ def test_progress_names_pages_done_and_total(segmented):
     assert re.search(r"Segmenting: [12]/2, page [12] \(\S+\) done", output)
 
 
-def test_resegmenting_keeps_transcribed_text(segmented, tmp_path):
-    source, _, _ = segmented
+@pytest.fixture
+def segmented_copy(segmented, tmp_path) -> Edition:
+    """A copy of the segmented edition that a test may change."""
     root = tmp_path / "copy"
-    shutil.copytree(source.root, root)
-    edition = Edition(root)
+    shutil.copytree(segmented[0].root, root)
+    return Edition(root)
+
+
+def test_resegmenting_keeps_transcribed_text(segmented_copy):
+    edition, root = segmented_copy, segmented_copy.root
     with edition.edit("letters", who="ivan") as manuscript:
         person = manuscript.source("transcription", "ivan")
         for line, text in zip(manuscript.pages[0].lines, HADZHI_DIMITAR.splitlines(), strict=False):
@@ -102,11 +107,8 @@ def test_resegmenting_keeps_transcribed_text(segmented, tmp_path):
     assert edition.problems("letters") == []
 
 
-def test_recognize_fills_only_empty_lines_with_a_real_kraken_model(segmented, tmp_path):
-    source, _, _ = segmented
-    root = tmp_path / "copy"
-    shutil.copytree(source.root, root)
-    edition = Edition(root)
+def test_recognize_fills_only_empty_lines_with_a_real_kraken_model(segmented_copy, tmp_path):
+    edition, root = segmented_copy, segmented_copy.root
     with edition.edit("letters", who="ivan") as manuscript:
         first = manuscript.pages[0].lines[0]
         first.text, first.status, first.resp = "Живъ е той", "verified", manuscript.source("transcription", "ivan").id
