@@ -85,6 +85,8 @@ def segment(
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)
+    order = [page.n for page in selected]
+    summary.outcomes.sort(key=lambda outcome: order.index(outcome.page))  # pages finish in any order
     _record_change(edition, manuscript_id, who, summary, f"segmented with kraken {htr.SEGMENTATION_MODEL}")
     return summary
 
