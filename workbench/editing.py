@@ -39,16 +39,32 @@ def line_version(line: Line) -> str:
 
 
 def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[Page, Line]:
-    """(a copy of the page, the line) for a line id; the page is part of the id (``<ms>_p<n>_l<k>``)."""
-    page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
+    """(a copy of the page, the line) for a line id."""
+    page_n = _page_number(manuscript_id, line_id)
     try:
-        page = edition.read(manuscript_id, page_n).pages[0] if page_n.isdigit() else None
+        page = edition.read(manuscript_id, page_n).pages[0]
     except WorkbenchError:
-        page = None
-    for line in page.lines if page else []:
-        if line.id == line_id:
-            return page, line
-    raise WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
+        raise _no_line(manuscript_id, line_id) from None
+    return page, _line_on(page, manuscript_id, line_id)
+
+
+def _page_number(manuscript_id: str, line_id: str) -> str:
+    """The page is part of a line's id (``<ms>_p<n>_l<k>``): no need to search for it."""
+    page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
+    if not page_n.isdigit():
+        raise _no_line(manuscript_id, line_id)
+    return page_n
+
+
+def _line_on(page: Page, manuscript_id: str, line_id: str) -> Line:
+    line = next((line for line in page.lines if line.id == line_id), None)
+    if line is None:
+        raise _no_line(manuscript_id, line_id)
+    return line
+
+
+def _no_line(manuscript_id: str, line_id: str) -> WorkbenchError:
+    return WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
 
 
 def save_line(
@@ -66,10 +82,10 @@ def save_line(
     (so a verified line that is edited again needs verifying again). ``@resp`` names
     whoever produced the text, so it changes only with the text.
     """
-    page_n = find_line(edition, manuscript_id, line_id)[0].n
+    page_n = _page_number(manuscript_id, line_id)
 
     def change(manuscript: Manuscript) -> Line:
-        line = next(line for line in manuscript.page(page_n).lines if line.id == line_id)
+        line = _line_on(manuscript.page(page_n), manuscript_id, line_id)
         if line_version(line) != base_version:
             entries = list(edition.journal.entries(manuscript_id, line_id))
             raise Conflict(replace(line), entries[-1] if entries else None)

@@ -321,7 +321,8 @@ class Edition:
         manuscript = document.manuscript
         header = tei.header_part(manuscript)
         same_pages = [page.id for page in manuscript.pages] == list(document.parts)
-        if pages is None or not same_pages:
+        whole = pages is None or not same_pages
+        if whole:
             changed = manuscript.pages
             parts = {page.id: tei.page_parts(manuscript.id, page) for page in changed}
             data = tei.assemble(manuscript.id, header, list(parts.values()))
@@ -343,14 +344,9 @@ class Edition:
         self.journal.append(manuscript.id, entries)
         path = self.tei_path(manuscript.id)
         write_atomically(path, data)
-        page_ids = {page.id: _page_ids(page) for page in changed}
-        if len(changed) == len(manuscript.pages):
-            document.ids, document.owners = page_ids, {}
-        for page_id, ids in page_ids.items():
-            for xml_id in document.ids.get(page_id, ()):
-                document.owners.pop(xml_id, None)
-            document.ids[page_id] = ids
-            document.owners.update(dict.fromkeys(ids, page_id))
+        if whole:
+            document.ids, document.owners = {}, {}  # pages may have gone: index afresh
+        document.index(changed)
         document.parts = parts
         document.stat = _stat_key(path)
         self._documents[manuscript.id] = document
@@ -380,10 +376,17 @@ class _Document:
 
     @classmethod
     def of(cls, manuscript: Manuscript) -> _Document:
-        parts = {page.id: tei.page_parts(manuscript.id, page) for page in manuscript.pages}
-        ids = {page.id: _page_ids(page) for page in manuscript.pages}
-        owners = {xml_id: page_id for page_id, page_ids in ids.items() for xml_id in page_ids}
-        return cls(manuscript, parts, ids, owners)
+        document = cls(manuscript, {page.id: tei.page_parts(manuscript.id, page) for page in manuscript.pages})
+        document.index(manuscript.pages)
+        return document
+
+    def index(self, pages: list[Page]) -> None:
+        """Record which xml:ids stand on ``pages`` (after they were saved)."""
+        for page in pages:
+            for xml_id in self.ids.pop(page.id, ()):
+                self.owners.pop(xml_id, None)
+            self.ids[page.id] = ids = _page_ids(page)
+            self.owners.update(dict.fromkeys(ids, page.id))
 
 
 def _page_ids(page: Page) -> set[str]:

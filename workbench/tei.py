@@ -191,13 +191,8 @@ def build_document(manuscript: Manuscript) -> etree._ElementTree:
     return parse_xml(document_bytes(manuscript), manuscript.id)
 
 
-def page_document(manuscript: Manuscript, page: Page, parts: PageParts | None = None) -> etree._ElementTree:
-    """A document of the header and one page only: what a save of that page must validate."""
-    return pages_document(manuscript, [parts or page_parts(manuscript.id, page)])
-
-
 def pages_document(manuscript: Manuscript, parts: list[PageParts]) -> etree._ElementTree:
-    """A document of the header and some pages only (none: the header alone)."""
+    """A document of the header and some pages only: what a save of those pages validates."""
     return parse_xml(assemble(manuscript.id, header_part(manuscript), parts), f"{manuscript.id} (pages being saved)")
 
 

@@ -13,7 +13,7 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from flask import Flask, request, send_from_directory, session
+from flask import Flask, current_app, request, send_from_directory, session
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -79,14 +79,10 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
 
 
 def edition() -> Edition:
-    from flask import current_app
-
     return current_app.extensions["edition"]
 
 
 def users() -> Users:
-    from flask import current_app
-
     return current_app.extensions["users"]
 
 

@@ -92,7 +92,7 @@ def page(manuscript_id: str, n: str):
         previous=numbers[index - 1] if index > 0 else None,
         next=numbers[index + 1] if index + 1 < len(numbers) else None,
         palette=current_app.config["PALETTE"],
-        jobs=[job for job in _jobs().list(manuscript_id) if job.active],
+        jobs=[job for job in JobStore.of(edition()).list(manuscript_id) if job.active],
     )
 
 
@@ -163,7 +163,7 @@ def preview():
 @bp.get("/m/<manuscript_id>/lines/<line_id>/history")
 def history(manuscript_id: str, line_id: str):
     versions = editing.history(edition(), manuscript_id, line_id)
-    shown = [(version, _shorthand_or_raw(version.text)) for version in reversed(versions)]
+    shown = [(version, _shorthand(version.text)[0]) for version in reversed(versions)]
     return render_template("_history.html", manuscript_id=manuscript_id, line_id=line_id, versions=shown)
 
 
@@ -174,9 +174,7 @@ def diff(manuscript_id: str, line_id: str):
         a, b = (versions[int(request.args.get(key, -1))] for key in ("a", "b"))
     except (ValueError, IndexError):
         abort(400)
-    return render_template(
-        "_diff.html", a=a, b=b, diff=_diff_html(_shorthand_or_raw(a.text), _shorthand_or_raw(b.text))
-    )
+    return render_template("_diff.html", a=a, b=b, diff=_diff_html(_shorthand(a.text)[0], _shorthand(b.text)[0]))
 
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
@@ -199,7 +197,7 @@ def start_job(manuscript_id: str):
         abort(400)
     model = current_app.config.get("RECOGNITION_MODEL") if kind == "recognize" else None
     try:
-        job = _jobs().submit(
+        job = JobStore.of(edition()).submit(
             edition(), kind, manuscript_id, g.user.name, pages=request.form.get("pages") or None, model=model
         )
     except WorkbenchError as error:
@@ -209,17 +207,13 @@ def start_job(manuscript_id: str):
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
-    job = _jobs().get(job_id)
+    job = JobStore.of(edition()).get(job_id)
     if job is None:
         abort(404)
     return render_template("_job.html", job=job)
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-def _jobs() -> JobStore:
-    return JobStore(edition().state_dir / "jobs")
 
 
 def _row(
@@ -232,7 +226,7 @@ def _row(
     state: str = "",
 ) -> dict:
     """What the line template needs: the line, its shorthand, its image, its state."""
-    current = _shorthand_or_raw(line.text)
+    current, editable = _shorthand(line.text)
     # The crop's URL changes with the line's geometry and with the page image, so
     # browsers may cache it for good.
     image = edition().image_path(manuscript_id, page).stat()
@@ -248,7 +242,7 @@ def _row(
         "version": editing.line_version(line),
         "geometry": geometry,
         "html": Markup(tei.line_html(line.text)) if line.text else "",
-        "editable": _representable(line.text),
+        "editable": editable,
         "error": error,
         "conflict": conflict,
         "theirs": current if conflict else None,
@@ -256,20 +250,16 @@ def _row(
     }
 
 
-def _representable(text: str) -> bool:
-    """False for markup put in the TEI by hand that the shorthand cannot express."""
-    try:
-        shorthand.from_tei(text)
-    except shorthand.ShorthandError:
-        return False
-    return True
+def _shorthand(text: str) -> tuple[str, bool]:
+    """The line as the editor types it, and whether it can be edited that way.
 
-
-def _shorthand_or_raw(text: str) -> str:
+    Markup put in the TEI by hand that the shorthand cannot express is shown as it
+    is, read-only.
+    """
     try:
-        return shorthand.from_tei(text)
+        return shorthand.from_tei(text), True
     except shorthand.ShorthandError:
-        return text
+        return text, False
 
 
 def _shorthand_mistakes() -> dict[str, str]:
