@@ -34,10 +34,13 @@ system-packages:
 sample: setup
 	$(BIN)/workbench segment trifonov-sample
 	$(BIN)/workbench validate trifonov-sample
+	$(BIN)/workbench reindex
+	$(BIN)/workbench search бели ръкави
 	@echo
 	@echo "Result: tei/trifonov-sample.xml (facsimiles in facsimiles/trifonov-sample/)."
 	@echo "To correct it in the browser: $(BIN)/workbench user add NAME --role editor"
 	@echo "                         then $(BIN)/workbench serve, and open http://localhost:5000/"
+	@echo "Readers (no login): http://localhost:5000/read/ — the published edition and its search."
 
 serve: setup
 	$(BIN)/workbench serve
@@ -53,4 +56,5 @@ bench: setup system-packages
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/crops.py
+	$(BIN)/python bench/search.py
 	$(BIN)/python bench/segmentation.py

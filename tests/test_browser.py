@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 
 import pytest
 from conftest import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from workbench import indexing
+from workbench.search import Query
 from workbench.users import Users
 from workbench.web import create_app
 
@@ -41,6 +45,7 @@ def server(sample_edition):
     # localhost, not 127.0.0.1: browsers keep Secure cookies on http://localhost only.
     yield f"http://localhost:{http.server_port}"
     http.shutdown()
+    app.extensions["indexer"].stop()
 
 
 def logged_in(browser: Browser, base: str, name: str = "ivan") -> Page:
@@ -243,3 +248,36 @@ def test_segment_a_page_from_the_editor_with_a_progress_bar(browser, server, sam
     expect(page.locator("form.line")).to_have_count(8, timeout=240_000)
     assert len(sample_edition.load(MS).pages[2].lines) == 8
     assert sample_edition.problems(MS) == []
+
+
+def test_reader_finds_old_spelling_by_modern_words_and_lands_on_the_line(browser, server, sample_edition):
+    sample_edition.set_published(MS, True, "tester")
+    # The server's background indexer picks the change up by itself; wait until it has.
+    index = indexing.open_index(sample_edition)
+    for _ in range(300):
+        if index.search(Query("ръкави")).hits:
+            break
+        time.sleep(0.1)
+    page = browser.new_context(locale="bg-BG").new_page()
+    page.goto(f"{server}/read/")
+    page.fill("input[name=q]", "бели ръкави")
+    page.press("input[name=q]", "Enter")
+    hit = page.locator("li.hit").first
+    expect(hit.locator("mark")).to_have_text(["бѣли", "рѫкави"])
+    expect(hit.locator("img.crop")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/read/search\?q="))  # the results have an address of their own
+    hit.locator("a.where").click()
+    expect(page).to_have_url(re.compile(rf"/read/{MS}/2/2$"))
+    expect(page.locator(f"#zone-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f"#line-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(page.locator(f"#line-{MS}_p2_l2")).to_be_in_viewport()
+    # Hovering a line of text lights its zone; clicking a zone lights its text.
+    page.locator(f"#line-{MS}_p2_l5").hover()
+    expect(page.locator(f"#zone-{MS}_p2_l5")).to_have_class(re.compile(r"\bhover\b"))
+    page.locator(f"#zone-{MS}_p2_l7").click(force=True)
+    expect(page.locator(f"#line-{MS}_p2_l7")).to_have_class(re.compile(r"\bcurrent\b"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reader.png"))
+    page.get_by_role("link", name="Текст за четене").click()
+    expect(page).to_have_url(re.compile(rf"/read/{MS}/2/2\?text=reading$"))
+    expect(page.locator(f"#line-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))

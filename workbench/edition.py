@@ -216,6 +216,14 @@ class Edition:
                 pending.result, pending.error = None, None
                 self._save_group(manuscript_id, [pending])
 
+    def set_published(self, manuscript_id: str, published: bool, who: str) -> None:
+        """Let readers see the manuscript (reading view, search), or withdraw it."""
+        with self.edit(manuscript_id, who, pages=[]) as manuscript:
+            if manuscript.published != published:
+                manuscript.published = published
+                what = "published for readers" if published else "withdrawn from readers"
+                manuscript.changes.append(Change(now(), "", f"{what} by {who}"))
+
     def overview(self, manuscript_id: str) -> list[PageSummary]:
         """Each page's number, image and line counts per status, without copying the pages."""
         with self.lock(manuscript_id):

@@ -118,6 +118,11 @@ class Manuscript:
     repository: str | None = None
     collection: str | None = None
     shelfmark: str | None = None
+    # When it was written, as the header's msDesc/history/origin/origDate gives it:
+    # (first year, last year); read only, for the readers' date filter.
+    years: tuple[int, int] | None = None
+    # Readers see a manuscript (reading view, search) only once an editor publishes it.
+    published: bool = False
     pages: list[Page] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)

@@ -90,6 +90,9 @@ def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
         manuscript.changes.append(
             Change(change.get("when", ""), (change.get("who") or "").lstrip("#"), "".join(change.itertext()).strip())
         )
+    manuscript.years = _origin_years(header)
+    # The document's own status says whether readers may see it (TEI: revisionDesc/@status).
+    manuscript.published = _text_attribute(header, "tei:revisionDesc", "status") == "published"
     manuscript.header_xml = etree.tostring(header)
 
     pages: dict[str, Page] = {}
@@ -218,10 +221,35 @@ def text_fragment(plain: str) -> str:
 
 
 def line_plain_text(line: Line) -> str:
-    """The line's text without its markup (deleted text included, as written)."""
+    """The line's text without its markup (every text node, expansions included)."""
     if not line.text:
         return ""
     return "".join(_parse_fragment(line.text, line.id).itertext())
+
+
+def diplomatic_text(text: str) -> str:
+    """A line's words as written on the page: deletions and abbreviations in, expansions,
+    supplied text and gaps out (what the "exact spelling" search looks in)."""
+    return _plain(_parse_fragment(text, "line"), reading=False) if text else ""
+
+
+def reading_text(text: str) -> str:
+    """A line's normalised reading: expansions instead of abbreviations, deletions left out,
+    supplied text in (what a reader's search looks in)."""
+    return _plain(_parse_fragment(text, "line"), reading=True) if text else ""
+
+
+def _plain(element: etree._Element, reading: bool) -> str:
+    parts = [element.text or ""]
+    for child in element:
+        name = etree.QName(child).localname
+        left_out = ("expan", "supplied", "gap") if not reading else ("abbr", "del", "gap")
+        if name not in left_out:
+            parts.append(_plain(child, reading))
+        elif name == "gap":
+            parts.append(" ")  # a gap separates the words around it
+        parts.append(child.tail or "")
+    return "".join(parts)
 
 
 def page_id(manuscript_id: str, n: int | str) -> str:
@@ -241,6 +269,23 @@ def _text(element: etree._Element, path: str) -> str | None:
     if found is None:
         return None
     return "".join(found.itertext()).strip() or None
+
+
+def _text_attribute(element: etree._Element, path: str, name: str) -> str | None:
+    found = element.find(path, NSMAP)
+    return None if found is None else found.get(name)
+
+
+def _origin_years(header: etree._Element) -> tuple[int, int] | None:
+    """The first and last year of ``origDate`` (@when, or @notBefore/@from … @notAfter/@to)."""
+    date = header.find("tei:fileDesc/tei:sourceDesc/tei:msDesc/tei:history/tei:origin/tei:origDate", NSMAP)
+    if date is None:
+        return None
+    first = date.get("when") or date.get("notBefore") or date.get("from")
+    last = date.get("when") or date.get("notAfter") or date.get("to") or first
+    first = first or last
+    years = [int(value[:4]) for value in (first, last) if value and value[:4].isdigit()]
+    return (years[0], years[1]) if len(years) == 2 else None
 
 
 def _target(pointer: str | None) -> str:
@@ -377,6 +422,8 @@ def _build_header(manuscript: Manuscript) -> etree._Element:
             if change.who:
                 element.set("who", f"#{change.who}")
             element.text = change.text
+        if manuscript.published:
+            revision_desc.set("status", "published")
     for element in header.iter():
         element.tail = None
         if len(element):

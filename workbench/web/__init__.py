@@ -1,7 +1,9 @@
 """The web workbench: a Flask application over one edition folder.
 
-Blueprints: ``auth`` (log in and out) and ``editor`` (editors only: manuscripts,
-the page editor, line saves, history, jobs). Serve it with gunicorn in one process
+Blueprints: ``auth`` (log in and out), ``editor`` (editors only: manuscripts,
+the page editor, line saves, history, jobs) and ``reader`` (everyone: published
+manuscripts, the reading view, search). A background thread keeps the search
+index in step with ``tei/`` (``indexing.IndexerThread``). Serve it with gunicorn in one process
 with threads (`workbench serve`): saves of a manuscript are serialised anyway, and
 one process keeps one in-memory copy of each manuscript it has validated.
 """
@@ -19,6 +21,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
+from workbench import indexing
 from workbench.edition import Edition
 from workbench.users import Users
 
@@ -52,17 +55,24 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     )
     if test_config:
         app.config.update(test_config)
+    app.config.setdefault("SEARCH_INDEXER", not app.testing)
     app.extensions["edition"] = edition
     app.extensions["users"] = Users(edition.state_dir / "users.json")
+    app.extensions["search"] = indexing.open_index(edition)
+    if app.config["SEARCH_INDEXER"]:
+        indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
+        indexer.start()
+        app.extensions["indexer"] = indexer
 
     csrf.init_app(app)
     limiter.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, editor
+    from workbench.web import auth, editor, reader
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(reader.bp)
 
     @app.get("/assets/<name>")
     def asset(name: str):
@@ -84,6 +94,13 @@ def edition() -> Edition:
 
 def users() -> Users:
     return current_app.extensions["users"]
+
+
+def index_changed() -> None:
+    """Let the search indexer look at tei/ now rather than at its next round."""
+    indexer = current_app.extensions.get("indexer")
+    if indexer is not None:
+        indexer.wake()
 
 
 def _locale() -> str:

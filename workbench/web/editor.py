@@ -8,18 +8,16 @@ it replaces (one template, two uses, as in the htmx book's contact app).
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections import Counter
 
-from flask import Blueprint, abort, current_app, g, render_template, request, send_file
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from workbench import editing, shorthand, tei
-from workbench.crops import LineImageCache
 from workbench.jobs import JobStore
 from workbench.model import STATUSES, Line, Page, WorkbenchError
-from workbench.web import edition
+from workbench.web import edition, facsimiles, index_changed
 from workbench.web.auth import login_required
 
 bp = Blueprint("editor", __name__)
@@ -74,7 +72,17 @@ def index():
 @bp.get("/m/<manuscript_id>/")
 def manuscript(manuscript_id: str):
     pages = edition().overview(manuscript_id)
-    return render_template("manuscript.html", manuscript_id=manuscript_id, pages=pages, statuses=STATUSES)
+    header = edition().read(manuscript_id, pages[0].n if pages else None)
+    return render_template("manuscript.html", manuscript=header, pages=pages, statuses=STATUSES)
+
+
+@bp.post("/m/<manuscript_id>/publish")
+def publish(manuscript_id: str):
+    published = request.form.get("published") == "1"
+    edition().set_published(manuscript_id, published, g.user.name)
+    index_changed()
+    flash(_("Published: readers can now see and search it.") if published else _("Withdrawn: readers no longer see it."))
+    return redirect(url_for("editor.manuscript", manuscript_id=manuscript_id), 303)
 
 
 @bp.get("/m/<manuscript_id>/p/<n>/")
@@ -98,33 +106,12 @@ def page(manuscript_id: str, n: str):
 
 @bp.get("/m/<manuscript_id>/p/<n>/image")
 def page_image(manuscript_id: str, n: str):
-    page = edition().read(manuscript_id, n).pages[0]
-    path = edition().image_path(manuscript_id, page)
-    if page.mime_type in ("image/jpeg", "image/png") and page.frame is None:
-        return send_file(path, mimetype=page.mime_type, max_age=86400, conditional=True)
-    # Browsers do not show TIFF: serve a PNG made once and kept with the other caches.
-    stat = path.stat()
-    cached = edition().state_dir / "cache/pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        from workbench.images import open_page
-
-        temporary = cached.with_suffix(".tmp")
-        open_page(path, page.frame).save(temporary, format="PNG")
-        temporary.replace(cached)
-    return send_file(cached, mimetype="image/png", max_age=86400, conditional=True)
+    return facsimiles.page_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0])
 
 
 @bp.get("/m/<manuscript_id>/p/<n>/lines/<line_id>.png")
 def line_image(manuscript_id: str, n: str, line_id: str):
-    page = edition().read(manuscript_id, n).pages[0]
-    line = next((line for line in page.lines if line.id == line_id), None)
-    if line is None:
-        abort(404)
-    cache = LineImageCache(edition().state_dir / "cache/lines")
-    path = cache.path(manuscript_id, page, line, edition().image_path(manuscript_id, page))
-    # The URL carries a digest of the geometry, so the browser may keep it for good.
-    return send_file(path, mimetype="image/png", max_age=31536000, conditional=True)
+    return facsimiles.line_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0], line_id)
 
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>")
@@ -147,6 +134,7 @@ def save_line(manuscript_id: str, line_id: str):
         return render_template("_line.html", row=row), 409
     except WorkbenchError as error:
         return render_template("_line.html", row=_row(manuscript_id, page, line, typed=typed, error=str(error))), 422
+    index_changed()
     return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
 
 
@@ -187,6 +175,7 @@ def revert(manuscript_id: str, line_id: str):
         abort(400)
     except editing.Conflict as conflict:
         return render_template("_line.html", row=_row(manuscript_id, page, conflict.current, conflict=conflict)), 409
+    index_changed()
     return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
 
 
@@ -227,11 +216,7 @@ def _row(
 ) -> dict:
     """What the line template needs: the line, its shorthand, its image, its state."""
     current, editable = _shorthand(line.text)
-    # The crop's URL changes with the line's geometry and with the page image, so
-    # browsers may cache it for good.
-    image = edition().image_path(manuscript_id, page).stat()
-    stamp = (line.boundary, line.baseline, image.st_size, image.st_mtime_ns)
-    geometry = hashlib.blake2s(repr(stamp).encode(), digest_size=6).hexdigest()
+    geometry = facsimiles.crop_version(edition(), manuscript_id, page, line)
     return {
         "line": line,
         "manuscript_id": manuscript_id,

@@ -1,0 +1,136 @@
+"""Keeping the index in step with tei/ (indexing.py): published manuscripts, changed pages only."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import make_manuscript
+
+from workbench import editing, tei
+from workbench.indexing import Indexer, IndexerThread, line_records
+from workbench.search import Query
+
+
+def published_manuscript(edition, manuscript_id="ms1", pages=2):
+    manuscript = make_manuscript(manuscript_id, pages=pages)
+    manuscript.pages[0].lines[1].text = "бѣли <choice><abbr>рѫк.</abbr><expan>рѫкави</expan></choice> <del>градъ</del>"
+    manuscript.pages[0].lines[1].status = "corrected"
+    manuscript.pages[0].lines[1].resp = manuscript.pages[0].lines[0].resp
+    edition.create(manuscript, who="tester")
+    edition.set_published(manuscript_id, True, "tester")
+    return manuscript
+
+
+def found(indexer: Indexer, text: str, **options) -> list[str]:
+    return [hit.line_id for hit in indexer.index.search(Query(text, **options)).hits]
+
+
+def test_publishing_is_recorded_in_the_tei_and_survives_a_reload(edition):
+    published_manuscript(edition)
+    assert edition.load("ms1").published
+    assert b'<revisionDesc status="published">' in edition.tei_path("ms1").read_bytes()
+    assert edition.problems("ms1", tei_all=True) == []
+    edition.set_published("ms1", False, "tester")
+    assert not edition.load("ms1").published
+    assert [c.text for c in edition.load("ms1").changes][-2:] == [
+        "published for readers by tester",
+        "withdrawn from readers by tester",
+    ]
+
+
+def test_only_published_manuscripts_are_indexed(edition):
+    published_manuscript(edition, "ms1")
+    edition.create(make_manuscript("ms2"), who="tester")  # "Живъ е той", not published
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    assert found(indexer, "жив") == ["ms1_p1_l1", "ms1_p2_l1"]
+    edition.set_published("ms2", True, "tester")
+    indexer.catch_up()
+    assert len(found(indexer, "жив")) == 3
+    edition.set_published("ms1", False, "tester")
+    indexer.catch_up()
+    assert found(indexer, "жив") == ["ms2_p1_l1"]
+
+
+def test_reading_text_is_searched_and_exact_mode_searches_as_written(edition):
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    assert found(indexer, "ръкави") == ["ms1_p1_l2"]  # the expansion
+    assert found(indexer, "град") == []  # deleted
+    assert found(indexer, "рѫк.", exact=True) == ["ms1_p1_l2"]  # the abbreviation, as written
+    assert found(indexer, "градъ", exact=True) == ["ms1_p1_l2"]  # deleted, but written
+
+
+def test_a_saved_line_is_reindexed_with_its_page_only(edition, monkeypatch):
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    assert indexer.catch_up() == 2
+    line = edition.load("ms1").pages[1].lines[2]
+    editing.save_line(edition, "ms1", line.id, "пѫть къмъ морето", editing.line_version(line), "ivan")
+    replaced = []
+    original = indexer.index.replace_pages
+    monkeypatch.setattr(indexer.index, "replace_pages", lambda m, ns, rs, **o: replaced.append(list(ns)) or original(m, ns, rs, **o))
+    assert indexer.catch_up() == 1
+    assert replaced == [["2"]]
+    assert found(indexer, "път") == ["ms1_p2_l3"]
+    assert indexer.catch_up() == 0  # nothing changed since
+
+
+def test_a_fresh_indexer_finds_the_index_up_to_date(edition):
+    published_manuscript(edition)
+    Indexer(edition).catch_up()
+    assert Indexer(edition).catch_up() == 0
+
+
+def test_rebuild_indexes_everything_again(edition):
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    progress = []
+    assert indexer.rebuild(progress=lambda m, done, total: progress.append((m, done, total))) == 2
+    assert progress[-1] == ("ms1", 2, 2)
+    assert found(indexer, "жив") == ["ms1_p1_l1", "ms1_p2_l1"]
+
+
+def test_a_removed_manuscript_leaves_the_index(edition):
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    edition.tei_path("ms1").unlink()
+    indexer.catch_up()
+    assert found(indexer, "жив") == []
+
+
+def test_an_invalid_file_on_disk_keeps_what_was_indexed(edition):
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    edition.tei_path("ms1").write_text("<TEI>broken")
+    assert indexer.catch_up() == 0
+    assert found(indexer, "жив") == ["ms1_p1_l1", "ms1_p2_l1"]
+
+
+def test_lines_without_text_are_not_indexed(edition):
+    manuscript = published_manuscript(edition)
+    records = line_records(manuscript, manuscript.pages[1])
+    assert [r.line_id for r in records] == ["ms1_p2_l1"]
+    assert records[0].diplomatic == tei.diplomatic_text("Живъ е той")
+
+
+def test_background_thread_makes_a_save_findable_without_being_told(edition):
+    # How fast is bench/search.py's business; here only that it happens.
+    published_manuscript(edition)
+    indexer = Indexer(edition)
+    thread = IndexerThread(indexer, interval=0.2)
+    thread.start()
+    try:
+        line = edition.load("ms1").pages[0].lines[2]
+        saved_at = time.monotonic()
+        editing.save_line(edition, "ms1", line.id, "звѣздитѣ грѣятъ", editing.line_version(line), "ivan")
+        while not found(indexer, "звездите") and time.monotonic() - saved_at < 30:
+            time.sleep(0.05)
+        assert found(indexer, "звездите") == ["ms1_p1_l3"]
+    finally:
+        thread.stop()
+        thread.join()

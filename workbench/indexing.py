@@ -1,0 +1,181 @@
+"""Keeping the search index in step with ``tei/``: published manuscripts only, page by page.
+
+The TEI files are the source of truth; the index is rebuilt or caught up from them.
+Catching up does not need to be told what changed, so saves from the web editor,
+jobs, the command line and hand edits all reach the index the same way:
+
+1. a manuscript whose TEI file is unchanged on disk (same inode, size, mtime) is skipped;
+2. otherwise each page's digest (title, dates and every line's id and text) is compared
+   with the digest recorded when it was indexed, and only pages that differ are replaced.
+
+A web process runs this in a background thread every half second (``IndexerThread``),
+so a saved line is findable within about a second without the save request waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from workbench import tei
+from workbench.edition import Edition
+from workbench.files import write_atomically
+from workbench.model import Manuscript, Page, WorkbenchError
+from workbench.search import LineRecord, SearchIndex, WhooshIndex
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (manuscript id, its pages done, its pages to index)
+
+
+def index_directory(edition: Edition) -> Path:
+    return edition.state_dir / "index"
+
+
+def open_index(edition: Edition) -> WhooshIndex:
+    return WhooshIndex(index_directory(edition))
+
+
+def line_records(manuscript: Manuscript, page: Page) -> list[LineRecord]:
+    """The page's transcribed lines as the index keeps them (lines without text are not searchable)."""
+    return [
+        LineRecord(
+            manuscript_id=manuscript.id,
+            title=manuscript.title,
+            page_n=page.n,
+            line_id=line.id,
+            line_n=number,
+            diplomatic=tei.diplomatic_text(line.text),
+            reading=tei.reading_text(line.text),
+            years=manuscript.years,
+        )
+        for number, line in enumerate(page.lines, start=1)
+        if line.text
+    ]
+
+
+def page_digest(manuscript: Manuscript, page: Page) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{manuscript.title}\0{manuscript.years}\0".encode())
+    for line in page.lines:
+        digest.update(f"{line.id}\0{line.text}\0".encode())
+    return digest.hexdigest()
+
+
+class Indexer:
+    def __init__(self, edition: Edition, index: SearchIndex | None = None):
+        self.edition = edition
+        self.index = index if index is not None else open_index(edition)
+        self._state_path = index_directory(edition) / "pages.json"
+        self._lock = threading.Lock()  # one catch-up at a time in this process
+
+    def catch_up(self, progress: Progress | None = None, bulk: bool = False) -> int:
+        """Bring the index up to date with ``tei/``; the number of pages (re)indexed or dropped.
+
+        ``bulk``: many pages are expected (a rebuild from the command line): index with
+        both cores.
+        """
+        with self._lock:
+            state = self._read_state()
+            on_disk = self.edition.manuscript_ids()
+            done = 0
+            for manuscript_id in [m for m in state if m not in on_disk]:
+                self.index.remove_manuscript(manuscript_id)
+                done += len(state.pop(manuscript_id)["pages"])
+                self._write_state(state)
+            todo = [(m, self._changed(m, state)) for m in on_disk]
+            todo = [(m, stat) for m, stat in todo if stat is not None]
+            for manuscript_id, stat in todo:
+                done += self._catch_up_manuscript(manuscript_id, stat, state, bulk, progress)
+                self._write_state(state)
+            return done
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Throw the index away and build it again from ``tei/``."""
+        with self._lock:
+            if isinstance(self.index, WhooshIndex):
+                self.index.clear()
+            self._write_state({})
+        return self.catch_up(progress, bulk=True)
+
+    def _changed(self, manuscript_id: str, state: dict) -> list[int] | None:
+        """The TEI file's (inode, size, mtime) if it changed since it was indexed, else None."""
+        try:
+            stat = self.edition.tei_path(manuscript_id).stat()
+        except OSError:
+            return None
+        key = [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+        return None if state.get(manuscript_id, {}).get("stat") == key else key
+
+    def _catch_up_manuscript(
+        self, manuscript_id: str, stat: list[int], state: dict, bulk: bool, progress: Progress | None
+    ) -> int:
+        try:
+            manuscript = self.edition.read(manuscript_id)
+        except WorkbenchError as error:
+            # An invalid hand-edited file: keep what the index has; try again when it changes.
+            log.warning("search index: %s skipped: %s", manuscript_id, error)
+            state.setdefault(manuscript_id, {"pages": {}})["stat"] = stat
+            return 0
+        known = state.get(manuscript_id, {}).get("pages", {})
+        if not manuscript.published:
+            if known:
+                self.index.remove_manuscript(manuscript_id)
+            state[manuscript_id] = {"stat": stat, "pages": {}}
+            return len(known)
+        digests = {page.n: page_digest(manuscript, page) for page in manuscript.pages}
+        changed = [page for page in manuscript.pages if known.get(page.n) != digests[page.n]]
+        gone = [n for n in known if n not in digests]
+        if changed or gone:
+
+            def records() -> Iterator[LineRecord]:
+                for done, page in enumerate(changed, start=1):
+                    yield from line_records(manuscript, page)
+                    if progress:
+                        progress(manuscript_id, done, len(changed))
+
+            self.index.replace_pages(
+                manuscript_id, [page.n for page in changed] + gone, records(), **({"bulk": True} if bulk else {})
+            )
+        state[manuscript_id] = {"stat": stat, "pages": digests}
+        return len(changed) + len(gone)
+
+    def _read_state(self) -> dict:
+        try:
+            return json.loads(self._state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self, state: dict) -> None:
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(self._state_path, json.dumps(state).encode(), durable=False)  # derived data
+
+
+class IndexerThread(threading.Thread):
+    """Catches the index up every ``interval`` seconds, or at once when woken."""
+
+    def __init__(self, indexer: Indexer, interval: float = 0.5):
+        super().__init__(name="search-indexer", daemon=True)
+        self.indexer = indexer
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.indexer.catch_up()
+            except Exception:  # the thread must outlive one bad catch-up; the next one retries
+                log.exception("search index: catching up failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

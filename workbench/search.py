@@ -1,0 +1,443 @@
+"""Full-text search over the published lines: the one module that knows Whoosh.
+
+What a word means for search (old and modern spelling, stress marks, homoglyphs,
+inflection) is decided in ``analysis.py``; this module turns it into a Whoosh index
+with two searchable fields per line:
+
+- ``text``: the line's reading text (expansions, no deletions), each word indexed by
+  its modern spellings and their stems, so ``бял`` finds ``бѣлъ``;
+- ``exact``: the diplomatic text, word by word as written (only case, stress marks and
+  homoglyphs folded), for the "exact spelling" switch.
+
+Callers use ``SearchIndex`` (``LineRecord`` in, ``Results`` out): another engine can
+stand behind the same interface. The index is derived data: ``indexing.py`` rebuilds or
+updates it from ``tei/``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from whoosh import index as whoosh_index
+from whoosh import qparser
+from whoosh import query as q
+from whoosh.analysis import Token, Tokenizer
+from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+
+from workbench import analysis
+from workbench.model import WorkbenchError
+
+# Bump when the schema or the analysis changes: an index of another version is rebuilt.
+SCHEMA_VERSION = 1
+PER_PAGE = 20
+MAX_PAGE = 50  # deeper pages cost more to collect, and nobody reads them
+MIN_PREFIX = 2  # letters before a * (one letter would expand to a large part of the vocabulary)
+MAX_EXPANSION = 1000  # index words one prefix or fuzzy term may stand for
+MAX_FUZZY_DISTANCE = 2
+TIME_LIMIT = 2.0  # seconds one search may spend collecting hits
+WILDCARDS = re.compile(r"[*?]")
+
+
+class QueryError(WorkbenchError):
+    """A query the reader must change; ``code`` names the kind (for the translated message)."""
+
+    def __init__(self, code: str, message: str, term: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.term = term
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """What the index keeps of one line."""
+
+    manuscript_id: str
+    title: str
+    page_n: str
+    line_id: str
+    line_n: int  # the line's number on its page, from 1
+    diplomatic: str  # as written (tei.diplomatic_text)
+    reading: str  # normalised reading (tei.reading_text)
+    years: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    exact: bool = False  # search the diplomatic text, spelling as written
+    manuscript_id: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    page: int = 1
+    per_page: int = PER_PAGE
+
+
+@dataclass
+class Hit:
+    manuscript_id: str
+    title: str
+    page_n: str
+    line_id: str
+    line_n: int
+    snippet: str  # HTML: the line's text, escaped, the matching words in <mark>
+
+
+@dataclass
+class Results:
+    query: Query
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+    exact_total: bool = True  # False: ``total`` is an upper estimate
+    timed_out: bool = False  # the search stopped at TIME_LIMIT: hits are the best found by then
+
+    @property
+    def pages(self) -> int:
+        return min(MAX_PAGE, max(1, -(-self.total // self.query.per_page)))
+
+
+class SearchIndex(Protocol):
+    """What the rest of the workbench needs from a search engine."""
+
+    def replace_pages(self, manuscript_id: str, page_ns: Iterable[str], records: Iterable[LineRecord]) -> None:
+        """Drop what the index has of those pages of the manuscript, then add ``records``."""
+
+    def remove_manuscript(self, manuscript_id: str) -> None: ...
+
+    def search(self, query: Query) -> Results: ...
+
+
+class _BulgarianTokenizer(Tokenizer):
+    """A Whoosh analyzer made of ``analysis``: one token per index term of each word.
+
+    A word of the ``text`` field gives several terms at one position (its modern
+    spellings and their stems), so phrases still match word by word.
+    """
+
+    def __init__(self, exact: bool = False):
+        self.exact = exact
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.exact == self.exact
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            # The text of a wildcard or fuzzy term: fold its letters, keep * and ?.
+            for form in _pattern_forms(value, self.exact):
+                token.text, token.boost, token.stopped = form, 1.0, False
+                if positions:
+                    token.pos = start_pos
+                if chars:
+                    token.startchar, token.endchar = start_char, start_char + len(value)
+                yield token
+            return
+        for word in analysis.words(value):
+            if self.exact:
+                terms: tuple[str, ...] = (analysis.exact_form(word.word),)
+            elif mode == "query":
+                terms = analysis.query_terms(word.word)
+            else:
+                terms = analysis.index_terms(word.word)
+            for term in terms:
+                token.text, token.boost, token.stopped = term, 1.0, False
+                if keeporiginal:
+                    token.original = word.word
+                if positions:
+                    token.pos = start_pos + word.position
+                if chars:
+                    token.startchar, token.endchar = start_char + word.start, start_char + word.end
+                yield token
+
+
+def _pattern_forms(pattern: str, exact: bool) -> list[str]:
+    """``рѫк*`` → ``["рък*"]``: the letters between wildcards folded like index words."""
+    pieces = WILDCARDS.split(pattern)
+    wildcards = WILDCARDS.findall(pattern)
+    forms = [""]
+    for i, piece in enumerate(pieces):
+        if exact:
+            variants: tuple[str, ...] = (analysis.exact_form(piece),) if piece else ("",)
+        else:
+            variants = analysis.prefix_forms(piece) if piece else ("",)
+        # A pattern with several ambiguous letters could multiply: keep it small.
+        forms = [form + variant for form in forms for variant in variants][:4]
+        if i < len(wildcards):
+            forms = [form + wildcards[i] for form in forms]
+    return forms
+
+
+def _schema() -> Schema:
+    return Schema(
+        line=ID(stored=True, unique=True),
+        page_key=ID,  # "<manuscript>/<page>": what replace_pages deletes by
+        manuscript=ID(stored=True),
+        title=STORED,
+        page=STORED,
+        line_n=STORED,
+        diplomatic=STORED,
+        reading=STORED,  # kept only where it differs from the diplomatic text
+        year_from=NUMERIC(int, bits=16),
+        year_to=NUMERIC(int, bits=16),
+        text=TEXT(analyzer=_BulgarianTokenizer(), phrase=True),
+        exact=TEXT(analyzer=_BulgarianTokenizer(exact=True), phrase=True),
+    )
+
+
+class WhooshIndex:
+    """A Whoosh index in a folder of its own (``.workbench/index`` in an edition).
+
+    Searchers are kept per thread and refreshed only when the index changed, since
+    opening one costs more than most searches. Writes are serialised by Whoosh's lock;
+    a writer waits for it (another process may be writing).
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._local = threading.local()
+        self._open_lock = threading.Lock()
+        self._index: whoosh_index.Index | None = None
+
+    @property
+    def index(self) -> whoosh_index.Index:
+        with self._open_lock:
+            if self._index is None:
+                self._index = self._open_or_create()
+            return self._index
+
+    def _open_or_create(self) -> whoosh_index.Index:
+        version_file = self.directory / "VERSION"
+        current = version_file.exists() and version_file.read_text().strip() == str(SCHEMA_VERSION)
+        if current and whoosh_index.exists_in(str(self.directory)):
+            return whoosh_index.open_dir(str(self.directory))
+        # Another version's index (or none): start again; indexing.py refills it from tei/.
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True)
+        created = whoosh_index.create_in(str(self.directory), _schema())
+        version_file.write_text(f"{SCHEMA_VERSION}\n")
+        return created
+
+    def is_new(self) -> bool:
+        return self.index.doc_count_all() == 0
+
+    # -- writing ------------------------------------------------------------
+
+    def replace_pages(
+        self, manuscript_id: str, page_ns: Iterable[str], records: Iterable[LineRecord], bulk: bool = False
+    ) -> None:
+        """``bulk``: a large load (a rebuild); uses more memory and both cores."""
+        options = {"limitmb": 256, "procs": 2, "multisegment": True} if bulk else {"limitmb": 64}
+        writer = self.index.writer(timeout=30, **options)
+        try:
+            for n in page_ns:
+                writer.delete_by_term("page_key", f"{manuscript_id}/{n}")
+            for record in records:
+                writer.add_document(**_document(record))
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+    def remove_manuscript(self, manuscript_id: str) -> None:
+        writer = self.index.writer(timeout=30)
+        writer.delete_by_term("manuscript", manuscript_id)
+        writer.commit()
+
+    def clear(self) -> None:
+        with self._open_lock:
+            self._index = None
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- searching ----------------------------------------------------------
+
+    def searcher(self):
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self._local.searcher = self.index.searcher()
+        elif not searcher.up_to_date():
+            # A new searcher, not ``searcher.refresh()``: refresh reuses the readers of
+            # unchanged segments and so misses lines deleted from them since.
+            searcher.close()
+            searcher = self._local.searcher = self.index.searcher()
+        return searcher
+
+    def parse(self, query: Query) -> q.Query:
+        """The reader's query as a Whoosh query, refused (QueryError) if it would be slow."""
+        field_name = "exact" if query.exact else "text"
+        parser = _parser(field_name)
+        text = query.text.strip()
+        if not text:
+            raise QueryError("empty", "type one or more words to search for")
+        if len(text) > 500:
+            raise QueryError("too_long", "a query may have at most 500 characters")
+        parsed = parser.parse(text)
+        _check_terms(parsed, self.searcher().reader())
+        if parsed is q.NullQuery or not list(parsed.leaves()):
+            raise QueryError("no_words", "the query has no words to search for")
+        filters = [parsed]
+        if query.manuscript_id:
+            filters.append(q.Term("manuscript", query.manuscript_id))
+        if query.year_from is not None or query.year_to is not None:
+            # Overlap of [year_from, year_to] with the manuscript's years.
+            if query.year_to is not None:
+                filters.append(q.NumericRange("year_from", None, query.year_to))
+            if query.year_from is not None:
+                filters.append(q.NumericRange("year_to", query.year_from, None))
+        return q.And(filters) if len(filters) > 1 else parsed
+
+    def search(self, query: Query) -> Results:
+        parsed = self.parse(query)
+        page = max(1, min(query.page, MAX_PAGE))
+        searcher = self.searcher()
+        results = Results(query)
+        collector = searcher.collector(limit=page * query.per_page)
+        timed = TimeLimitCollector(collector, timelimit=TIME_LIMIT, use_alarm=False)
+        try:
+            searcher.search_with_collector(parsed, timed)
+        except TimeLimit:
+            results.timed_out = True
+        found = collector.results()
+        matched = {text for field_name, text in parsed.existing_terms(searcher.reader(), expand=True)}
+        matched = {term.decode() if isinstance(term, bytes) else term for term in matched}
+        start = (page - 1) * query.per_page
+        for hit in list(found)[start : start + query.per_page]:
+            written = hit.get("reading") if (hit.get("reading") is not None and not query.exact) else hit["diplomatic"]
+            results.hits.append(
+                Hit(
+                    manuscript_id=hit["manuscript"],
+                    title=hit["title"],
+                    page_n=hit["page"],
+                    line_id=hit["line"],
+                    line_n=hit["line_n"],
+                    snippet=highlight(written, matched, exact=query.exact),
+                )
+            )
+        # Fewer hits than were asked for: that is all of them. Otherwise Whoosh did not
+        # count the rest (counting costs as much as the search) and estimates from above.
+        complete = found.scored_length() < page * query.per_page and not results.timed_out
+        results.exact_total = complete or (found.has_exact_length() and not results.timed_out)
+        if complete:
+            results.total = found.scored_length()
+        else:
+            results.total = len(found) if results.exact_total else max(found.estimated_length(), len(results.hits))
+        return results
+
+
+def highlight(text: str, terms: set[str], exact: bool = False) -> str:
+    """``text`` as HTML with each word that stands for one of ``terms`` in ``<mark>``."""
+    parts, last = [], 0
+    for word in analysis.words(text):
+        forms = (analysis.exact_form(word.word),) if exact else analysis.index_terms(word.word)
+        if terms.intersection(forms):
+            parts += [html.escape(text[last : word.start]), "<mark>", html.escape(word.word), "</mark>"]
+            last = word.end
+    parts.append(html.escape(text[last:]))
+    return "".join(parts)
+
+
+def _document(record: LineRecord) -> dict:
+    document = {
+        "line": record.line_id,
+        "page_key": f"{record.manuscript_id}/{record.page_n}",
+        "manuscript": record.manuscript_id,
+        "title": record.title,
+        "page": record.page_n,
+        "line_n": record.line_n,
+        "diplomatic": record.diplomatic,
+        "text": record.reading,
+        "exact": record.diplomatic,
+    }
+    if record.reading != record.diplomatic:
+        document["reading"] = record.reading
+    if record.years:
+        document["year_from"], document["year_to"] = record.years
+    return document
+
+
+_parsers: dict[str, qparser.QueryParser] = {}
+
+
+def _parser(field_name: str) -> qparser.QueryParser:
+    """Words (all required), "phrases", AND/OR/NOT (also И/ИЛИ/НЕ), prefix*, fuzzy~ and fuzzy~2.
+
+    No field names, ranges or boosts: readers search the text, nothing else.
+    """
+    parser = _parsers.get(field_name)
+    if parser is None:
+        schema = _schema()
+        parser = qparser.QueryParser(
+            field_name,
+            schema,
+            plugins=[
+                qparser.WhitespacePlugin(),
+                qparser.SingleQuotePlugin(),
+                qparser.PhrasePlugin(),
+                qparser.GroupPlugin(),
+                qparser.WildcardPlugin(),
+                qparser.FuzzyTermPlugin(),
+                qparser.OperatorsPlugin(
+                    And=r"(?<=\s)(AND|И)(?=\s)",
+                    Or=r"(?<=\s)(OR|ИЛИ)(?=\s)",
+                    Not=r"(^|(?<=(\s|[()])))(NOT|НЕ)(?=\s)",
+                    AndNot=None,
+                    AndMaybe=None,
+                    Require=None,
+                ),
+            ],
+        )
+        _parsers[field_name] = parser
+    return parser
+
+
+def _check_terms(parsed: q.Query, reader) -> None:
+    """Refuse the query kinds Whoosh answers slowly, before they run."""
+    for leaf in parsed.leaves():
+        if isinstance(leaf, q.Wildcard | q.Prefix):
+            pattern = leaf.text + ("*" if isinstance(leaf, q.Prefix) else "")
+            head = WILDCARDS.split(pattern, maxsplit=1)[0]
+            if not head:
+                raise QueryError(
+                    "leading_wildcard", f"{pattern}: a * or ? cannot come first; type the word's first letters", pattern
+                )
+            if len(head) < MIN_PREFIX:
+                raise QueryError(
+                    "short_prefix", f"{pattern}: type at least {MIN_PREFIX} letters before a * or ?", pattern
+                )
+            _check_expansion(leaf.fieldname, head, pattern, reader)
+        elif isinstance(leaf, q.FuzzyTerm):
+            if leaf.maxdist > MAX_FUZZY_DISTANCE:
+                raise QueryError(
+                    "fuzzy_distance", f"{leaf.text}: at most {MAX_FUZZY_DISTANCE} letters may differ", leaf.text
+                )
+            leaf.prefixlength = max(leaf.prefixlength, 1)  # the first letter must match: bounded, far faster
+            if len(leaf.text) <= leaf.maxdist + 1:
+                raise QueryError("short_fuzzy", f"{leaf.text}: a word this short cannot be searched for fuzzily", leaf.text)
+
+
+def _check_expansion(field_name: str, head: str, pattern: str, reader) -> None:
+    count = 0
+    for _ in reader.expand_prefix(field_name, head):
+        count += 1
+        if count > MAX_EXPANSION:
+            raise QueryError(
+                "too_many_words", f"{pattern}: too many different words begin with {head!r}; type more letters", pattern
+            )

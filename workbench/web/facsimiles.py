@@ -1,0 +1,44 @@
+"""Page images and line crops as HTTP responses, for the editor and the reader alike."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Response, abort, send_file
+
+from workbench.crops import LineImageCache
+from workbench.edition import Edition
+from workbench.images import open_page
+from workbench.model import Line, Page
+
+
+def page_image(edition: Edition, manuscript_id: str, page: Page) -> Response:
+    path = edition.image_path(manuscript_id, page)
+    if page.mime_type in ("image/jpeg", "image/png") and page.frame is None:
+        return send_file(path, mimetype=page.mime_type, max_age=86400, conditional=True)
+    # Browsers do not show TIFF: serve a PNG made once and kept with the other caches.
+    stat = path.stat()
+    cached = edition.state_dir / "cache/pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(".tmp")
+        open_page(path, page.frame).save(temporary, format="PNG")
+        temporary.replace(cached)
+    return send_file(cached, mimetype="image/png", max_age=86400, conditional=True)
+
+
+def line_image(edition: Edition, manuscript_id: str, page: Page, line_id: str) -> Response:
+    line = next((line for line in page.lines if line.id == line_id), None)
+    if line is None:
+        abort(404)
+    cache = LineImageCache(edition.state_dir / "cache/lines")
+    path = cache.path(manuscript_id, page, line, edition.image_path(manuscript_id, page))
+    # The URL carries a digest of the geometry (``crop_version``), so the browser may keep it for good.
+    return send_file(path, mimetype="image/png", max_age=31536000, conditional=True)
+
+
+def crop_version(edition: Edition, manuscript_id: str, page: Page, line: Line) -> str:
+    """Changes with the line's geometry and with the page image: the crop URL's cache buster."""
+    image = edition.image_path(manuscript_id, page).stat()
+    stamp = (line.boundary, line.baseline, image.st_size, image.st_mtime_ns)
+    return hashlib.blake2s(repr(stamp).encode(), digest_size=6).hexdigest()
