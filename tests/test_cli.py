@@ -77,3 +77,27 @@ def test_user_accounts(run, edition):
     assert users.authenticate("ivan", "correct horse battery").role == "editor"
     assert "correct horse" not in (edition.state_dir / "users.json").read_text()
     assert oct((edition.state_dir / "users.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_publish_reindex_and_search(sample_edition):
+    from click.testing import CliRunner
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, ["--edition", str(sample_edition.root), "--user", "tester", *args])
+
+    assert run("publish", "trifonov-sample", "--withdraw").exit_code == 0
+    assert not sample_edition.load("trifonov-sample").published
+    result = run("reindex")
+    assert result.exit_code == 0, result.output
+    assert "Indexed 0 page(s)" in result.output
+    assert run("search", "ръкави").output.startswith("0 line(s)")
+
+    assert run("publish", "trifonov-sample").exit_code == 0
+    result = run("reindex")
+    assert "Indexed 2 page(s)" in result.output
+    result = run("search", "бели", "ръкави")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == ["1 line(s)", "trifonov-sample p.2 l.2: гологлавъ, по [бѣли] [рѫкави] и по халатъ,"]
+    assert run("search", "--exact", "ръкави").output.startswith("0 line(s)")
+    refused = run("search", "*ъка")  # main() prints a WorkbenchError as "Error: …"
+    assert refused.exit_code == 1 and "cannot come first" in str(refused.exception)

@@ -6,7 +6,7 @@ import time
 
 from conftest import make_manuscript
 
-from workbench import editing, tei
+from workbench import editing, search, tei
 from workbench.indexing import Indexer, IndexerThread, line_records
 from workbench.search import Query
 
@@ -70,7 +70,9 @@ def test_a_saved_line_is_reindexed_with_its_page_only(edition, monkeypatch):
     editing.save_line(edition, "ms1", line.id, "пѫть къмъ морето", editing.line_version(line), "ivan")
     replaced = []
     original = indexer.index.replace_pages
-    monkeypatch.setattr(indexer.index, "replace_pages", lambda m, ns, rs, **o: replaced.append(list(ns)) or original(m, ns, rs, **o))
+    monkeypatch.setattr(
+        indexer.index, "replace_pages", lambda m, ns, rs, **o: replaced.append(list(ns)) or original(m, ns, rs, **o)
+    )
     assert indexer.catch_up() == 1
     assert replaced == [["2"]]
     assert found(indexer, "път") == ["ms1_p2_l3"]
@@ -134,3 +136,12 @@ def test_background_thread_makes_a_save_findable_without_being_told(edition):
     finally:
         thread.stop()
         thread.join()
+
+
+def test_an_index_of_another_version_is_filled_again_from_tei(edition, monkeypatch):
+    published_manuscript(edition)
+    Indexer(edition).catch_up()
+    monkeypatch.setattr(search, "SCHEMA_VERSION", search.SCHEMA_VERSION + 1)
+    indexer = Indexer(edition)
+    assert indexer.catch_up() == 2
+    assert found(indexer, "жив") == ["ms1_p1_l1", "ms1_p2_l1"]

@@ -66,7 +66,9 @@ def test_home_lists_published_manuscripts_only(app, sample_edition):
     assert 'role="search"' in home
 
 
-@pytest.mark.parametrize(("path", "code"), [("/read/nothing/", 404), (f"/read/{MS}/99/", 404), (f"/read/{MS}/1/99", 404)])
+@pytest.mark.parametrize(
+    ("path", "code"), [("/read/nothing/", 404), (f"/read/{MS}/99/", 404), (f"/read/{MS}/1/99", 404)]
+)
 def test_unknown_manuscripts_pages_and_lines(published, path, code):
     assert published.get(path).status_code == code
 
@@ -82,7 +84,9 @@ def test_reading_view_shows_facsimile_zones_and_text_with_the_line_highlighted(p
 
 def test_reading_text_toggle_shows_markup_diplomatic_or_normalised(published, sample_edition):
     with sample_edition.edit(MS, "tester", pages=["1"]) as manuscript:
-        manuscript.pages[0].lines[0].text = (
+        manuscript.pages[0].lines[
+            0
+        ].text = (
             "<choice><abbr>Ж.</abbr><expan>Живъ</expan></choice> е <del>не</del> той<add place='above'>, живъ</add>"
         )
     diplomatic = published.get(f"/read/{MS}/1/").get_data(as_text=True)
@@ -133,6 +137,7 @@ def test_editors_publish_and_withdraw_from_the_manuscript_page(app, sample_editi
 
 
 def test_readers_cannot_publish(app, sample_edition):
+    sample_edition.set_published(MS, False, "tester")
     client = app.test_client()
     token = csrf_token(client)
     response = client.post(f"/m/{MS}/publish", data={"published": "1", "csrf_token": token})

@@ -95,6 +95,9 @@ def test_stress_marks_and_homoglyphs_in_the_query_are_ignored(index):
 def test_phrase_matches_words_in_order_only(index):
     assert texts(index.search(Query('"бял град"'))) == ["Бѣлъ градъ на брѣга"]
     assert texts(index.search(Query('"град бял"'))) == []
+    assert texts(index.search(Query('"цвили в обора"'))) == ["коньтъ цвили въ обора"]
+    assert texts(index.search(Query('"конят цвили в обора"'))) == ["коньтъ цвили въ обора"]
+    assert texts(index.search(Query('"цвили обора"'))) == []
 
 
 def test_and_or_not_in_english_and_bulgarian(index):
@@ -110,11 +113,12 @@ def test_and_or_not_in_english_and_bulgarian(index):
 def test_prefix_in_old_or_modern_letters(index):
     assert "ще вземе рѫката ѝ" in texts(index.search(Query("рѫк*")))
     assert "ще вземе рѫката ѝ" in texts(index.search(Query("ръка*")))
+    assert "ще вземе <mark>рѫката</mark> ѝ" in [hit.snippet for hit in index.search(Query("рък*")).hits]
 
 
 def test_fuzzy_match_finds_a_word_with_a_wrong_letter(index):
     assert texts(index.search(Query("кнегата"))) == []
-    assert "азъ четѫ книгата" in texts(index.search(Query("кнегата~")))
+    assert [hit.snippet for hit in index.search(Query("кнегата~")).hits] == ["азъ четѫ <mark>книгата</mark>"]
 
 
 def test_exact_spelling_searches_the_diplomatic_text_only(index):
@@ -195,7 +199,8 @@ def test_an_index_of_another_version_is_started_again(tmp_path, monkeypatch):
     index.replace_pages("ms", ["1"], [LineRecord("ms", "T", "1", "ms_p1_l1", 1, "бѣлъ", "бѣлъ")])
     monkeypatch.setattr(search, "SCHEMA_VERSION", search.SCHEMA_VERSION + 1)
     again = WhooshIndex(tmp_path / "index")
-    assert again.is_new()
+    assert again.open()  # new and empty
+    assert again.search(Query("бял")).total == 0
 
 
 def test_reading_text_is_searched_and_shown_diplomatic_in_exact_mode(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import html
 import os
 import sys
 from collections import Counter
@@ -207,6 +208,60 @@ def jobs(context: Context, job_id: str | None) -> None:
             click.echo(f"    by {job.who}; pages {job.pages or 'all'}" + (f"; model {job.model}" if job.model else ""))
             click.echo(f"    created {job.created}, started {job.started or '-'}, finished {job.finished or '-'}")
             click.echo(f"    log: {store.log_path(job.id)}")
+
+
+@cli.command()
+@click.argument("manuscript_id")
+@click.option("--withdraw", is_flag=True, help="Hide it from readers again.")
+@pass_context
+def publish(context: Context, manuscript_id: str, withdraw: bool) -> None:
+    """Let readers see and search a manuscript (or, with --withdraw, stop them)."""
+    context.edition.set_published(manuscript_id, not withdraw, context.user)
+    what = "withdrawn from readers" if withdraw else "published: readers can see and search it"
+    click.echo(f"{manuscript_id}: {what} (the web workbench's search index catches up by itself; or: workbench reindex)")
+
+
+@cli.command()
+@pass_context
+def reindex(context: Context) -> None:
+    """Rebuild the readers' search index from tei/ (published manuscripts only)."""
+    from workbench.indexing import Indexer
+
+    bars: dict[str, click.progressbar] = {}
+
+    def progress(manuscript_id: str, done: int, total: int) -> None:
+        if manuscript_id not in bars:
+            for bar in bars.values():
+                bar.render_finish()
+            bars[manuscript_id] = click.progressbar(length=total, label=manuscript_id, show_pos=True, file=sys.stderr)
+        bar = bars[manuscript_id]
+        bar.update(done - bar.pos)
+
+    pages = Indexer(context.edition).rebuild(progress=progress)
+    for bar in bars.values():
+        bar.render_finish()
+    click.echo(f"Indexed {pages} page(s) of the published manuscripts.")
+
+
+@cli.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--exact", is_flag=True, help="Spelling as written (no old/modern folding, no stemming).")
+@click.option("--manuscript", "manuscript_id", help="Only this manuscript.")
+@click.option("--limit", default=20, show_default=True)
+@pass_context
+def search(context: Context, words: tuple[str, ...], exact: bool, manuscript_id: str | None, limit: int) -> None:
+    """Search the published lines as readers do (the index as it is now)."""
+    from workbench import indexing
+    from workbench.search import Query
+
+    results = indexing.open_index(context.edition).search(
+        Query(" ".join(words), exact=exact, manuscript_id=manuscript_id, per_page=limit)
+    )
+    about = "" if results.exact_total else "about "
+    click.echo(f"{about}{results.total} line(s)")
+    for hit in results.hits:
+        marked = hit.snippet.replace("<mark>", "[").replace("</mark>", "]")
+        click.echo(f"{hit.manuscript_id} p.{hit.page_n} l.{hit.line_n}: {html.unescape(marked)}")
 
 
 @cli.group()

@@ -79,7 +79,8 @@ class Indexer:
         both cores.
         """
         with self._lock:
-            state = self._read_state()
+            # Open the index first: a new one (a first run, another version) has nothing in it.
+            state = {} if self.index.open() else self._read_state()
             on_disk = self.edition.manuscript_ids()
             done = 0
             for manuscript_id in [m for m in state if m not in on_disk]:
@@ -96,8 +97,7 @@ class Indexer:
     def rebuild(self, progress: Progress | None = None) -> int:
         """Throw the index away and build it again from ``tei/``."""
         with self._lock:
-            if isinstance(self.index, WhooshIndex):
-                self.index.clear()
+            self.index.clear()
             self._write_state({})
         return self.catch_up(progress, bulk=True)
 

@@ -81,7 +81,9 @@ def publish(manuscript_id: str):
     published = request.form.get("published") == "1"
     edition().set_published(manuscript_id, published, g.user.name)
     index_changed()
-    flash(_("Published: readers can now see and search it.") if published else _("Withdrawn: readers no longer see it."))
+    flash(
+        _("Published: readers can now see and search it.") if published else _("Withdrawn: readers no longer see it.")
+    )
     return redirect(url_for("editor.manuscript", manuscript_id=manuscript_id), 303)
 
 

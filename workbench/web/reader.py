@@ -158,7 +158,11 @@ def _result_row(hit: Hit) -> dict | None:
     line = next((line for line in manuscript.pages[0].lines if line.id == hit.line_id), None)
     if not manuscript.published or line is None:
         return None
-    return {"hit": hit, "snippet": Markup(hit.snippet), "crop": facsimiles.crop_version(edition(), hit.manuscript_id, manuscript.pages[0], line)}
+    return {
+        "hit": hit,
+        "snippet": Markup(hit.snippet),
+        "crop": facsimiles.crop_version(edition(), hit.manuscript_id, manuscript.pages[0], line),
+    }
 
 
 def _query_error(problem: QueryError) -> str:
