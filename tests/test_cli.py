@@ -97,7 +97,10 @@ def test_publish_reindex_and_search(sample_edition):
     assert "Indexed 2 page(s)" in result.output
     result = run("search", "бели", "ръкави")
     assert result.exit_code == 0
-    assert result.output.splitlines() == ["1 line(s)", "trifonov-sample p.2 l.2: гологлавъ, по [бѣли] [рѫкави] и по халатъ,"]
+    assert result.output.splitlines() == [
+        "1 line(s)",
+        "trifonov-sample p.2 l.2: гологлавъ, по [бѣли] [рѫкави] и по халатъ,",
+    ]
     assert run("search", "--exact", "ръкави").output.startswith("0 line(s)")
     refused = run("search", "*ъка")  # main() prints a WorkbenchError as "Error: …"
     assert refused.exit_code == 1 and "cannot come first" in str(refused.exception)

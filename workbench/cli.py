@@ -218,7 +218,9 @@ def publish(context: Context, manuscript_id: str, withdraw: bool) -> None:
     """Let readers see and search a manuscript (or, with --withdraw, stop them)."""
     context.edition.set_published(manuscript_id, not withdraw, context.user)
     what = "withdrawn from readers" if withdraw else "published: readers can see and search it"
-    click.echo(f"{manuscript_id}: {what} (the web workbench's search index catches up by itself; or: workbench reindex)")
+    click.echo(
+        f"{manuscript_id}: {what} (the web workbench's search index catches up by itself; or: workbench reindex)"
+    )
 
 
 @cli.command()
