@@ -271,6 +271,9 @@ def test_reader_finds_old_spelling_by_modern_words_and_lands_on_the_line(browser
     expect(page.locator(f"#zone-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))
     expect(page.locator(f"#line-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))
     expect(page.locator(f"#line-{MS}_p2_l2")).to_be_in_viewport()
+    # Lit for the eye too, not only by class: the zone's fill is not transparent.
+    fill = page.locator(f"#zone-{MS}_p2_l2").evaluate("zone => getComputedStyle(zone).fill")
+    assert fill not in ("transparent", "rgba(0, 0, 0, 0)", "none"), fill
     # Hovering a line of text lights its zone; clicking a zone lights its text.
     page.locator(f"#line-{MS}_p2_l5").hover()
     expect(page.locator(f"#zone-{MS}_p2_l5")).to_have_class(re.compile(r"\bhover\b"))
