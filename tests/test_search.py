@@ -6,6 +6,8 @@ import random
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from workbench import search
 from workbench.search import LineRecord, Query, QueryError, WhooshIndex
@@ -231,3 +233,14 @@ def test_searches_from_many_threads_while_lines_are_replaced(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(list('ab рѫкѣ*?~"()-:^+ANDORNTИЛЕ\\/[]{}\u0301\u0306')), max_size=30))
+def test_any_query_text_gets_results_or_a_reason_never_a_crash(index, text):
+    try:
+        results = index.search(Query(text))
+    except QueryError as refused:
+        assert refused.code
+    else:
+        assert results.total >= len(results.hits)
