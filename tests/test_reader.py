@@ -143,3 +143,17 @@ def test_readers_cannot_publish(app, sample_edition):
     response = client.post(f"/m/{MS}/publish", data={"published": "1", "csrf_token": token})
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert not sample_edition.load(MS).published
+
+
+def test_results_are_paginated_with_links_that_keep_the_query(published, sample_edition):
+    first = published.get("/read/search?q=е+OR+се+OR+и+OR+на&exact=&page=1").get_data(as_text=True)
+    assert first.count('class="hit"') == 20
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "page=2" in link and "q=" in link
+    second = published.get(link).get_data(as_text=True)
+    assert 'rel="prev"' in second
+    assert second.count('class="hit"') >= 1
+    first_ids = set(re.findall(r'href="/read/[^"]+/(\d+/\d+)"', first))
+    second_ids = set(re.findall(r'href="/read/[^"]+/(\d+/\d+)"', second))
+    assert first_ids and second_ids and not first_ids & second_ids

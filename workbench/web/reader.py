@@ -8,7 +8,7 @@ is answered as if it did not exist.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -98,6 +98,7 @@ def search():
         results=results,
         rows=rows,
         error=error,
+        page_url=lambda n: url_for("reader.search", **{**request.args.to_dict(), "page": n}),
         dated=any(entry["manuscript"].years for entry in manuscripts),
     )
 
