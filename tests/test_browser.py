@@ -264,6 +264,7 @@ def test_reader_finds_old_spelling_by_modern_words_and_lands_on_the_line(browser
     page.press("input[name=q]", "Enter")
     hit = page.locator("li.hit").first
     expect(hit.locator("mark")).to_have_text(["бѣли", "рѫкави"])
+    expect(page.locator("#results")).to_have_count(1)  # the fragment replaced the container
     expect(hit.locator("img.crop")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/read/search\?q="))  # the results have an address of their own
     hit.locator("a.where").click()
