@@ -57,4 +57,5 @@ bench: setup system-packages
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/search_http.py
 	$(BIN)/python bench/segmentation.py
