@@ -157,3 +157,21 @@ def test_results_are_paginated_with_links_that_keep_the_query(published, sample_
     first_ids = set(re.findall(r'href="/read/[^"]+/(\d+/\d+)"', first))
     second_ids = set(re.findall(r'href="/read/[^"]+/(\d+/\d+)"', second))
     assert first_ids and second_ids and not first_ids & second_ids
+
+
+def test_search_by_the_years_of_writing_from_the_header(app, sample_edition):
+    path = sample_edition.tei_path(MS)
+    dated = '</msIdentifier><history><origin><origDate notBefore="1890" notAfter="1895">1890-те</origDate></origin></history>'.encode()
+    path.write_bytes(path.read_bytes().replace(b"</msIdentifier>", dated, 1))
+    assert sample_edition.problems(MS) == []
+    assert sample_edition.load(MS).years == (1890, 1895)
+    sample_edition.set_published(MS, True, "tester")
+    Indexer(sample_edition, app.extensions["search"]).catch_up()
+    client = app.test_client()
+    form = client.get("/read/").get_data(as_text=True)
+    assert 'name="from"' in form and 'name="to"' in form  # shown because a manuscript is dated
+    assert "1890–1895" in client.get(f"/read/{MS}/").get_data(as_text=True)
+    inside = client.get("/read/search?q=ръкави&from=1893&to=1900").get_data(as_text=True)
+    assert "<mark>рѫкави</mark>" in inside
+    outside = client.get("/read/search?q=ръкави&from=1900").get_data(as_text=True)
+    assert "<mark>" not in outside and "0 реда" in outside
