@@ -101,6 +101,9 @@ def test_search_page_finds_old_spelling_by_modern_words(published):
     assert "<mark>бѣли</mark> <mark>рѫкави</mark>" in page
     assert f'href="/read/{MS}/2/2"' in page  # the hit links to its line
     assert f'src="/read/{MS}/2/lines/{MS}_p2_l2.png?v=' in page  # and shows its image
+    # with the lines above and below as context
+    assert '<p class="context">Въ тая прохладна майска вечерь чорбаджи Марко,</p>' in page
+    assert '<p class="context">вечеряше съ челядьта си на двора.</p>' in page
 
 
 def test_search_fragment_for_htmx(published):
@@ -131,6 +134,7 @@ def test_editors_publish_and_withdraw_from_the_manuscript_page(app, sample_editi
     assert response.status_code == 303
     assert sample_edition.load(MS).published
     assert client.get(f"/read/{MS}/").status_code == 200
+    assert f'<a href="/read/{MS}/">публикуван</a>' in client.get("/").get_data(as_text=True)
     client.post(f"/m/{MS}/publish", data={"published": "0", "csrf_token": token})
     assert not sample_edition.load(MS).published
     assert client.get(f"/read/{MS}/").status_code == 404

@@ -64,8 +64,16 @@ def index():
         counts = Counter()
         for summary in pages:
             counts.update(summary.counts)
-        title = edition().read(manuscript_id, pages[0].n).title if pages else manuscript_id
-        manuscripts.append({"id": manuscript_id, "title": title, "pages": len(pages), "counts": counts})
+        header = edition().read(manuscript_id, pages[0].n if pages else None)
+        manuscripts.append(
+            {
+                "id": manuscript_id,
+                "title": header.title or manuscript_id,
+                "published": header.published,
+                "pages": len(pages),
+                "counts": counts,
+            }
+        )
     return render_template("manuscripts.html", manuscripts=manuscripts, statuses=STATUSES)
 
 

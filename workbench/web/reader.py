@@ -147,7 +147,7 @@ def _year(value: str | None) -> int | None:
 
 
 def _result_row(hit: Hit) -> dict | None:
-    """A hit with its line crop's URL version; None if it may no longer be shown.
+    """A hit with its line crop's URL version and the lines around it; None if it may no longer be shown.
 
     The index catches up within a second or so; until then a withdrawn manuscript or a
     re-segmented line may still be in it.
@@ -156,13 +156,19 @@ def _result_row(hit: Hit) -> dict | None:
         manuscript = edition().read(hit.manuscript_id, hit.page_n)
     except WorkbenchError:
         return None
-    line = next((line for line in manuscript.pages[0].lines if line.id == hit.line_id), None)
-    if not manuscript.published or line is None:
+    lines = manuscript.pages[0].lines
+    k = next((k for k, line in enumerate(lines) if line.id == hit.line_id), None)
+    if not manuscript.published or k is None:
         return None
+    # The lines above and below, as context: a sentence often runs over a line break.
+    before = tei.reading_text(lines[k - 1].text) if k > 0 else ""
+    after = tei.reading_text(lines[k + 1].text) if k + 1 < len(lines) else ""
     return {
         "hit": hit,
         "snippet": Markup(hit.snippet),
-        "crop": facsimiles.crop_version(edition(), hit.manuscript_id, manuscript.pages[0], line),
+        "before": before,
+        "after": after,
+        "crop": facsimiles.crop_version(edition(), hit.manuscript_id, manuscript.pages[0], lines[k]),
     }
 
 
