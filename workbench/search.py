@@ -46,7 +46,7 @@ from workbench.model import WorkbenchError
 
 # Bump when the schema changes; a change to analysis.py is noticed by itself (its digest
 # is part of the index's version). An index of another version is built again.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 PER_PAGE = 20
 MAX_PAGE = 50  # deeper pages cost more to collect, and nobody reads them
 MIN_PREFIX = 2  # letters before a * (one letter would expand to a large part of the vocabulary)
@@ -184,18 +184,21 @@ class SearchIndex(Protocol):
     def search(self, query: Query) -> Results: ...
 
 
-class _BulgarianTokenizer(Tokenizer):
-    """A Whoosh analyzer made of ``analysis``: one token per index term of each word.
+class _Analyzer(Tokenizer):
+    """A Whoosh analyzer made of ``analysis``, for one of the three searchable fields.
 
-    A word of the ``text`` field gives several terms at one position (its modern
-    spellings and their stems), so phrases still match word by word.
+    - ``text``: each word's modern forms and their stems at the word's position (its
+      stems only, for a query word), so бял finds бѣлъ;
+    - ``exact``: each word as written, only marks, look-alikes and case folded;
+    - ``pairs``: each two neighbouring words' stems as one term, at the first word's
+      position, so a phrase is a lookup of its pairs.
     """
 
-    def __init__(self, exact: bool = False):
-        self.exact = exact
+    def __init__(self, field: str):
+        self.field = field
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.exact == self.exact
+        return type(other) is type(self) and other.field == self.field
 
     def __call__(
         self,
@@ -211,64 +214,37 @@ class _BulgarianTokenizer(Tokenizer):
         **kwargs,
     ) -> Iterator[Token]:
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for text, position, start, end in self._terms(value, tokenize, mode):
+            token.text, token.boost, token.stopped = text, 1.0, False
+            if positions:
+                token.pos = start_pos + position
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+    def _terms(self, value: str, tokenize: bool, mode: str) -> Iterator[tuple[str, int, int, int]]:
+        """(term, word position, start, end) for each term of ``value``."""
         if not tokenize:
             # The text of a wildcard or fuzzy term: fold its letters, keep * and ?.
-            for form in _pattern_forms(value, self.exact):
-                token.text, token.boost, token.stopped = form, 1.0, False
-                if positions:
-                    token.pos = start_pos
-                if chars:
-                    token.startchar, token.endchar = start_char, start_char + len(value)
-                yield token
+            for form in _pattern_forms(value, exact=self.field == "exact"):
+                yield form, 0, 0, len(value)
             return
+        previous: tuple[str, ...] = ()
         for word in analysis.words(value):
-            if self.exact:
+            if self.field == "exact":
                 terms: tuple[str, ...] = (analysis.exact_form(word.word),)
+            elif self.field == "pairs":
+                stems = analysis.query_terms(word.word)
+                for pair in (f"{first} {second}" for first in previous for second in stems):
+                    yield pair, word.position - 1, word.start, word.end
+                previous = stems
+                continue
             elif mode == "query":
                 terms = analysis.query_terms(word.word)
             else:
                 terms = analysis.index_terms(word.word)
             for term in terms:
-                token.text, token.boost, token.stopped = term, 1.0, False
-                if keeporiginal:
-                    token.original = word.word
-                if positions:
-                    token.pos = start_pos + word.position
-                if chars:
-                    token.startchar, token.endchar = start_char + word.start, start_char + word.end
-                yield token
-
-
-class _PairTokenizer(Tokenizer):
-    """Each two neighbouring words as one term "stem stem", at the first word's position."""
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self)
-
-    def __call__(
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        mode: str = "",
-        **kwargs,
-    ) -> Iterator[Token]:
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        previous: tuple[str, ...] = ()
-        found = analysis.words(value)
-        for word in found:
-            stems = analysis.query_terms(word.word)
-            for first in previous:
-                for second in stems:
-                    token.text, token.boost, token.stopped = f"{first} {second}", 1.0, False
-                    if positions:
-                        token.pos = start_pos + word.position - 1
-                    yield token
-            previous = stems
+                yield term, word.position, word.start, word.end
 
 
 def _pattern_forms(pattern: str, exact: bool) -> list[str]:
@@ -300,9 +276,9 @@ def _schema() -> Schema:
         reading=STORED,  # kept only where it differs from the diplomatic text
         year_from=NUMERIC(int, bits=16),
         year_to=NUMERIC(int, bits=16),
-        text=TEXT(analyzer=_BulgarianTokenizer(), phrase=False),  # phrases go to ``pairs``
-        exact=TEXT(analyzer=_BulgarianTokenizer(exact=True), phrase=True),
-        pairs=TEXT(analyzer=_PairTokenizer(), phrase=True),
+        text=TEXT(analyzer=_Analyzer("text"), phrase=False),  # phrases go to ``pairs``
+        exact=TEXT(analyzer=_Analyzer("exact"), phrase=True),
+        pairs=TEXT(analyzer=_Analyzer("pairs"), phrase=True),
     )
 
 
