@@ -285,3 +285,11 @@ def test_in_a_group_a_conflict_fails_alone(edition):
     edition._save_group("ms1", group)
     assert group[0].error is None and isinstance(group[1].error, editing.Conflict)
     assert edition.load("ms1").pages[0].lines[1].text == "first"
+
+
+def test_header_and_page_numbers_without_copying_pages(edition):
+    edition.create(make_manuscript("ms1", pages=3), who="tester")
+    header = edition.header("ms1")
+    assert (header.title, header.pages, header.published) == ("Test manuscript", [], False)
+    assert edition.page_numbers("ms1") == ["1", "2", "3"]
+    assert [summary.n for summary in edition.overview("ms1")] == edition.page_numbers("ms1")

@@ -224,6 +224,16 @@ class Edition:
                 what = "published for readers" if published else "withdrawn from readers"
                 manuscript.changes.append(Change(now(), "", f"{what} by {who}"))
 
+    def header(self, manuscript_id: str) -> Manuscript:
+        """A copy of the manuscript's metadata (title, sources, published …) without its pages."""
+        with self.lock(manuscript_id):
+            return self._current(manuscript_id).manuscript.copy(pages=[])
+
+    def page_numbers(self, manuscript_id: str) -> list[str]:
+        """The pages' numbers in order (``overview`` without counting every line's status)."""
+        with self.lock(manuscript_id):
+            return [page.n for page in self._current(manuscript_id).manuscript.pages]
+
     def overview(self, manuscript_id: str) -> list[PageSummary]:
         """Each page's number, image and line counts per status, without copying the pages."""
         with self.lock(manuscript_id):

@@ -64,7 +64,7 @@ def index():
         counts = Counter()
         for summary in pages:
             counts.update(summary.counts)
-        header = edition().read(manuscript_id, pages[0].n if pages else None)
+        header = edition().header(manuscript_id)
         manuscripts.append(
             {
                 "id": manuscript_id,
@@ -80,8 +80,9 @@ def index():
 @bp.get("/m/<manuscript_id>/")
 def manuscript(manuscript_id: str):
     pages = edition().overview(manuscript_id)
-    header = edition().read(manuscript_id, pages[0].n if pages else None)
-    return render_template("manuscript.html", manuscript=header, pages=pages, statuses=STATUSES)
+    return render_template(
+        "manuscript.html", manuscript=edition().header(manuscript_id), pages=pages, statuses=STATUSES
+    )
 
 
 @bp.post("/m/<manuscript_id>/publish")
@@ -99,7 +100,7 @@ def publish(manuscript_id: str):
 def page(manuscript_id: str, n: str):
     manuscript = edition().read(manuscript_id, n)
     page = manuscript.pages[0]
-    numbers = [summary.n for summary in edition().overview(manuscript_id)]
+    numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     rows = [_row(manuscript_id, page, line) for line in page.lines]
     return render_template(

@@ -38,9 +38,8 @@ def home():
 
 @bp.get("/<manuscript_id>/")
 def manuscript(manuscript_id: str):
-    pages = edition().overview(manuscript_id)
-    first = _published_manuscript(manuscript_id, pages[0].n if pages else None)
-    return render_template("read_manuscript.html", manuscript=first, pages=pages)
+    header = _published_manuscript(manuscript_id)
+    return render_template("read_manuscript.html", manuscript=header, numbers=edition().page_numbers(manuscript_id))
 
 
 @bp.get("/<manuscript_id>/<n>/")
@@ -51,7 +50,7 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
     if line_n is not None and not 1 <= line_n <= len(page.lines):
         abort(404)
     reading = request.args.get("text") == "reading"
-    numbers = [summary.n for summary in edition().overview(manuscript_id)]
+    numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     lines = [
         {"number": number, "line": line, "html": Markup(tei.line_html(line.text, reading=reading))}
@@ -107,21 +106,21 @@ def search():
 
 
 def _published() -> list[dict]:
-    """The published manuscripts (header and first page) with their number of pages."""
+    """The published manuscripts (their headers) with their number of pages."""
     found = []
     for manuscript_id in edition().manuscript_ids():
         try:
-            pages = edition().overview(manuscript_id)
-            manuscript = edition().read(manuscript_id, pages[0].n if pages else None)
+            header = edition().header(manuscript_id)
+            if header.published:
+                found.append({"manuscript": header, "pages": len(edition().page_numbers(manuscript_id))})
         except WorkbenchError:
             continue  # an invalid file on disk: the editors see it, readers do not
-        if manuscript.published:
-            found.append({"manuscript": manuscript, "pages": len(pages)})
     return found
 
 
-def _published_manuscript(manuscript_id: str, n: str | None) -> Manuscript:
-    manuscript = edition().read(manuscript_id, n)
+def _published_manuscript(manuscript_id: str, n: str | None = None) -> Manuscript:
+    """Page ``n`` of the manuscript (or its header only), if the manuscript is published; else 404."""
+    manuscript = edition().read(manuscript_id, n) if n is not None else edition().header(manuscript_id)
     if not manuscript.published:
         abort(404)
     return manuscript
