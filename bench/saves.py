@@ -59,6 +59,25 @@ def prepare(root: Path, pages: int, lines_per_page: int) -> Edition:
     return edition
 
 
+def serve(edition_root: Path, threads: int) -> tuple[subprocess.Popen, str]:
+    """`workbench serve`'s gunicorn (one process, ``threads`` threads) on a free loopback
+    port, once it answers; the process and its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--workers", "1", "--threads", str(threads)]
+        + ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "workbench.web:create_app()"],
+        env={**os.environ, "WORKBENCH_EDITION": str(edition_root)},
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            requests.get(f"{base}/login", timeout=30)
+            break
+        except requests.RequestException:
+            time.sleep(0.2)
+    return server, base
+
+
 class Editor:
     """One logged-in editor. The session cookie is Secure, and this client talks plain
     HTTP on loopback, so it carries the cookie itself instead of a cookie jar."""
@@ -99,30 +118,7 @@ def main() -> None:
         names = [f"editor{k}" for k in range(args.editors)]
         for name in names:
             users.add(name, "editor", PASSWORD)
-        port = free_port()
-        environment = {**os.environ, "WORKBENCH_EDITION": str(tmp)}
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "--workers",
-                "1",
-                "--threads",
-                str(args.editors),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "workbench.web:create_app()",
-            ],
-            env=environment,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/login", timeout=30)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        server, base = serve(tmp, args.editors)
         print(
             f"Line saves over HTTP: gunicorn (1 process, {args.editors} threads), {args.pages} pages, "
             f"{args.pages * args.lines_per_page} lines, {args.editors} editors at once\n"
@@ -136,7 +132,7 @@ def main() -> None:
         editors += [Editor(base, name) for name in names[1:]]
 
         renders = []
-        for n in random.Random(1).sample(range(1, args.pages + 1), 30):
+        for n in random.Random(1).sample(range(1, args.pages + 1), min(30, args.pages)):
             t = time.perf_counter()
             response = requests.get(f"{base}/m/big/p/{n}/", headers=editors[0].headers)
             renders.append(time.perf_counter() - t)

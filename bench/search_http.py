@@ -13,18 +13,16 @@ Run: .venv/bin/python bench/search_http.py [--pages 500] [--readers 8] [--querie
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
-from saves import BIN, free_port, prepare
+from saves import prepare, serve
 from search import lines, modern, vocabulary, zipf_sampler
 
 from workbench.indexing import Indexer
@@ -67,20 +65,8 @@ def main() -> None:
             k = rng.randrange(len(parts) - 1)
             phrases.append(f'"{modern(parts[k])} {modern(parts[k + 1])}"')
 
-        port = free_port()
-        server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--workers", "1", "--threads", str(args.readers)]
-            + ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "workbench.web:create_app()"],
-            env={**os.environ, "WORKBENCH_EDITION": str(tmp)},
-        )
-        base = f"http://127.0.0.1:{port}"
+        server, base = serve(tmp, args.readers)
         try:
-            for _ in range(150):
-                try:
-                    requests.get(f"{base}/read/", timeout=30)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.2)
             requests.get(f"{base}/read/search", params={"q": "учител"}, timeout=30)  # warm the searcher
 
             def run(queries: list[str], readers: int) -> tuple[list[float], int]:
