@@ -259,3 +259,57 @@ def test_every_kind_of_shorthand_mistake_has_an_interface_message(app):
     assert codes
     with app.test_request_context("/?lang=bg"):
         assert codes <= set(_shorthand_mistakes())
+
+
+# -- metadata ------------------------------------------------------------------
+
+
+def metadata_form(client) -> dict[str, str]:
+    page = client.get(f"/m/{MS}/metadata").get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="(was-\w+)" value="([^"]*)"', page))
+    fields.update({name.removeprefix("was-"): value for name, value in fields.items()})
+    fields["csrf_token"] = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return fields
+
+
+def test_editors_change_metadata_in_a_form_and_the_header_stays_valid(editor, sample_edition):
+    form = metadata_form(editor)
+    assert form["title"] == sample_edition.load(MS).title
+    form.update({"date": "1890–1895", "dimensions": "210 × 170", "hands": "Трифонов\r\nмолив", "licence": "CC-BY-4.0"})
+    response = editor.post(f"/m/{MS}/metadata", data=form)
+    assert response.status_code == 303
+    manuscript = sample_edition.load(MS)
+    assert (manuscript.years, manuscript.dimensions, manuscript.hands) == (
+        (1890, 1895),
+        (210, 170),
+        ["Трифонов", "молив"],
+    )
+    assert manuscript.changes[-1].text == "metadata changed (date, dimensions, hands, licence, years) by ivan"
+    assert sample_edition.problems(MS) == []
+
+
+def test_a_bad_value_is_shown_at_its_field_in_bulgarian_and_nothing_is_saved(editor, sample_edition):
+    form = metadata_form(editor)
+    before = sample_edition.tei_path(MS).read_bytes()
+    form.update({"author": "Друг автор", "dimensions": "голям"})
+    response = editor.post(f"/m/{MS}/metadata", data=form, headers={"Accept-Language": "bg"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="error-dimensions"' in page and "милиметри" in page
+    assert 'value="голям"' in page and 'value="Друг автор"' in page  # what was typed is not lost
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+def test_metadata_changed_by_someone_else_meanwhile_is_not_overwritten(editor, sample_edition):
+    form = metadata_form(editor)
+    sample_edition.set_metadata(MS, {"author": "Т. Ц. Трифонов", "extent": "2 листа"}, "maria")
+    form.update({"author": "Трифон Трифонов", "material": "хартия"})
+    response = editor.post(f"/m/{MS}/metadata", data=form)
+    assert response.status_code == 409
+    assert "Т. Ц. Трифонов" in response.get_data(as_text=True)
+    manuscript = sample_edition.load(MS)
+    assert (manuscript.author, manuscript.material, manuscript.extent) == ("Т. Ц. Трифонов", None, "2 листа")
+    # Sent again from the refreshed form, the editor's change is saved (extent, untouched here, is kept).
+    response = editor.post(f"/m/{MS}/metadata", data=metadata_form(editor) | {"author": "Трифон Трифонов"})
+    assert response.status_code == 303
+    assert (sample_edition.load(MS).author, sample_edition.load(MS).extent) == ("Трифон Трифонов", "2 листа")

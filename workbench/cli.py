@@ -7,11 +7,12 @@ import html
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from workbench import pipeline
+from workbench import metadata, pipeline
 from workbench.edition import Edition
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.validation import InvalidDocument
@@ -57,21 +58,71 @@ def main() -> None:
         sys.exit(1)
 
 
+_METADATA_HELP = {
+    "title": "The manuscript's title.",
+    "author": "Its author, e.g. 'Трифон Цанев Трифонов (1866–1926)'.",
+    "date": "The date as catalogued: 1890, 1888–1892, 'около 1890'.",
+    "years": "The years it was written, for searching by date: 1890 or 1888-1892 (default: from --date).",
+    "language": "The main language, a BCP 47 tag: bg, chu, ru.",
+    "settlement": "Where the holding library is, e.g. Русе.",
+    "repository": "The holding library.",
+    "collection": "The fund or collection.",
+    "shelfmark": "The shelfmark.",
+    "material": "What it is written on: хартия, пергамент.",
+    "extent": "How much there is, e.g. '12 листа'.",
+    "dimensions": "Leaf size in mm, height × width: 210x170.",
+    "hands": "A hand, described (repeat for several; --hand '' removes them all).",
+    "editors": "'Name: responsibility' (repeat for several; --editor '' removes them all).",
+    "licence": f"A licence URL or one of {', '.join(metadata.LICENCES)}.",
+}
+
+
+def _metadata_options(command: Callable) -> Callable:
+    for name in reversed(metadata.FIELDS):
+        if name in ("hands", "editors"):
+            command = click.option(f"--{name[:-1]}", name, multiple=True, help=_METADATA_HELP[name])(command)
+        else:
+            command = click.option(f"--{name}", help=_METADATA_HELP[name])(command)
+    return command
+
+
 @cli.command("new-manuscript")
 @click.argument("manuscript_id")
-@click.option("--title", required=True)
-@click.option("--author")
-@click.option("--shelfmark")
-@click.option("--settlement", help="Where the holding library is, e.g. Русе.")
-@click.option("--repository", help="The holding library.")
-@click.option("--collection", help="The fund or collection.")
+@_metadata_options
 @pass_context
-def new_manuscript(context: Context, manuscript_id: str, **metadata: str | None) -> None:
-    """Create an empty manuscript with its TEI header."""
+def new_manuscript(context: Context, manuscript_id: str, **values: str | tuple[str, ...] | None) -> None:
+    """Create an empty manuscript with its TEI header (--title is required)."""
     check_manuscript_id(manuscript_id)
-    manuscript = Manuscript(id=manuscript_id, **metadata)
+    given = _given(values)
+    if not given.get("title"):
+        raise click.UsageError("a new manuscript needs --title")
+    manuscript = Manuscript(id=manuscript_id, title="")
+    metadata.update(manuscript, given)
     context.edition.create(manuscript, who=context.user)
     click.echo(f"Created {context.edition.tei_path(manuscript_id)}")
+
+
+def _given(values: dict[str, str | tuple[str, ...] | None]) -> dict[str, str]:
+    """The metadata options given on the command line, as metadata.update reads them."""
+    return {name: "\n".join(v) if isinstance(v, tuple) else v for name, v in values.items() if v not in (None, ())}
+
+
+@cli.command("metadata")
+@click.argument("manuscript_id")
+@_metadata_options
+@pass_context
+def metadata_command(context: Context, manuscript_id: str, **values: str | tuple[str, ...] | None) -> None:
+    """Show the manuscript's metadata, or change the fields given (an empty value clears one)."""
+    given = _given(values)
+    if given:
+        changed = context.edition.set_metadata(manuscript_id, given, who=context.user)
+        click.echo(f"Changed: {', '.join(changed)}" if changed else "Nothing changed.")
+    shown = metadata.as_text(context.edition.header(manuscript_id))
+    for name in metadata.FIELDS:
+        lines = shown[name].split("\n") if shown[name] else ["—"]
+        click.echo(f"{name + ':':12} {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"{'':12} {line}")
 
 
 @cli.command("add-pages")

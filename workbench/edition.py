@@ -21,13 +21,13 @@ import shutil
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workbench import images, tei, validation
+from workbench import images, metadata, tei, validation
 from workbench.files import write_atomically
 from workbench.journal import Entry, Journal
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
@@ -223,6 +223,14 @@ class Edition:
                 manuscript.published = published
                 what = "published for readers" if published else "withdrawn from readers"
                 manuscript.changes.append(Change(now(), "", f"{what} by {who}"))
+
+    def set_metadata(self, manuscript_id: str, values: Mapping[str, str], who: str) -> list[str]:
+        """Change header fields from text as editors type it (see metadata.py); the fields changed."""
+        with self.edit(manuscript_id, who, pages=[]) as manuscript:
+            changed = metadata.update(manuscript, values)
+            if changed:
+                manuscript.changes.append(Change(now(), "", f"metadata changed ({', '.join(changed)}) by {who}"))
+        return changed
 
     def header(self, manuscript_id: str) -> Manuscript:
         """A copy of the manuscript's metadata (title, sources, published …) without its pages."""

@@ -110,17 +110,43 @@ class Change:
 
 
 @dataclass
+class Editor:
+    """A person who worked on the edition, and what they did (TEI: titleStmt/respStmt)."""
+
+    name: str
+    responsibility: str
+
+
+@dataclass
 class Manuscript:
+    """A manuscript: its metadata (the TEI header) and its pages.
+
+    Metadata fields are None (or empty) when unknown; metadata.py reads and checks
+    them as editors type them, tei.py knows where each lives in the header.
+    """
+
     id: str
     title: str
     author: str | None = None
+    # The date as the catalogue gives it ("1890", "около 1895", "1890–1895") and the
+    # years it means, (first, last), for the readers' date filter (TEI: origDate).
+    date: str | None = None
+    years: tuple[int, int] | None = None
+    # The main language of the text, a BCP 47 tag such as "bg" (TEI: langUsage).
+    language: str | None = None
     settlement: str | None = None
     repository: str | None = None
     collection: str | None = None
     shelfmark: str | None = None
-    # When it was written, as the header's msDesc/history/origin/origDate gives it:
-    # (first year, last year); read only, for the readers' date filter.
-    years: tuple[int, int] | None = None
+    # Physical description (TEI: msDesc/physDesc).
+    material: str | None = None
+    extent: str | None = None
+    # Leaf size in millimetres: (height, width).
+    dimensions: tuple[int, int] | None = None
+    hands: list[str] = field(default_factory=list)
+    editors: list[Editor] = field(default_factory=list)
+    # The URL of the licence the edition is published under (TEI: availability/licence).
+    licence: str | None = None
     # Readers see a manuscript (reading view, search) only once an editor publishes it.
     published: bool = False
     pages: list[Page] = field(default_factory=list)
@@ -137,6 +163,8 @@ class Manuscript:
             pages=[page.copy() for page in (self.pages if pages is None else pages)],
             sources=[replace(source) for source in self.sources],
             changes=[replace(change) for change in self.changes],
+            hands=list(self.hands),
+            editors=[replace(editor) for editor in self.editors],
         )
 
     def page(self, n: str) -> Page:

@@ -20,6 +20,7 @@ from lxml import etree
 from workbench.model import (
     STATUSES,
     Change,
+    Editor,
     Line,
     Manuscript,
     Page,
@@ -82,10 +83,32 @@ def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
     manuscript.repository = _text(header, ms_identifier + "tei:repository")
     manuscript.collection = _text(header, ms_identifier + "tei:collection")
     manuscript.shelfmark = _text(header, ms_identifier + "tei:idno[@type='shelfmark']")
-    for resp_stmt in header.iterfind("tei:fileDesc/tei:titleStmt/tei:respStmt[@xml:id]", NSMAP):
-        manuscript.sources.append(
-            Source(resp_stmt.get(XML_ID), _text(resp_stmt, "tei:resp") or "", _text(resp_stmt, "tei:name") or "")
-        )
+    for resp_stmt in header.iterfind("tei:fileDesc/tei:titleStmt/tei:respStmt", NSMAP):
+        responsibility = _text(resp_stmt, "tei:resp") or ""
+        if resp_stmt.get(XML_ID):
+            manuscript.sources.append(Source(resp_stmt.get(XML_ID), responsibility, _text(resp_stmt, "tei:name") or ""))
+        elif resp_stmt.find("tei:persName", NSMAP) is not None:
+            manuscript.editors.append(Editor(_text(resp_stmt, "tei:persName") or "", responsibility))
+    manuscript.licence = _text_attribute(
+        header, "tei:fileDesc/tei:publicationStmt/tei:availability/tei:licence", "target"
+    )
+    ms_desc = "tei:fileDesc/tei:sourceDesc/tei:msDesc/"
+    manuscript.date = _text(header, ms_desc + "tei:history/tei:origin/tei:origDate")
+    manuscript.material = _text(
+        header, ms_desc + "tei:physDesc/tei:objectDesc/tei:supportDesc/tei:support/tei:material"
+    )
+    extent = header.find(ms_desc + "tei:physDesc/tei:objectDesc/tei:supportDesc/tei:extent", NSMAP)
+    if extent is not None:
+        manuscript.extent = (extent.text or "").strip() or None
+        height = _text(extent, "tei:dimensions/tei:height")
+        width = _text(extent, "tei:dimensions/tei:width")
+        if height and width and height.isdigit() and width.isdigit():
+            manuscript.dimensions = (int(height), int(width))
+    manuscript.hands = [
+        "".join(note.itertext()).strip()
+        for note in header.iterfind(ms_desc + "tei:physDesc/tei:handDesc/tei:handNote", NSMAP)
+    ]
+    manuscript.language = _text_attribute(header, "tei:profileDesc/tei:langUsage/tei:language", "ident")
     for change in header.iterfind("tei:revisionDesc/tei:change", NSMAP):
         manuscript.changes.append(
             Change(change.get("when", ""), (change.get("who") or "").lstrip("#"), "".join(change.itertext()).strip())
@@ -379,39 +402,135 @@ def _format_points(points: list[Point]) -> str:
 
 
 def _build_header(manuscript: Manuscript) -> etree._Element:
+    """The teiHeader for ``manuscript``: the modelled fields rewritten, anything else kept."""
     if manuscript.header_xml:
         header = etree.fromstring(manuscript.header_xml, parser())
     else:
         header = etree.fromstring(
             f"""<teiHeader xmlns="{TEI_NS}"><fileDesc><titleStmt><title/></titleStmt>"""
-            "<publicationStmt><p>Working transcription made with the manuscript workbench; not yet published.</p>"
-            "</publicationStmt><sourceDesc><msDesc><msIdentifier/></msDesc></sourceDesc></fileDesc></teiHeader>",
+            f"<publicationStmt><p>{UNPUBLISHED}</p></publicationStmt>"
+            "<sourceDesc><msDesc><msIdentifier/></msDesc></sourceDesc></fileDesc></teiHeader>",
             parser(remove_blank_text=True),
         )
-    title_stmt = header.find("tei:fileDesc/tei:titleStmt", NSMAP)
+    file_desc = header.find("tei:fileDesc", NSMAP)
+    _write_title_stmt(file_desc.find("tei:titleStmt", NSMAP), manuscript)
+    _write_publication_stmt(file_desc.find("tei:publicationStmt", NSMAP), manuscript)
+    ms_desc = file_desc.find("tei:sourceDesc/tei:msDesc", NSMAP)
+    if ms_desc is not None:
+        _write_ms_desc(ms_desc, manuscript)
+    _write_profile_desc(header, manuscript)
+    _write_revision_desc(header, manuscript)
+    for element in header.iter():
+        element.tail = None
+        if len(element):
+            element.text = None if not (element.text or "").strip() else element.text
+    return header
+
+
+UNPUBLISHED = "Working transcription made with the manuscript workbench; not yet published."
+
+
+def _write_title_stmt(title_stmt: etree._Element, manuscript: Manuscript) -> None:
     _set_child(title_stmt, "title", manuscript.title, before=[])
     _set_child(title_stmt, "author", manuscript.author, before=["title"])
-    for old in title_stmt.findall("tei:respStmt[@xml:id]", NSMAP):
-        title_stmt.remove(old)
+    # Sources (programs, imports, people) are respStmts with an xml:id that lines point
+    # at; editors are respStmts with a persName and no id.
+    for old in title_stmt.findall("tei:respStmt", NSMAP):
+        if old.get(XML_ID) or old.find("tei:persName", NSMAP) is not None:
+            title_stmt.remove(old)
+    for editor in manuscript.editors:
+        resp_stmt = etree.SubElement(title_stmt, f"{T}respStmt")
+        etree.SubElement(resp_stmt, f"{T}resp").text = editor.responsibility
+        etree.SubElement(resp_stmt, f"{T}persName").text = editor.name
     for source in manuscript.sources:
         resp_stmt = etree.SubElement(title_stmt, f"{T}respStmt")
         resp_stmt.set(XML_ID, source.id)
         etree.SubElement(resp_stmt, f"{T}resp").text = source.kind
         etree.SubElement(resp_stmt, f"{T}name").text = source.name
 
-    ms_identifier = header.find("tei:fileDesc/tei:sourceDesc/tei:msDesc/tei:msIdentifier", NSMAP)
-    if ms_identifier is not None:
-        order = ["settlement", "repository", "collection"]
-        for i, name in enumerate(order):
-            _set_child(ms_identifier, name, getattr(manuscript, name), before=order[:i])
-        for idno in ms_identifier.findall("tei:idno", NSMAP):
-            if idno.get("type") in ("shelfmark", "workbench"):
-                ms_identifier.remove(idno)
-        if manuscript.shelfmark:
-            etree.SubElement(ms_identifier, f"{T}idno", type="shelfmark").text = manuscript.shelfmark
-        # msIdentifier must not be empty; the workbench id is always a valid identifier.
-        etree.SubElement(ms_identifier, f"{T}idno", type="workbench").text = manuscript.id
 
+def _write_publication_stmt(publication_stmt: etree._Element, manuscript: Manuscript) -> None:
+    """With a licence: who publishes it and under which licence; without: a note (TEI needs one or the other)."""
+    licence = publication_stmt.find("tei:availability/tei:licence", NSMAP)
+    if (licence.get("target") if licence is not None else None) == manuscript.licence:
+        return  # unchanged: keep whatever else the statement says
+    for child in list(publication_stmt):
+        publication_stmt.remove(child)
+    publication_stmt.text = None
+    if manuscript.licence is None:
+        etree.SubElement(publication_stmt, f"{T}p").text = UNPUBLISHED
+        return
+    publisher = manuscript.repository or (manuscript.editors[0].name if manuscript.editors else manuscript.id)
+    etree.SubElement(publication_stmt, f"{T}publisher").text = publisher
+    availability = etree.SubElement(publication_stmt, f"{T}availability")
+    etree.SubElement(availability, f"{T}licence", target=manuscript.licence).text = manuscript.licence
+
+
+def _write_ms_desc(ms_desc: etree._Element, manuscript: Manuscript) -> None:
+    ms_identifier = ms_desc.find("tei:msIdentifier", NSMAP)
+    order = ["settlement", "repository", "collection"]
+    for i, name in enumerate(order):
+        _set_child(ms_identifier, name, getattr(manuscript, name), before=order[:i])
+    for idno in ms_identifier.findall("tei:idno", NSMAP):
+        if idno.get("type") in ("shelfmark", "workbench"):
+            ms_identifier.remove(idno)
+    if manuscript.shelfmark:
+        etree.SubElement(ms_identifier, f"{T}idno", type="shelfmark").text = manuscript.shelfmark
+    # msIdentifier must not be empty; the workbench id is always a valid identifier.
+    etree.SubElement(ms_identifier, f"{T}idno", type="workbench").text = manuscript.id
+
+    # msDesc: msIdentifier, then (msContents?, physDesc?, history?, additional? …).
+    physical = _child(ms_desc, "physDesc", after=["msIdentifier", "msContents"])
+    object_desc = _child(physical, "objectDesc", after=[])
+    support_desc = _child(object_desc, "supportDesc", after=[])
+    support = _child(support_desc, "support", after=[])
+    _set_child(support, "material", manuscript.material, before=[])
+    extent = _child(support_desc, "extent", after=["support"])
+    for child in list(extent):
+        extent.remove(child)
+    extent.text = manuscript.extent
+    if manuscript.dimensions:
+        dimensions = etree.SubElement(extent, f"{T}dimensions", type="leaf", unit="mm")
+        etree.SubElement(dimensions, f"{T}height").text = str(manuscript.dimensions[0])
+        etree.SubElement(dimensions, f"{T}width").text = str(manuscript.dimensions[1])
+    hand_desc = _child(physical, "handDesc", after=["objectDesc"])
+    for old in hand_desc.findall("tei:handNote", NSMAP):
+        hand_desc.remove(old)
+    for k, hand in enumerate(manuscript.hands, start=1):
+        etree.SubElement(hand_desc, f"{T}handNote", {XML_ID: f"hand-{k}"}).text = hand
+    if manuscript.hands:
+        hand_desc.set("hands", str(len(manuscript.hands)))
+    else:
+        hand_desc.attrib.pop("hands", None)
+    _prune(physical)
+
+    history = _child(ms_desc, "history", after=["msIdentifier", "msContents", "physDesc"])
+    origin = _child(history, "origin", after=["summary"])
+    date = _child(origin, "origDate", after=[])
+    for name in ("when", "notBefore", "notAfter", "from", "to"):
+        date.attrib.pop(name, None)
+    date.text = manuscript.date
+    if manuscript.years:
+        first, last = manuscript.years
+        if first == last:
+            date.set("when", f"{first:04d}")
+        else:
+            date.set("notBefore", f"{first:04d}")
+            date.set("notAfter", f"{last:04d}")
+    _prune(history)
+
+
+def _write_profile_desc(header: etree._Element, manuscript: Manuscript) -> None:
+    profile = _child(header, "profileDesc", after=["fileDesc", "encodingDesc"])
+    lang_usage = _child(profile, "langUsage", after=["abstract", "creation"])
+    for old in lang_usage.findall("tei:language", NSMAP):
+        lang_usage.remove(old)
+    if manuscript.language:
+        etree.SubElement(lang_usage, f"{T}language", ident=manuscript.language)
+    _prune(profile)
+
+
+def _write_revision_desc(header: etree._Element, manuscript: Manuscript) -> None:
     revision_desc = header.find("tei:revisionDesc", NSMAP)
     if revision_desc is not None:
         header.remove(revision_desc)
@@ -424,11 +543,29 @@ def _build_header(manuscript: Manuscript) -> etree._Element:
             element.text = change.text
         if manuscript.published:
             revision_desc.set("status", "published")
-    for element in header.iter():
-        element.tail = None
-        if len(element):
-            element.text = None if not (element.text or "").strip() else element.text
-    return header
+
+
+def _child(parent: etree._Element, name: str, after: list[str]) -> etree._Element:
+    """The first ``name`` child, made (after any of ``after``, keeping TEI's order) if missing."""
+    existing = parent.find(f"tei:{name}", NSMAP)
+    if existing is None:
+        existing = etree.Element(f"{T}{name}")
+        position = 0
+        for index, child in enumerate(parent):
+            if etree.QName(child).localname in after:
+                position = index + 1
+        parent.insert(position, existing)
+    return existing
+
+
+def _prune(element: etree._Element) -> None:
+    """Remove ``element``'s descendants left empty (no text, no attributes, no children), and itself."""
+    for child in list(element):
+        _prune(child)
+    if len(element) == 0 and not (element.text or "").strip() and not element.attrib:
+        parent = element.getparent()
+        if parent is not None:
+            parent.remove(element)
 
 
 def _set_child(parent: etree._Element, name: str, value: str | None, before: list[str]) -> None:

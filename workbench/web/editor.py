@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from workbench import editing, shorthand, tei
+from workbench import editing, metadata, shorthand, tei
 from workbench.jobs import JobStore
 from workbench.model import STATUSES, Line, Page, WorkbenchError
 from workbench.web import edition, facsimiles, index_changed
@@ -94,6 +94,67 @@ def publish(manuscript_id: str):
         _("Published: readers can now see and search it.") if published else _("Withdrawn: readers no longer see it.")
     )
     return redirect(url_for("editor.manuscript", manuscript_id=manuscript_id), 303)
+
+
+@bp.route("/m/<manuscript_id>/metadata", methods=["GET", "POST"])
+def edit_metadata(manuscript_id: str):
+    """The header's fields as a form. Only the fields this editor changed are saved, and
+    only if nobody else changed them since the form was opened (no last write wins)."""
+    current = metadata.as_text(edition().header(manuscript_id))
+    if request.method == "GET":
+        return render_template(
+            "metadata.html",
+            manuscript_id=manuscript_id,
+            values=current,
+            was=current,
+            errors={},
+            licences=metadata.LICENCES,
+        )
+    values = {name: request.form.get(name, "") for name in metadata.FIELDS}
+    was = {name: request.form.get(f"was-{name}", "") for name in metadata.FIELDS}
+    changed = {name: values[name] for name in metadata.FIELDS if _same(values[name]) != _same(was[name])}
+    errors = {
+        name: _("Someone else changed this field meanwhile; it now reads: %(value)s", value=current[name] or "—")
+        for name in changed
+        if _same(current[name]) != _same(was[name]) and _same(current[name]) != _same(values[name])
+    }
+    status = 409 if errors else 422
+    if not errors:
+        try:
+            saved = edition().set_metadata(manuscript_id, changed, g.user.name)
+        except metadata.MetadataError as error:
+            errors[error.field] = _metadata_message(error)
+        else:
+            index_changed()
+            flash(_("Metadata saved.") if saved else _("Nothing changed."))
+            return redirect(url_for("editor.manuscript", manuscript_id=manuscript_id), 303)
+    page = render_template(
+        "metadata.html",
+        manuscript_id=manuscript_id,
+        values=values,
+        was=current,
+        errors=errors,
+        licences=metadata.LICENCES,
+    )
+    return page, status
+
+
+def _same(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _metadata_message(error: metadata.MetadataError) -> str:
+    messages = {
+        "required": _("A manuscript needs a title."),
+        "too-long": _("This is too long."),
+        "control": _("Line breaks and control characters are not allowed here."),
+        "years": _("Give a year or a range of years, e.g. 1890 or 1888–1892."),
+        "language": _("Give a language tag such as bg or chu."),
+        "dimensions": _("Give height × width in millimetres, e.g. 210 × 170."),
+        "editor": _("Give one editor per line as “name: responsibility”."),
+        "licence": _("Give a licence URL or choose one of the licences listed."),
+    }
+    return messages.get(error.code, str(error))
 
 
 @bp.get("/m/<manuscript_id>/p/<n>/")
