@@ -130,6 +130,41 @@ class Edition:
             manuscript.changes.append(Change(now(), "", f"manuscript created by {who}"))
             self._save(_Document.of(manuscript), [], pages=None)
 
+    def import_manuscript(self, manuscript: Manuscript, image_files: dict[str, Path], who: str, source: str) -> None:
+        """Add a whole manuscript at once (pages, lines, text, and the images named in
+        ``image_files``, by page file name): all of it, or on any failure nothing.
+
+        The images are copied into a hidden folder, renamed into place, and taken away
+        again if the document is refused; the TEI file is written last.
+        """
+        check_manuscript_id(manuscript.id)
+        folder = self.facsimile_dir / manuscript.id
+        self.tei_dir.mkdir(parents=True, exist_ok=True)
+        self.facsimile_dir.mkdir(parents=True, exist_ok=True)
+        with self.lock(manuscript.id):
+            if self.tei_path(manuscript.id).exists():
+                raise WorkbenchError(f"manuscript {manuscript.id!r} already exists; import under another id")
+            if folder.exists() and any(folder.iterdir()):
+                raise WorkbenchError(f"{folder} already holds files; move them away or import under another id")
+            staging = Path(tempfile.mkdtemp(dir=self.facsimile_dir, prefix=f".{manuscript.id}.import-"))
+            placed = False
+            try:
+                checksums = {}
+                for name, path in image_files.items():
+                    _copy_atomically(path, staging / _safe_file_name(name))
+                    checksums[name] = images.sha256(staging / name)
+                _write_checksums(staging, checksums)
+                entries = _journal_entries(manuscript.id, {}, manuscript.pages, who, source, {})
+                if folder.exists():
+                    folder.rmdir()
+                os.replace(staging, folder)
+                placed = True
+                # Validates the whole document before writing it; if it fails, the images go too.
+                self._save(_Document.of(manuscript), entries, pages=None)
+            except BaseException:
+                shutil.rmtree(folder if placed else staging, ignore_errors=True)
+                raise
+
     @contextmanager
     def edit(
         self,

@@ -172,3 +172,42 @@ def _from_log(entry: etree._LogEntry, check: str) -> Problem:
             message = pattern.sub(plain, message)
             break
     return Problem(entry.line or None, message, check)
+
+
+# -- PAGE and ALTO ----------------------------------------------------------------------
+
+# The official XML Schemas of the exchange formats (schemas/page, schemas/alto), by namespace.
+_LAYOUT_SCHEMAS = {
+    "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15": "page/pagecontent-2019-07-15.xsd",
+    "http://www.loc.gov/standards/alto/ns-v4#": "alto/alto-4-2.xsd",
+}
+
+
+class _LocalXLink(etree.Resolver):
+    """ALTO imports the XLink schema from loc.gov: read the copy in schemas/alto instead (no network)."""
+
+    def __init__(self, schema_dir: Path):
+        self.schema_dir = schema_dir
+
+    def resolve(self, url, pubid, context):
+        if url.endswith("xlink.xsd"):
+            return self.resolve_filename(str(self.schema_dir / "alto" / "xlink.xsd"), context)
+        return None
+
+
+@cache
+def _layout_schema(schema_dir: Path, namespace: str) -> etree.XMLSchema:
+    schema_parser = parser()
+    schema_parser.resolvers.add(_LocalXLink(schema_dir))
+    return etree.XMLSchema(etree.parse(str(schema_dir / _LAYOUT_SCHEMAS[namespace]), schema_parser))
+
+
+def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
+    """Problems of a PAGE 2019 or ALTO v4 document against its official XML Schema."""
+    namespace = etree.QName(tree.getroot()).namespace
+    if namespace not in _LAYOUT_SCHEMAS:
+        return [Problem(None, f"no schema for the namespace {namespace}", "xsd")]
+    schema = _layout_schema(schema_dir, namespace)
+    if schema.validate(tree):
+        return []
+    return [Problem(entry.line or None, entry.message, "xsd") for entry in schema.error_log]

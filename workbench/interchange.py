@@ -1,0 +1,498 @@
+"""PAGE XML and ALTO: the layout formats eScriptorium, Transkribus and kraken exchange.
+
+One module knows both, reading them into the workbench's own types (``Region``,
+``Line``) and writing them back. What it reads, per page:
+
+- regions (PAGE ``TextRegion``, ALTO ``TextBlock``) with their polygon and type
+  (PAGE ``@type`` or eScriptorium's ``custom="structure {type:…;}"``; ALTO
+  ``TAGREFS`` → ``OtherTag/@LABEL``);
+- lines with polygon, baseline, text and confidence (PAGE ``TextEquiv/@conf``, ALTO
+  ``String/@WC``, averaged over the line);
+- reading order (PAGE ``ReadingOrder``, else Transkribus' ``custom="readingOrder
+  {index:…;}"``, else document order; ALTO: document order).
+
+Points are kept exactly as written (rounded to whole pixels), so PAGE/ALTO → TEI →
+PAGE/ALTO gives the same geometry. What cannot be taken as it is (geometry off the
+page, non-text regions, lines without a usable polygon) is reported in ``notes``,
+never dropped silently. Parsing goes through tei.py's hardened parser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath, PureWindowsPath
+
+from lxml import etree
+
+from workbench.model import Line, Page, Point, Region, WorkbenchError
+from workbench.tei import parse_xml
+
+PAGE_2013 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
+PAGE_2019 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+ALTO_4 = "http://www.loc.gov/standards/alto/ns-v4#"
+FORMATS = {PAGE_2013: "PAGE 2013", PAGE_2019: "PAGE 2019", ALTO_4: "ALTO v4"}
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+# The region types PAGE's schema allows in TextRegion/@type; others go in @custom.
+PAGE_REGION_TYPES = frozenset(
+    "paragraph heading caption header footer page-number drop-capital credit floating signature-mark "
+    "catch-word marginalia footnote footnote-continued endnote TOC-entry list-label other".split()
+)
+
+
+@dataclass
+class Layout:
+    """One page of a PAGE or ALTO file in the workbench's terms (ids as in the file)."""
+
+    format: str
+    producer: str | None
+    image: str  # the image file name the file gives (its last path component)
+    width: int
+    height: int
+    regions: list[Region] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)  # in reading order; text is plain, not TEI
+    notes: list[str] = field(default_factory=list)  # what was changed or left out, for the import report
+
+
+class UnknownFormat(WorkbenchError):
+    """The XML is neither PAGE (2013, 2019) nor ALTO v4."""
+
+
+def read_layout(data: bytes, name: str) -> Layout:
+    """Read a PAGE or ALTO file (``name`` is for messages)."""
+    root = parse_xml(data, name).getroot()
+    namespace = etree.QName(root).namespace
+    if namespace in (PAGE_2013, PAGE_2019):
+        layout = _read_page(root, namespace, name)
+    elif namespace == ALTO_4:
+        layout = _read_alto(root, name)
+    else:
+        raise UnknownFormat(
+            f"{name}: unknown XML namespace {namespace or '(none)'} for <{etree.QName(root).localname}>; "
+            f"the workbench reads {', '.join(FORMATS.values())} ({', '.join(FORMATS)})"
+        )
+    _fit_to_page(layout, name)
+    return layout
+
+
+# -- PAGE ---------------------------------------------------------------------------
+
+
+def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
+    ns = {"p": namespace}
+    page = root.find("p:Page", ns)
+    if page is None:
+        raise WorkbenchError(f"{name}: a PAGE file without a <Page>")
+    width, height = _size(page.get("imageWidth"), page.get("imageHeight"), name)
+    layout = Layout(
+        FORMATS[namespace],
+        _text(root.find("p:Metadata/p:Creator", ns)),
+        _file_name(page.get("imageFilename", "")),
+        width,
+        height,
+    )
+    for element in page:
+        local = etree.QName(element).localname
+        if local.endswith("Region") and local != "TextRegion" and element.find(".//p:TextLine", ns) is None:
+            layout.notes.append(f"{local} {element.get('id')} left out: not a text region")
+    regions = [r for r in page.iter(f"{{{namespace}}}TextRegion")]
+    order = _page_reading_order(page, ns)
+    if order:
+        rank = {region_id: k for k, region_id in enumerate(order)}
+        regions.sort(key=lambda r: rank.get(r.get("id"), len(rank)))
+    elif all(_custom_index(r) is not None for r in regions):
+        regions.sort(key=_custom_index)
+    for element in regions:
+        region = Region(element.get("id", ""), _points(_coords(element, ns)), _page_region_kind(element))
+        layout.regions.append(region)
+        lines = element.findall("p:TextLine", ns)
+        if lines and all(_custom_index(line) is not None for line in lines):
+            lines.sort(key=_custom_index)
+        for line in lines:
+            text, cert = _page_text(line, ns)
+            baseline = line.find("p:Baseline", ns)
+            layout.lines.append(
+                Line(
+                    line.get("id", ""),
+                    _points(_coords(line, ns)),
+                    _points(baseline.get("points") if baseline is not None else None),
+                    region=region.id,
+                    text=text,
+                    cert=cert,
+                )
+            )
+    return layout
+
+
+def _coords(element: etree._Element, ns: dict[str, str]) -> str | None:
+    coords = element.find("p:Coords", ns)
+    if coords is None:
+        return None
+    if coords.get("points") is not None:
+        return coords.get("points")
+    # PAGE 2010-style coordinates, still found in old exports: <Point x= y=/> children.
+    return " ".join(f"{p.get('x')},{p.get('y')}" for p in coords.findall("p:Point", ns)) or None
+
+
+def _page_reading_order(page: etree._Element, ns: dict[str, str]) -> list[str]:
+    """Region ids in the order of the page's ReadingOrder (nested groups flattened)."""
+    order: list[str] = []
+
+    def walk(group: etree._Element) -> None:
+        if group.get("regionRef"):
+            order.append(group.get("regionRef"))
+        children = [c for c in group if isinstance(c.tag, str)]
+        if etree.QName(group).localname.startswith("OrderedGroup"):
+            children.sort(key=lambda c: int(c.get("index", "0")) if c.get("index", "").isdigit() else 0)
+        for child in children:
+            if etree.QName(child).localname.startswith("RegionRef"):
+                order.append(child.get("regionRef", ""))
+            elif "Group" in etree.QName(child).localname:
+                walk(child)
+
+    reading_order = page.find("p:ReadingOrder", ns)
+    if reading_order is not None:
+        for group in reading_order:
+            if isinstance(group.tag, str):
+                walk(group)
+    return order
+
+
+_CUSTOM = re.compile(r"(\w+)\s*\{([^}]*)\}")
+
+
+def _custom(element: etree._Element, key: str, attribute: str) -> str | None:
+    """A value from PAGE's ``custom`` attribute, e.g. ``structure {type:text;}``."""
+    for name, body in _CUSTOM.findall(element.get("custom", "")):
+        if name == key:
+            for pair in body.split(";"):
+                k, _, v = pair.partition(":")
+                if k.strip() == attribute:
+                    return v.strip()
+    return None
+
+
+def _custom_index(element: etree._Element) -> int | None:
+    index = _custom(element, "readingOrder", "index")
+    return int(index) if index and index.isdigit() else None
+
+
+def _page_region_kind(element: etree._Element) -> str:
+    kind = _custom(element, "structure", "type") or element.get("type") or "text"
+    return re.sub(r"\s+", "-", kind)
+
+
+def _page_text(line: etree._Element, ns: dict[str, str]) -> tuple[str, float | None]:
+    """The line's text and confidence: its TextEquiv (the lowest @index), else its words'."""
+    equivs = line.findall("p:TextEquiv", ns)
+    if equivs:
+        equiv = min(equivs, key=lambda e: int(e.get("index", "0")) if e.get("index", "").lstrip("-").isdigit() else 0)
+        return _text(equiv.find("p:Unicode", ns)) or "", _confidence(equiv.get("conf"))
+    words = [w.find("p:TextEquiv/p:Unicode", ns) for w in line.findall("p:Word", ns)]
+    return " ".join(_text(w) or "" for w in words if w is not None).strip(), None
+
+
+# -- ALTO ---------------------------------------------------------------------------
+
+
+def _read_alto(root: etree._Element, name: str) -> Layout:
+    ns = {"a": ALTO_4}
+    unit = _text(root.find("a:Description/a:MeasurementUnit", ns)) or "pixel"
+    if unit != "pixel":
+        raise WorkbenchError(f"{name}: ALTO measured in {unit}; the workbench reads pixel coordinates only")
+    page = root.find("a:Layout/a:Page", ns)
+    if page is None:
+        raise WorkbenchError(f"{name}: an ALTO file without a <Layout><Page>")
+    width, height = _size(page.get("WIDTH"), page.get("HEIGHT"), name)
+    producer = _text(root.find("a:Description/a:Processing/a:processingSoftware/a:softwareName", ns))
+    file_name = _text(root.find("a:Description/a:sourceImageInformation/a:fileName", ns)) or ""
+    layout = Layout(FORMATS[ALTO_4], producer, _file_name(file_name), width, height)
+    labels = {tag.get("ID"): tag.get("LABEL") for tag in root.iterfind("a:Tags/*", ns) if tag.get("LABEL")}
+    for element in page.iter(f"{{{ALTO_4}}}Illustration", f"{{{ALTO_4}}}GraphicalElement"):
+        layout.notes.append(f"{etree.QName(element).localname} {element.get('ID')} left out: not a text region")
+    for block in page.iter(f"{{{ALTO_4}}}TextBlock"):
+        kind = next((labels[ref] for ref in block.get("TAGREFS", "").split() if ref in labels), "text")
+        region = Region(block.get("ID", ""), _points(_alto_shape(block, ns)), re.sub(r"\s+", "-", kind))
+        layout.regions.append(region)
+        for line in block.findall("a:TextLine", ns):
+            text, cert = _alto_text(line)
+            layout.lines.append(
+                Line(
+                    line.get("ID", ""),
+                    _points(_alto_shape(line, ns)),
+                    _points(line.get("BASELINE")),
+                    region=region.id,
+                    text=text,
+                    cert=cert,
+                )
+            )
+    return layout
+
+
+def _alto_shape(element: etree._Element, ns: dict[str, str]) -> str | None:
+    polygon = element.find("a:Shape/a:Polygon", ns)
+    if polygon is not None:
+        return polygon.get("POINTS")
+    try:  # no polygon: the box
+        x, y, w, h = (round(float(element.get(a))) for a in ("HPOS", "VPOS", "WIDTH", "HEIGHT"))
+    except (TypeError, ValueError):
+        return None
+    return f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}"
+
+
+def _alto_text(line: etree._Element) -> tuple[str, float | None]:
+    parts: list[str] = []
+    confidences = []
+    for child in line:
+        local = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if local == "String":
+            if parts and not parts[-1].endswith(" "):
+                parts.append(" ")
+            parts.append(child.get("CONTENT", ""))
+            if _confidence(child.get("WC")) is not None:
+                confidences.append(_confidence(child.get("WC")))
+        elif local == "SP":
+            parts.append(" ")
+        elif local == "HYP":
+            parts.append(child.get("CONTENT", "-"))
+    text = "".join(parts).strip()
+    return text, (sum(confidences) / len(confidences) if confidences else None)
+
+
+# -- shared reading helpers -------------------------------------------------------------
+
+
+def _text(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    return "".join(element.itertext()).strip() or None
+
+
+def _file_name(reference: str) -> str:
+    # eScriptorium and Transkribus write a bare name, a relative path, a Windows path or a URL.
+    reference = reference.split("?")[0].split("#")[0]
+    return PureWindowsPath(PurePosixPath(reference).name).name
+
+
+def _size(width: str | None, height: str | None, name: str) -> tuple[int, int]:
+    try:
+        w, h = round(float(width)), round(float(height))
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"{name}: the page has no valid image width and height") from None
+    if w <= 0 or h <= 0:
+        raise WorkbenchError(f"{name}: the page's image size {w}×{h} is not a size")
+    return w, h
+
+
+def _confidence(value: str | None) -> float | None:
+    try:
+        confidence = float(value)
+    except (TypeError, ValueError):
+        return None
+    return confidence if 0 <= confidence <= 1 else None
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _points(value: str | None) -> list[Point]:
+    """``x,y x,y`` (PAGE, ALTO) or ``x y x y`` (ALTO, eScriptorium) as whole pixels."""
+    numbers = [round(float(n)) for n in _NUMBER.findall(value or "")]
+    return list(zip(numbers[0::2], numbers[1::2], strict=False))
+
+
+def _fit_to_page(layout: Layout, name: str) -> None:
+    """Keep every point on the page, and every line with a polygon of its own.
+
+    A line wholly off the page is left out (noted); points just over the edge, as
+    segmenters write them, are moved onto it (noted, so the round trip is exact for
+    everything else).
+    """
+    width, height = layout.width, layout.height
+
+    def on_page(points: list[Point]) -> list[Point]:
+        return [(min(max(x, 0), width), min(max(y, 0), height)) for x, y in points]
+
+    def off_page(points: list[Point]) -> bool:
+        return all(x < 0 or y < 0 or x > width or y > height for x, y in points)
+
+    kept, clipped = [], 0
+    for line in layout.lines:
+        if len(line.boundary) < 3 and len(line.baseline) >= 2:
+            line.boundary = _box_around(line.baseline)
+            layout.notes.append(f"line {line.id}: no polygon, a box around its baseline was used")
+        if len(line.boundary) < 3 or off_page(line.boundary):
+            what = "has no polygon or baseline" if len(line.boundary) < 3 else "lies wholly outside the page"
+            text = f" (its text was: {line.text!r})" if line.text else ""
+            layout.notes.append(f"line {line.id} left out: it {what}{text}")
+            continue
+        fitted = on_page(line.boundary), on_page(line.baseline)
+        if fitted != (line.boundary, line.baseline):
+            clipped += 1
+            line.boundary, line.baseline = fitted
+        kept.append(line)
+    layout.lines = kept
+    regions = []
+    for region in layout.regions:
+        if len(region.boundary) < 3:
+            members = [point for line in kept if line.region == region.id for point in line.boundary]
+            if not members:
+                layout.notes.append(f"region {region.id} left out: it has no polygon and no lines")
+                continue
+            region.boundary = _box(members)
+            layout.notes.append(f"region {region.id}: no polygon, the box around its lines was used")
+        fitted = on_page(region.boundary)
+        clipped += fitted != region.boundary
+        region.boundary = fitted
+        regions.append(region)
+    layout.regions = regions
+    if clipped:
+        layout.notes.append(f"{clipped} polygon(s) or baseline(s) reached past the page's edge and were moved onto it")
+
+
+def _box(points: list[Point]) -> list[Point]:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
+
+
+def _box_around(baseline: list[Point]) -> list[Point]:
+    """A polygon for a line known only by its baseline: from a line-height above to a little below."""
+    xs, ys = [x for x, _ in baseline], [y for _, y in baseline]
+    return [(min(xs), min(ys) - 40), (max(xs), min(ys) - 40), (max(xs), max(ys) + 10), (min(xs), max(ys) + 10)]
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+TextOf = Callable[[Line], str]
+
+
+def _blocks(page: Page) -> list[tuple[Region, list[Line]]]:
+    """Regions with their lines, in reading order (a region comes where its first line does).
+
+    PAGE and ALTO put lines inside regions: lines without a region get one, the box
+    around them.
+    """
+    by_id = {region.id: region for region in page.regions}
+    blocks: dict[str, tuple[Region, list[Line]]] = {}
+    loose = [line for line in page.lines if line.region not in by_id]
+    for line in page.lines:
+        if line.region in by_id:
+            blocks.setdefault(line.region, (by_id[line.region], []))[1].append(line)
+        elif loose:
+            region = Region(f"{page.id}_r0", _box([p for li in loose for p in li.boundary]))
+            blocks.setdefault(region.id, (region, loose))
+    for region in page.regions:
+        blocks.setdefault(region.id, (region, []))
+    return list(blocks.values())
+
+
+def page_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench") -> bytes:
+    """The page as PAGE XML 2019 (what eScriptorium and Transkribus import)."""
+    P = f"{{{PAGE_2019}}}"
+    root = etree.Element(f"{P}PcGts", nsmap={None: PAGE_2019, "xsi": XSI})
+    root.set(f"{{{XSI}}}schemaLocation", f"{PAGE_2019} {PAGE_2019}/pagecontent.xsd")
+    metadata = etree.SubElement(root, f"{P}Metadata")
+    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    etree.SubElement(metadata, f"{P}Creator").text = producer
+    etree.SubElement(metadata, f"{P}Created").text = stamp
+    etree.SubElement(metadata, f"{P}LastChange").text = stamp
+    element = etree.SubElement(
+        root, f"{P}Page", imageFilename=page.image, imageWidth=str(page.width), imageHeight=str(page.height)
+    )
+    blocks = _blocks(page)
+    if blocks:
+        group = etree.SubElement(etree.SubElement(element, f"{P}ReadingOrder"), f"{P}OrderedGroup", id=f"{page.id}_ro")
+        for index, (region, _) in enumerate(blocks):
+            etree.SubElement(group, f"{P}RegionRefIndexed", index=str(index), regionRef=region.id)
+    for index, (region, lines) in enumerate(blocks):
+        text_region = etree.SubElement(element, f"{P}TextRegion", id=region.id)
+        custom = f"readingOrder {{index:{index};}}"
+        if region.kind in PAGE_REGION_TYPES:
+            text_region.set("type", region.kind)
+        else:
+            custom += f" structure {{type:{region.kind};}}"
+        text_region.set("custom", custom)
+        etree.SubElement(text_region, f"{P}Coords", points=_format(region.boundary, ","))
+        for k, line in enumerate(lines):
+            text_line = etree.SubElement(text_region, f"{P}TextLine", id=line.id, custom=f"readingOrder {{index:{k};}}")
+            etree.SubElement(text_line, f"{P}Coords", points=_format(line.boundary, ","))
+            if len(line.baseline) >= 2:
+                etree.SubElement(text_line, f"{P}Baseline", points=_format(line.baseline, ","))
+            text = text_of(line)
+            if text:
+                equiv = etree.SubElement(text_line, f"{P}TextEquiv")
+                if line.cert is not None:
+                    equiv.set("conf", f"{line.cert:.3f}")
+                etree.SubElement(equiv, f"{P}Unicode").text = text
+    return _serialize(root)
+
+
+def alto_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench") -> bytes:
+    """The page as ALTO v4 (what eScriptorium and kraken import)."""
+    A = f"{{{ALTO_4}}}"
+    root = etree.Element(f"{A}alto", nsmap={None: ALTO_4, "xsi": XSI})
+    root.set(f"{{{XSI}}}schemaLocation", f"{ALTO_4} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd")
+    description = etree.SubElement(root, f"{A}Description")
+    etree.SubElement(description, f"{A}MeasurementUnit").text = "pixel"
+    source = etree.SubElement(description, f"{A}sourceImageInformation")
+    etree.SubElement(source, f"{A}fileName").text = page.image
+    processing = etree.SubElement(description, f"{A}Processing", ID=f"{page.id}_processing")
+    software = etree.SubElement(processing, f"{A}processingSoftware")
+    etree.SubElement(software, f"{A}softwareName").text = producer
+    blocks = _blocks(page)
+    kinds = list(dict.fromkeys(region.kind for region, _ in blocks))
+    if kinds:
+        tags = etree.SubElement(root, f"{A}Tags")
+        for k, kind in enumerate(kinds, start=1):
+            etree.SubElement(tags, f"{A}OtherTag", ID=f"BT{k}", LABEL=kind, DESCRIPTION=f"block type {kind}")
+    layout = etree.SubElement(root, f"{A}Layout")
+    alto_page = etree.SubElement(
+        layout,
+        f"{A}Page",
+        ID=page.id,
+        PHYSICAL_IMG_NR=page.n if page.n.isdigit() else "1",
+        WIDTH=str(page.width),
+        HEIGHT=str(page.height),
+    )
+    space = etree.SubElement(
+        alto_page, f"{A}PrintSpace", HPOS="0", VPOS="0", WIDTH=str(page.width), HEIGHT=str(page.height)
+    )
+    for region, lines in blocks:
+        block = etree.SubElement(space, f"{A}TextBlock", ID=region.id, **_box_attributes(region.boundary))
+        block.set("TAGREFS", f"BT{kinds.index(region.kind) + 1}")
+        etree.SubElement(etree.SubElement(block, f"{A}Shape"), f"{A}Polygon", POINTS=_format(region.boundary, " "))
+        for line in lines:
+            text_line = etree.SubElement(block, f"{A}TextLine", ID=line.id, **_box_attributes(line.boundary))
+            if len(line.baseline) >= 2:
+                text_line.set("BASELINE", _format(line.baseline, " "))
+            etree.SubElement(
+                etree.SubElement(text_line, f"{A}Shape"), f"{A}Polygon", POINTS=_format(line.boundary, " ")
+            )
+            # One String for the whole line, as eScriptorium writes it: the workbench knows lines, not words.
+            string = etree.SubElement(text_line, f"{A}String", CONTENT=text_of(line), **_box_attributes(line.boundary))
+            if line.cert is not None:
+                string.set("WC", f"{line.cert:.3f}")
+    return _serialize(root)
+
+
+def _format(points: list[Point], separator: str) -> str:
+    return " ".join(f"{x}{separator}{y}" for x, y in points)
+
+
+def _box_attributes(points: list[Point]) -> dict[str, str]:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return {
+        "HPOS": str(min(xs)),
+        "VPOS": str(min(ys)),
+        "WIDTH": str(max(xs) - min(xs)),
+        "HEIGHT": str(max(ys) - min(ys)),
+    }
+
+
+def _serialize(root: etree._Element) -> bytes:
+    etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,350 @@
+"""Bringing manuscripts in from other tools and taking them out: import and export.
+
+Import reads a folder, a zip or a single file: PAGE XML or ALTO files with their
+images (as eScriptorium and Transkribus export them) become a new manuscript; a
+project TEI document (with its images) comes in as it is. Export writes TEI
+(checked against the project schema and tei_all first), PAGE XML 2019, ALTO v4 and
+plain text, or a zip of all of them with the images. The formats themselves are
+tei.py's and interchange.py's business; this module finds the files and checks them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from workbench import images, interchange, tei, validation
+from workbench.edition import Edition
+from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
+
+# A zip's declared sizes are checked before anything is unpacked (zip bombs).
+MAX_UNPACKED_BYTES = 8 * 1024**3
+MAX_FILES = 20_000
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+
+
+@dataclass
+class ImportReport:
+    manuscript_id: str
+    pages: list[str] = field(default_factory=list)  # what each page was made from
+    skipped: list[str] = field(default_factory=list)  # files left out, and why
+    notes: list[str] = field(default_factory=list)  # what was changed on the way in
+
+
+def import_path(
+    edition: Edition, source: Path, who: str, manuscript_id: str | None = None, title: str | None = None
+) -> ImportReport:
+    """Import ``source`` (a folder, a zip, or one XML file) as a new manuscript.
+
+    A TEI document among the files is imported as it is (its own id, unless
+    ``manuscript_id`` agrees); otherwise every PAGE and ALTO file becomes a page,
+    in the order of the files' names.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise WorkbenchError(f"{source}: no such file or folder")
+    with _unpacked(source) as folder:
+        files = sorted((p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder)), key=_natural)
+        xml = [p for p in files if p.suffix.lower() == ".xml"]
+        if source.is_file() and source.suffix.lower() == ".xml":
+            xml = [folder / source.name]
+        teis = [p for p in xml if _is_tei(p)]
+        if teis:
+            if len(teis) > 1:
+                names = ", ".join(str(p.relative_to(folder)) for p in teis)
+                raise WorkbenchError(f"{source} holds more than one TEI document ({names}); import them one at a time")
+            return _import_tei(edition, teis[0], folder, files, who, manuscript_id)
+        if not xml:
+            raise WorkbenchError(f"{source}: no PAGE, ALTO or TEI files (*.xml) to import")
+        return _import_layouts(edition, source, folder, xml, files, who, manuscript_id, title)
+
+
+def _import_layouts(
+    edition: Edition,
+    source: Path,
+    folder: Path,
+    xml: list[Path],
+    files: list[Path],
+    who: str,
+    manuscript_id: str | None,
+    title: str | None,
+) -> ImportReport:
+    manuscript_id = check_manuscript_id(manuscript_id or _id_from(source.stem))
+    report = ImportReport(manuscript_id)
+    manuscript = Manuscript(id=manuscript_id, title=title or source.stem)
+    image_files: dict[str, Path] = {}
+    used: set[Path] = set()
+    formats = set()
+    for path in xml:
+        name = str(path.relative_to(folder))
+        try:
+            layout = interchange.read_layout(path.read_bytes(), name)
+            image = _find_image(layout.image, path, files, name)
+            if image in used:
+                raise WorkbenchError(f"{name}: its image {layout.image} belongs to an earlier file already")
+            info = images.inspect_image(image)
+            if (info.width, info.height) != (layout.width, layout.height):
+                raise WorkbenchError(
+                    f"{name}: its image {image.name} is {info.width}×{info.height} pixels, but the file's "
+                    f"coordinates are for {layout.width}×{layout.height}"
+                )
+        except WorkbenchError as error:
+            report.skipped.append(str(error))
+            continue
+        used.add(image)
+        file_name = image.name if image.name not in image_files else f"{len(manuscript.pages) + 1:03}-{image.name}"
+        image_files[file_name] = image
+        n = len(manuscript.pages) + 1
+        page = Page(tei.page_id(manuscript_id, n), str(n), file_name, info.width, info.height, info.mime_type)
+        _fill_page(manuscript, page, layout)
+        manuscript.pages.append(page)
+        formats.add(layout.format)
+        report.pages.append(f"page {n}: {name} ({layout.format}) + {image.name}, {len(page.lines)} line(s)")
+        report.notes += [f"{name}: {note}" for note in layout.notes]
+    if not manuscript.pages:
+        raise WorkbenchError(f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(report.skipped))
+    kind = "+".join(sorted("alto" if f.startswith("ALTO") else "page" for f in formats))
+    edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
+    return report
+
+
+def _fill_page(manuscript: Manuscript, page: Page, layout: interchange.Layout) -> None:
+    """The layout's regions and lines on ``page``, with the workbench's ids, as imported text."""
+    source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
+    region_ids = {}
+    for k, region in enumerate(layout.regions, start=1):
+        region_ids[region.id] = f"{page.id}_r{k}"
+        page.regions.append(Region(region_ids[region.id], region.boundary, region.kind))
+    for k, line in enumerate(layout.lines, start=1):
+        page.lines.append(
+            Line(
+                f"{page.id}_l{k}",
+                line.boundary,
+                line.baseline,
+                region=region_ids.get(line.region),
+                text=tei.text_fragment(line.text),
+                status="automatic" if line.text else None,
+                resp=source.id if line.text else None,
+                cert=line.cert if line.text else None,
+            )
+        )
+
+
+def _import_tei(
+    edition: Edition, path: Path, folder: Path, files: list[Path], who: str, manuscript_id: str | None
+) -> ImportReport:
+    """A project TEI document comes in unchanged: validated, its images found and checked."""
+    name = str(path.relative_to(folder))
+    data = path.read_bytes()
+    problems = validation.check_project(tei.parse_xml(data, name), edition.schema_dir)
+    if problems:
+        raise validation.InvalidDocument(
+            f"{name} is not valid project TEI, so it cannot be imported as it is", problems
+        )
+    manuscript = tei.parse_manuscript(data, name)
+    if manuscript_id and manuscript_id != manuscript.id:
+        raise WorkbenchError(
+            f"{name} is manuscript {manuscript.id!r} (its xml:id, on which every line's id is built); "
+            "import it under that id"
+        )
+    report = ImportReport(manuscript.id)
+    image_files: dict[str, Path] = {}
+    missing = []
+    for page in manuscript.pages:
+        if page.image in image_files:
+            continue
+        try:
+            image = _find_image(page.image, path, files, name, relative=f"../facsimiles/{manuscript.id}/{page.image}")
+            info = images.inspect_image(image)
+        except WorkbenchError as error:
+            missing.append(str(error))
+            continue
+        if (info.width, info.height) != (page.width, page.height):
+            missing.append(
+                f"{name}: page {page.n}'s image {page.image} is {info.width}×{info.height}, "
+                f"the document says {page.width}×{page.height}"
+            )
+        image_files[page.image] = image
+    if missing:
+        raise WorkbenchError(f"{name} was not imported:\n  " + "\n  ".join(missing))
+    edition.import_manuscript(manuscript, image_files, who, source="import:tei")
+    report.pages = [f"page {page.n}: {page.image}, {len(page.lines)} line(s)" for page in manuscript.pages]
+    return report
+
+
+def _find_image(reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None) -> Path:
+    """The image a file names: next to it (or at ``relative`` to it), else the one file of that name."""
+    candidates = [xml.parent / reference]
+    if relative:
+        candidates.insert(0, xml.parent / relative)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    same_name = [p for p in files if p.name == reference]
+    if len(same_name) == 1:
+        return same_name[0]
+    if not reference:
+        raise WorkbenchError(f"{name}: names no image file")
+    if same_name:
+        raise WorkbenchError(f"{name}: its image {reference} is ambiguous: {len(same_name)} files have that name")
+    raise WorkbenchError(f"{name}: claims the image {reference}, which is not among the files imported")
+
+
+@contextmanager
+def _unpacked(source: Path) -> Iterator[Path]:
+    """A folder with the files of ``source``: the folder itself, a one-file folder, or a zip unpacked safely."""
+    if source.is_dir():
+        yield source
+        return
+    if source.suffix.lower() != ".zip":
+        yield source.parent  # one XML file: its images are beside it
+        return
+    with tempfile.TemporaryDirectory(prefix="workbench-import-") as temporary:
+        folder = Path(temporary)
+        try:
+            archive = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise WorkbenchError(f"{source.name} cannot be read as a zip file: {error}") from None
+        with archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) > MAX_FILES or sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+                raise WorkbenchError(
+                    f"{source.name} holds too much: at most {MAX_FILES} files and {MAX_UNPACKED_BYTES >> 30} GB unpacked"
+                )
+            for member in members:
+                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+                if member.filename.startswith("/") or ".." in parts or not parts:
+                    raise WorkbenchError(f"{source.name}: the entry {member.filename!r} points outside the archive")
+                target = folder.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with archive.open(member) as packed, open(target, "wb") as unpacked:
+                        shutil.copyfileobj(packed, unpacked)
+                except (zipfile.BadZipFile, OSError, EOFError) as error:
+                    raise WorkbenchError(f"{source.name}: {member.filename} is damaged ({error})") from None
+        yield folder
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts)
+
+
+def _natural(path: Path) -> list:
+    """Sort key that puts 2.xml before 11.xml."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+
+
+def _is_tei(path: Path) -> bool:
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    return b"http://www.tei-c.org/ns/1.0" in head and re.search(rb"<(?:\w+:)?TEI[\s>]", head) is not None
+
+
+def _id_from(stem: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")
+    return slug if slug[:1].isalpha() else f"ms-{slug}" if slug else "imported"
+
+
+# -- export ----------------------------------------------------------------------------
+
+FORMATS = ("tei", "page", "alto", "text")
+
+
+def export(edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the manuscript into the folder ``target`` in ``formats``; the files written.
+
+    The layout is the edition's own (tei/, facsimiles/), so the TEI's image links
+    work in the export; PAGE and ALTO go to page/ and alto/, one file per page.
+    """
+    manuscript = edition.load(manuscript_id)
+    written = []
+    for name, data in _exported_files(edition, manuscript, formats):
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+def export_zip(edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS) -> Path:
+    """One zip of every format and the page images, under a folder named after the manuscript."""
+    manuscript = edition.load(manuscript_id)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as temporary:
+        try:
+            with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, data in _exported_files(edition, manuscript, formats):
+                    archive.writestr(f"{manuscript.id}/{name}", data)
+                for image in sorted({page.image for page in manuscript.pages}):
+                    path = edition.facsimile_dir / manuscript.id / image
+                    # Images are compressed already.
+                    archive.write(path, f"{manuscript.id}/facsimiles/{manuscript.id}/{image}", zipfile.ZIP_STORED)
+            Path(temporary.name).replace(target)
+        except BaseException:
+            Path(temporary.name).unlink(missing_ok=True)
+            raise
+    return target
+
+
+def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise WorkbenchError(f"unknown export format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
+    if "tei" in formats:
+        yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript)
+    names = _layout_names(manuscript.pages)
+    for kind, write in (("page", interchange.page_xml), ("alto", interchange.alto_xml)):
+        if kind in formats:
+            for page in manuscript.pages:
+                yield f"{kind}/{names[page.id]}.xml", _checked(write(page, _diplomatic), f"{kind}/{names[page.id]}.xml")
+    if "text" in formats:
+        yield f"text/{manuscript.id}-diplomatic.txt", plain_text(manuscript, reading=False).encode()
+        yield f"text/{manuscript.id}-reading.txt", plain_text(manuscript, reading=True).encode()
+
+
+def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
+    """The TEI document, refused unless it is valid against both the project schema and tei_all."""
+    data = tei.document_bytes(manuscript)
+    tree = tei.parse_xml(data, manuscript.id)
+    problems = validation.check_project(tree, edition.schema_dir) + validation.check_tei_all(tree, edition.schema_dir)
+    if problems:
+        raise validation.InvalidDocument(f"the export of {manuscript.id} (nothing was written)", problems)
+    return data
+
+
+def _checked(data: bytes, name: str) -> bytes:
+    """PAGE or ALTO, refused unless valid against the format's official schema."""
+    problems = validation.check_layout_xml(tei.parse_xml(data, name))
+    if problems:
+        raise validation.InvalidDocument(f"the export {name} (nothing was written)", problems)
+    return data
+
+
+def plain_text(manuscript: Manuscript, reading: bool) -> str:
+    """One line of text per written line; each page ends with a form feed, as pdftotext does.
+
+    ``reading``: the normalised reading (expansions, no deletions); else as written.
+    """
+    convert = tei.reading_text if reading else tei.diplomatic_text
+    pages = ["".join(f"{' '.join(convert(line.text).split())}\n" for line in page.lines) for page in manuscript.pages]
+    return "".join(f"{page}\f" for page in pages)
+
+
+def _diplomatic(line: Line) -> str:
+    return tei.diplomatic_text(line.text).strip()
+
+
+def _layout_names(pages: list[Page]) -> dict[str, str]:
+    """A file name per page for PAGE/ALTO: the image's stem (and frame, for multi-page TIFFs)."""
+    names = {}
+    for page in pages:
+        stem = PurePosixPath(page.image).stem
+        names[page.id] = stem if page.frame is None else f"{stem}-{page.frame + 1}"
+    if len(set(names.values())) < len(names):
+        names = {page.id: f"{page.n.zfill(4)}-{names[page.id]}" for page in pages}
+    return names
