@@ -313,3 +313,55 @@ def test_metadata_changed_by_someone_else_meanwhile_is_not_overwritten(editor, s
     response = editor.post(f"/m/{MS}/metadata", data=metadata_form(editor) | {"author": "Трифон Трифонов"})
     assert response.status_code == 303
     assert (sample_edition.load(MS).author, sample_edition.load(MS).extent) == ("Трифон Трифонов", "2 листа")
+
+
+# -- import and export -------------------------------------------------------------
+
+
+def test_editors_download_exports(editor, sample_edition):
+    import io
+    import zipfile
+
+    response = editor.get(f"/m/{MS}/export/tei")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == f"attachment; filename={MS}.xml"
+    assert tei.parse_manuscript(response.data).id == MS
+    response = editor.get(f"/m/{MS}/export/all")
+    names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert f"{MS}/tei/{MS}.xml" in names and f"{MS}/page/001.xml" in names and f"{MS}/alto/002.xml" in names
+    assert f"{MS}/facsimiles/{MS}/001.jpg" in names and f"{MS}/text/{MS}-reading.txt" in names
+    assert editor.get(f"/m/{MS}/export/pdf").status_code == 404
+
+
+def test_readers_cannot_export_or_import(client):
+    assert client.get(f"/m/{MS}/export/tei").status_code == 302
+    assert client.get("/import").status_code == 302
+
+
+def test_editors_import_a_zip_and_see_what_was_skipped(editor, sample_edition, tmp_path):
+    import io
+    import zipfile
+
+    packed = io.BytesIO()
+    folder = REPO / "tests/data/ground-truth/alto4-escriptorium"
+    with zipfile.ZipFile(packed, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, path.name)
+        archive.writestr("extra.xml", b'<alto xmlns="http://www.loc.gov/standards/alto/ns-v3#"/>')
+    token = csrf_token(editor, "/import")
+    response = editor.post(
+        "/import",
+        data={"file": (io.BytesIO(packed.getvalue()), "wills.zip"), "id": "wills", "csrf_token": token},
+        headers={"Accept-Language": "en"},
+        content_type="multipart/form-data",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    assert "wills" in sample_edition.manuscript_ids()
+    assert "extra.xml: unknown XML namespace http://www.loc.gov/standards/alto/ns-v3#" in page
+    response = editor.post(
+        "/import",
+        data={"file": (io.BytesIO(b"not a zip"), "broken.zip"), "csrf_token": token},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422 and "cannot be read as a zip file" in response.get_data(as_text=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from workbench import metadata, pipeline
+from workbench import metadata, pipeline, transfer
 from workbench.edition import Edition
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.validation import InvalidDocument
@@ -138,6 +138,52 @@ def add_pages(context: Context, manuscript_id: str, images: tuple[Path, ...]) ->
         frame = f" (frame {page.frame + 1})" if page.frame is not None else ""
         click.echo(f"page {page.n}: {page.image}{frame}, {page.width}×{page.height}")
     click.echo(f"{len(result.pages)} page(s) added to {manuscript_id}")
+
+
+@cli.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--id", "manuscript_id", help="The new manuscript's id (default: from the file or folder name).")
+@click.option("--title", help="Its title (default: the file or folder name).")
+@pass_context
+def import_command(context: Context, source: Path, manuscript_id: str | None, title: str | None) -> None:
+    """Import PAGE XML or ALTO files with their images (a folder or a zip), or a project TEI document."""
+    report = transfer.import_path(context.edition, source, context.user, manuscript_id, title)
+    for page in report.pages:
+        click.echo(page)
+    for note in report.notes:
+        click.secho(f"note: {note}", fg="yellow")
+    for skipped in report.skipped:
+        click.secho(f"skipped: {skipped}", fg="red", err=True)
+    click.echo(f"Imported {len(report.pages)} page(s) as {report.manuscript_id}")
+
+
+@cli.command()
+@click.argument("manuscript_id")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(transfer.FORMATS),
+    help="What to write (repeat for several; default: all): TEI, PAGE XML 2019, ALTO v4, plain text.",
+)
+@click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path), help="Write into this folder.")
+@click.option("--zip", "zip_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one zip, with images.")
+@pass_context
+def export(
+    context: Context, manuscript_id: str, formats: tuple[str, ...], folder: Path | None, zip_path: Path | None
+) -> None:
+    """Export a manuscript; TEI is checked against the project schema and tei_all first."""
+    if (folder is None) == (zip_path is None):
+        raise click.UsageError("give either --to FOLDER or --zip FILE")
+    formats = formats or transfer.FORMATS
+    if "tei" in formats:
+        click.echo("Checking the TEI against tei_all (loading it takes about 15 s)…", err=True)
+    if zip_path:
+        transfer.export_zip(context.edition, manuscript_id, zip_path, formats)
+        click.echo(f"Wrote {zip_path}")
+    else:
+        for path in transfer.export(context.edition, manuscript_id, folder, formats):
+            click.echo(f"Wrote {path}")
 
 
 @cli.command()

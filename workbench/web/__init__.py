@@ -51,6 +51,7 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
         WTF_CSRF_TIME_LIMIT=None,  # a philologist's page may stay open all day
         BABEL_DEFAULT_LOCALE="bg",
         LOGIN_RATE_LIMIT="10 per minute",
+        MAX_CONTENT_LENGTH=4 * 1024**3,  # an imported zip of page scans can be large; transfer.py checks it
         PALETTE=_edition_settings(root).get("editor", {}).get("palette", DEFAULT_PALETTE),
     )
     if test_config:
@@ -68,11 +69,12 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     limiter.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, editor, reader
+    from workbench.web import auth, editor, reader, transfers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(reader.bp)
+    app.register_blueprint(transfers.bp)
 
     @app.get("/assets/<name>")
     def asset(name: str):

@@ -1,0 +1,455 @@
+"""Import and export: real eScriptorium exports, generated PAGE/ALTO, TEI as it is, bad input.
+
+The real files are in tests/data/ground-truth (sources and licences there).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from workbench import interchange, tei, transfer, validation
+from workbench.model import Line, Page, Region, WorkbenchError
+from workbench.validation import InvalidDocument
+
+GROUND_TRUTH = REPO / "tests/data/ground-truth"
+PAGE_SET = GROUND_TRUTH / "page2019-escriptorium"
+ALTO_SET = GROUND_TRUTH / "alto4-escriptorium"
+
+
+def layout_of(path: Path) -> interchange.Layout:
+    return interchange.read_layout(path.read_bytes(), path.name)
+
+
+def summary(layout: interchange.Layout) -> dict:
+    """What a round trip must keep: geometry to the pixel, reading order, text, confidences, region types."""
+    regions = {region.id: region for region in layout.regions}
+    return {
+        "size": (layout.width, layout.height),
+        "regions": [(region.boundary, region.kind) for region in layout.regions],
+        "lines": [
+            (line.boundary, line.baseline, line.text, line.cert, layout.regions.index(regions[line.region]))
+            for line in layout.lines
+        ],
+    }
+
+
+def export_layouts(edition, manuscript_id, kind, tmp_path) -> list[Path]:
+    target = tmp_path / f"export-{manuscript_id}-{kind}"
+    transfer.export(edition, manuscript_id, target, (kind,))
+    return sorted((target / kind).glob("*.xml"), key=transfer._natural)
+
+
+# -- real eScriptorium exports ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("folder", "kind", "lines"), [(PAGE_SET, "page", 47), (ALTO_SET, "alto", 36)])
+def test_a_real_export_comes_in_whole_and_goes_out_the_same(edition, tmp_path, folder, kind, lines):
+    report = transfer.import_path(edition, folder, "tester")
+    assert report.skipped == [] and report.notes == []
+    manuscript = edition.load(report.manuscript_id)
+    assert len(manuscript.lines()) == lines
+    assert edition.problems(report.manuscript_id, tei_all=True) == []
+    line = manuscript.lines()[0]
+    assert line.status == "automatic" and line.text
+    source = next(s for s in manuscript.sources if s.id == line.resp)
+    assert source.kind == "import" and ("PAGE 2019" in source.name or "ALTO v4" in source.name)
+    assert {entry.source for entry in edition.journal.entries(report.manuscript_id)} == {f"import:{kind}"}
+
+    originals = sorted(folder.glob("*.xml"), key=transfer._natural)
+    exported = export_layouts(edition, report.manuscript_id, kind, tmp_path)
+    assert [summary(layout_of(p)) for p in exported] == [summary(layout_of(p)) for p in originals]
+    # And across formats: what came in as PAGE goes out as ALTO with the same geometry and text.
+    other = "alto" if kind == "page" else "page"
+    crossed = export_layouts(edition, report.manuscript_id, other, tmp_path)
+    assert [summary(layout_of(p)) for p in crossed] == [summary(layout_of(p)) for p in originals]
+
+
+def test_the_ground_truth_files_are_valid_against_their_official_schemas():
+    for path in [*PAGE_SET.glob("*.xml"), *ALTO_SET.glob("*.xml")]:
+        assert validation.check_layout_xml(tei.parse_xml(path.read_bytes())) == [], path
+
+
+def test_corrected_text_goes_out_as_tei_valid_against_tei_all_and_as_page_and_alto(edition, tmp_path):
+    """The issue's 'done when': in from eScriptorium, corrected, out as TEI, PAGE and ALTO."""
+    from workbench import editing
+
+    report = transfer.import_path(edition, PAGE_SET, "tester", manuscript_id="forais")
+    manuscript = edition.load("forais")
+    line = manuscript.pages[0].lines[2]
+    text = "ffoy <choice><abbr>q</abbr><expan>que</expan></choice> mando"
+    editing.save_line(edition, "forais", line.id, text, editing.line_version(line), "maria", "verified")
+    archive = transfer.export_zip(edition, "forais", tmp_path / "forais.zip")
+    with zipfile.ZipFile(archive) as packed:
+        names = packed.namelist()
+        document = packed.read("forais/tei/forais.xml")
+        page_xml = packed.read(f"forais/page/{Path(manuscript.pages[0].image).stem}.xml")
+        alto_xml = packed.read(f"forais/alto/{Path(manuscript.pages[0].image).stem}.xml")
+        text = packed.read("forais/text/forais-reading.txt").decode()
+    assert f"forais/facsimiles/forais/{manuscript.pages[0].image}" in names
+    tree = tei.parse_xml(document)
+    assert validation.check_project(tree) == [] and validation.check_tei_all(tree) == []
+    assert b'type="verified"' in document
+    for data in (page_xml, alto_xml):
+        layout = interchange.read_layout(data, "export")
+        assert layout.lines[2].text == "ffoy q mando"  # as written: the abbreviation
+        assert validation.check_layout_xml(tei.parse_xml(data)) == []
+    assert "ffoy que mando" in text  # normalised: the expansion
+    assert len(report.pages) == 2
+
+
+def test_kraken_reads_the_exported_page_and_alto_back(edition, tmp_path):
+    """kraken's own parser (which eScriptorium's import builds on) reads what the workbench writes."""
+    from kraken.lib.xml import XMLPage
+
+    report = transfer.import_path(edition, ALTO_SET, "tester")
+    manuscript = edition.load(report.manuscript_id)
+    for kind in ("page", "alto"):
+        for path, page in zip(
+            export_layouts(edition, report.manuscript_id, kind, tmp_path), manuscript.pages, strict=True
+        ):
+            read = XMLPage(path).to_container()
+            assert [[tuple(p) for p in line.baseline] for line in read.lines] == [line.baseline for line in page.lines]
+            assert [line.text for line in read.lines] == [tei.diplomatic_text(line.text) for line in page.lines]
+            assert Path(read.imagename).name == page.image
+
+
+# -- generated documents ------------------------------------------------------------------
+
+WIDTH, HEIGHT = 1200, 1600
+coordinate = st.tuples(st.integers(0, WIDTH), st.integers(0, HEIGHT))
+plain_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=40).map(
+    lambda s: " ".join(s.split())
+)
+
+
+@st.composite
+def pages(draw) -> Page:
+    page = Page("g_p1", "1", "scan.png", WIDTH, HEIGHT, "image/png")
+    for r in range(1, draw(st.integers(1, 3)) + 1):
+        kind = draw(st.sampled_from(["text", "paragraph", "marginalia", "MainZone", "heading"]))
+        page.regions.append(Region(f"g_p1_r{r}", draw(st.lists(coordinate, min_size=3, max_size=8)), kind))
+        for _ in range(draw(st.integers(0, 4))):
+            text = draw(plain_text)
+            page.lines.append(
+                Line(
+                    f"g_p1_l{len(page.lines) + 1}",
+                    draw(st.lists(coordinate, min_size=3, max_size=12)),
+                    draw(st.lists(coordinate, min_size=2, max_size=5)),
+                    region=f"g_p1_r{r}",
+                    text=tei.text_fragment(text),
+                    cert=draw(st.none() | st.integers(0, 1000).map(lambda c: c / 1000)) if text else None,
+                )
+            )
+    return page
+
+
+def as_summary(page: Page) -> dict:
+    """``summary`` of what PAGE/ALTO should hold for ``page``: regions in the order of their
+    first line (the reading order), regions without lines after them."""
+    order = list(dict.fromkeys([line.region for line in page.lines] + [region.id for region in page.regions]))
+    regions = sorted(page.regions, key=lambda region: order.index(region.id))
+    return {
+        "size": (page.width, page.height),
+        "regions": [(region.boundary, region.kind) for region in regions],
+        "lines": [
+            (line.boundary, line.baseline, tei.diplomatic_text(line.text), line.cert, order.index(line.region))
+            for line in page.lines
+        ],
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(pages(), st.sampled_from(["page", "alto"]))
+def test_generated_pages_survive_page_and_alto_to_the_pixel(page, kind):
+    write = interchange.page_xml if kind == "page" else interchange.alto_xml
+    data = write(page, lambda line: tei.diplomatic_text(line.text))
+    assert validation.check_layout_xml(tei.parse_xml(data)) == []
+    assert summary(interchange.read_layout(data, "generated")) == as_summary(page)
+
+
+def scan(folder: Path, name: str = "scan.png", size=(WIDTH, HEIGHT)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("L", size, 255).save(folder / name)
+    return folder / name
+
+
+def page_2013(page: Page, shuffle_regions: bool = True) -> bytes:
+    """A PAGE 2013 file as Transkribus writes one: regions in the file out of reading order,
+    the order in ReadingOrder and in custom="readingOrder {index:…}"."""
+    data = interchange.page_xml(page, lambda line: tei.diplomatic_text(line.text)).decode()
+    data = data.replace(interchange.PAGE_2019, interchange.PAGE_2013).replace(
+        "<Creator>manuscript workbench", "<Creator>prov=University of Innsbruck:name=Transkribus"
+    )
+    if shuffle_regions:
+        blocks = re.findall(r"    <TextRegion .*?</TextRegion>\n", data, re.S)
+        data = data.replace("".join(blocks), "".join(reversed(blocks)))
+    return data.encode()
+
+
+@settings(max_examples=15, deadline=None)
+@given(pages().filter(lambda page: len(page.regions) >= 2 and page.lines))
+def test_page_2013_from_transkribus_keeps_its_reading_order(page):
+    import tempfile
+
+    from workbench.edition import Edition
+
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary) / "transkribus"
+        scan(folder)
+        (folder / "page").mkdir()
+        (folder / "page" / "scan.xml").write_bytes(page_2013(page))
+        edition = Edition(Path(temporary) / "edition")
+        report = transfer.import_path(edition, folder, "tester", manuscript_id="tk")
+        assert report.skipped == []
+        manuscript = edition.load("tk")
+        imported = manuscript.pages[0]
+        assert summary_of_page(imported) == as_summary(page)
+        assert "PAGE 2013 (prov=University of Innsbruck:name=Transkribus)" in [s.name for s in manuscript.sources]
+
+
+def summary_of_page(page: Page) -> dict:
+    """``as_summary`` of an imported page, whose regions are already in reading order."""
+    order = [region.id for region in page.regions]
+    return {
+        "size": (page.width, page.height),
+        "regions": [(region.boundary, region.kind) for region in page.regions],
+        "lines": [
+            (line.boundary, line.baseline, tei.diplomatic_text(line.text), line.cert, order.index(line.region))
+            for line in page.lines
+        ],
+    }
+
+
+# -- bad input: clear reports, nothing half-imported ----------------------------------------------
+
+
+def make_import(folder: Path, **files: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def simple_page(image="scan.png", lines=2) -> Page:
+    page = Page("s_p1", "1", image, WIDTH, HEIGHT, "image/png")
+    page.regions.append(Region("s_p1_r1", [(10, 10), (1000, 10), (1000, 900), (10, 900)]))
+    for k in range(1, lines + 1):
+        top = 100 * k
+        page.lines.append(
+            Line(
+                f"s_p1_l{k}",
+                [(20, top), (900, top), (900, top + 50), (20, top + 50)],
+                [(20, top + 40), (900, top + 40)],
+                region="s_p1_r1",
+                text=f"ред {k}",
+            )
+        )
+    return page
+
+
+def page_file(page: Page) -> bytes:
+    return interchange.page_xml(page, lambda line: line.text)
+
+
+def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(edition, tmp_path):
+    folder = tmp_path / "mixed"
+    scan(folder, "good.png")
+    scan(folder, "small.png", size=(600, 800))
+    off_page = simple_page("good2.png", lines=3)
+    off_page.lines[1].boundary = [(x + 5000, y) for x, y in off_page.lines[1].boundary]  # wholly off the page
+    off_page.lines[2].boundary[0] = (-7, 300)  # just over the edge
+    scan(folder, "good2.png")
+    make_import(
+        folder,
+        **{
+            "01.xml": page_file(simple_page("good.png")),
+            "02.xml": page_file(simple_page("missing.png")),
+            "03.xml": page_file(simple_page("small.png")),
+            "04.xml": b'<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/2009-03-16"><Page/></PcGts>',
+            "05.xml": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><PcGts>&a;</PcGts>',
+            "06.xml": b"<PcGts><Page",
+            "07.xml": page_file(off_page),
+        },
+    )
+    report = transfer.import_path(edition, folder, "tester", manuscript_id="mixed")
+    assert len(report.pages) == 2
+    skipped = "\n".join(report.skipped)
+    assert "02.xml: claims the image missing.png, which is not among the files imported" in skipped
+    assert "03.xml: its image small.png is 600×800 pixels, but the file's coordinates are for 1200×1600" in skipped
+    assert "04.xml: unknown XML namespace http://schema.primaresearch.org/PAGE/gts/pagecontent/2009-03-16" in skipped
+    assert "05.xml has a DOCTYPE declaration" in skipped
+    assert "06.xml cannot be read as XML" in skipped
+    notes = "\n".join(report.notes)
+    assert "07.xml: line s_p1_l2 left out: it lies wholly outside the page (its text was: 'ред 2')" in notes
+    assert "07.xml: 1 polygon(s) or baseline(s) reached past the page's edge and were moved onto it" in notes
+    manuscript = edition.load("mixed")
+    assert [len(page.lines) for page in manuscript.pages] == [2, 2]
+    assert manuscript.pages[1].lines[1].boundary[0] == (0, 300)
+    assert sorted(p.name for p in (edition.facsimile_dir / "mixed").iterdir()) == [
+        "SHA256SUMS",
+        "good.png",
+        "good2.png",
+    ]
+
+
+def nothing_left(edition, manuscript_id: str) -> bool:
+    leftovers = list(edition.facsimile_dir.glob(f"*{manuscript_id}*")) + list(edition.facsimile_dir.glob(".*"))
+    return not edition.tei_path(manuscript_id).exists() and not leftovers
+
+
+def test_when_nothing_can_be_read_nothing_is_imported(edition, tmp_path):
+    folder = make_import(tmp_path / "bad", **{"a.xml": page_file(simple_page("gone.png"))})
+    with pytest.raises(WorkbenchError, match="(?s)nothing imported .*claims the image gone.png"):
+        transfer.import_path(edition, folder, "tester", manuscript_id="bad")
+    assert nothing_left(edition, "bad")
+
+
+def test_a_failure_while_saving_leaves_no_half_import(edition, tmp_path, monkeypatch):
+    folder = tmp_path / "crash"
+    scan(folder)
+    make_import(folder, **{"scan.xml": page_file(simple_page())})
+    edition.facsimile_dir.mkdir(parents=True)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("workbench.edition.write_atomically", disk_full)
+    with pytest.raises(OSError):
+        transfer.import_path(edition, folder, "tester", manuscript_id="crash")
+    assert nothing_left(edition, "crash")
+    monkeypatch.undo()
+    transfer.import_path(edition, folder, "tester", manuscript_id="crash")  # and it can be imported afterwards
+    assert len(edition.load("crash").lines()) == 2
+
+
+def test_an_existing_manuscript_is_never_overwritten(sample_edition, tmp_path):
+    folder = tmp_path / "again"
+    scan(folder)
+    make_import(folder, **{"scan.xml": page_file(simple_page())})
+    before = sample_edition.tei_path("trifonov-sample").read_bytes()
+    with pytest.raises(WorkbenchError, match="already exists"):
+        transfer.import_path(sample_edition, folder, "tester", manuscript_id="trifonov-sample")
+    assert sample_edition.tei_path("trifonov-sample").read_bytes() == before
+
+
+def test_zips_are_imported_and_unsafe_or_damaged_zips_refused(edition, tmp_path):
+    good = tmp_path / "export.zip"
+    with zipfile.ZipFile(good, "w") as archive:
+        for path in ALTO_SET.iterdir():
+            archive.write(path, f"wills/{path.name}")
+    assert len(transfer.import_path(edition, good, "tester").pages) == 2
+    assert edition.manuscript_ids() == ["export"]
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../outside.xml", page_file(simple_page()))
+    with pytest.raises(WorkbenchError, match="points outside the archive"):
+        transfer.import_path(edition, evil, "tester")
+    assert not (tmp_path.parent / "outside.xml").exists()
+
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(WorkbenchError, match="cannot be read as a zip file"):
+        transfer.import_path(edition, damaged, "tester")
+    assert edition.manuscript_ids() == ["export"]
+
+
+# -- TEI as it is ------------------------------------------------------------------------
+
+
+def without_whitespace(data: bytes) -> bytes:
+    return re.sub(rb">\s+<", b"><", data).strip()
+
+
+def test_project_tei_comes_in_as_it_is_from_a_folder_and_from_an_export_zip(sample_edition, edition, tmp_path):
+    from workbench import metadata
+
+    sample_edition.set_metadata(
+        "trifonov-sample",
+        {"date": "1890", "hands": "Трифонов", "editors": "Мария Иванова: транскрипция", "licence": "CC-BY-4.0"},
+        "tester",
+    )
+    original = sample_edition.tei_path("trifonov-sample").read_bytes()
+    report = transfer.import_path(edition, sample_edition.tei_path("trifonov-sample"), "tester")
+    assert report.manuscript_id == "trifonov-sample"
+    assert without_whitespace(edition.tei_path("trifonov-sample").read_bytes()) == without_whitespace(original)
+    assert metadata.as_text(edition.load("trifonov-sample")) == metadata.as_text(sample_edition.load("trifonov-sample"))
+    assert {e.source for e in edition.journal.entries("trifonov-sample")} == {"import:tei"}
+    exported = transfer.export(edition, "trifonov-sample", tmp_path / "out", ("tei",))[0]
+    assert without_whitespace(exported.read_bytes()) == without_whitespace(original)
+
+    archive = transfer.export_zip(sample_edition, "trifonov-sample", tmp_path / "sample.zip")
+    elsewhere = type(edition)(tmp_path / "elsewhere")
+    transfer.import_path(elsewhere, archive, "tester")
+    assert without_whitespace(elsewhere.tei_path("trifonov-sample").read_bytes()) == without_whitespace(original)
+    for image in ("001.jpg", "002.png"):
+        assert (elsewhere.facsimile_dir / "trifonov-sample" / image).read_bytes() == (
+            sample_edition.facsimile_dir / "trifonov-sample" / image
+        ).read_bytes()
+
+
+def test_tei_that_is_not_valid_or_lacks_its_images_is_refused_whole(sample_edition, edition, tmp_path):
+    folder = tmp_path / "tei-only" / "tei"
+    folder.mkdir(parents=True)
+    shutil.copy(sample_edition.tei_path("trifonov-sample"), folder)
+    with pytest.raises(WorkbenchError, match="claims the image 001.jpg"):
+        transfer.import_path(edition, folder.parent, "tester")
+    assert nothing_left(edition, "trifonov-sample")
+    broken = sample_edition.tei_path("trifonov-sample").read_bytes().replace(b'type="line"', b'type="squiggle"', 1)
+    (folder / "trifonov-sample.xml").write_bytes(broken)
+    with pytest.raises(InvalidDocument, match="not valid project TEI"):
+        transfer.import_path(edition, folder / "trifonov-sample.xml", "tester")
+    assert nothing_left(edition, "trifonov-sample")
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def test_plain_text_as_written_and_normalised(edition):
+    from conftest import make_manuscript
+
+    manuscript = make_manuscript()
+    manuscript.pages[0].lines[
+        1
+    ].text = '<choice><abbr>Бгъ</abbr><expan>Богъ</expan></choice> <del>зло</del><add place="above">добро</add>'
+    manuscript.pages[0].lines[2].text = "   "
+    assert transfer.plain_text(manuscript, reading=False) == "Живъ е той\nБгъ злодобро\n\n\f"
+    assert transfer.plain_text(manuscript, reading=True) == "Живъ е той\nБогъ добро\n\n\f"
+
+
+def test_an_invalid_tei_export_is_refused_and_nothing_is_written(sample_edition, tmp_path, monkeypatch):
+    problem = validation.Problem(3, "element foo not allowed here", "tei_all")
+    monkeypatch.setattr(validation, "check_tei_all", lambda tree, schema_dir=None: [problem])
+    with pytest.raises(InvalidDocument, match="nothing was written"):
+        transfer.export(sample_edition, "trifonov-sample", tmp_path / "out")
+    with pytest.raises(InvalidDocument):
+        transfer.export_zip(sample_edition, "trifonov-sample", tmp_path / "out.zip")
+    assert not (tmp_path / "out").exists() and list(tmp_path.glob("*out.zip*")) == []
+
+
+def test_cli_import_and_export(run, edition, tmp_path):
+    result = run("import", str(PAGE_SET), "--id", "forais", "--title", "Forais")
+    assert result.exit_code == 0, result.output
+    assert "page 1: 2.xml (PAGE 2019) + 2.jpg, 26 line(s)" in result.output
+    assert "Imported 2 page(s) as forais" in result.output
+    result = run("export", "forais", "--format", "alto", "--format", "text", "--to", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.*")) == [
+        "11.xml",
+        "2.xml",
+        "forais-diplomatic.txt",
+        "forais-reading.txt",
+    ]
+    result = run("export", "forais", "--zip", str(tmp_path / "forais.zip"))
+    assert result.exit_code == 0 and zipfile.is_zipfile(tmp_path / "forais.zip")
+    result = run("export", "forais")
+    assert result.exit_code == 2 and "either --to FOLDER or --zip FILE" in result.output
