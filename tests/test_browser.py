@@ -285,3 +285,42 @@ def test_reader_finds_old_spelling_by_modern_words_and_lands_on_the_line(browser
     page.get_by_role("link", name="Текст за четене").click()
     expect(page).to_have_url(re.compile(rf"/read/{MS}/2/2\?text=reading$"))
     expect(page.locator(f"#line-{MS}_p2_l2")).to_have_class(re.compile(r"\bcurrent\b"))
+
+
+def test_metadata_import_and_export_in_the_browser(browser, server, sample_edition, tmp_path):
+    import zipfile
+
+    page = logged_in(browser, server)
+    page.goto(f"{server}/m/{MS}/")
+    page.get_by_role("link", name="Метаданни").click()
+    page.fill("#field-dimensions", "голям")
+    page.fill("#field-hands", "Трифонов, черно мастило\nмолив")
+    page.get_by_role("button", name="Запази").click()
+    expect(page.locator("#error-dimensions")).to_contain_text("милиметри")
+    expect(page.locator("#field-hands")).to_have_value("Трифонов, черно мастило\nмолив")  # nothing typed is lost
+    page.fill("#field-dimensions", "210 × 170")
+    page.get_by_role("button", name="Запази").click()
+    expect(page.locator("body")).to_contain_text("Метаданните са запазени.")
+    manuscript = sample_edition.load(MS)
+    assert (manuscript.dimensions, manuscript.hands) == ((210, 170), ["Трифонов, черно мастило", "молив"])
+    assert sample_edition.problems(MS, tei_all=True) == []
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="TEI").click()
+    saved = tmp_path / "export.xml"
+    download.value.save_as(saved)
+    assert b"<handNote" in saved.read_bytes()
+
+    page.goto(f"{server}/")
+    page.get_by_role("link", name="Внасяне на ръкопис (PAGE, ALTO или TEI)").click()
+    folder = REPO / "tests/data/ground-truth/page2019-escriptorium"
+    archive = tmp_path / "forais.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        for path in folder.iterdir():
+            packed.write(path, path.name)
+    page.set_input_files("input[name=file]", str(archive))
+    page.get_by_role("button", name="Внасяне").click()
+    expect(page.locator("body")).to_contain_text("Внесени са 2 страници като forais.")
+    page.get_by_role("link", name="Отвори").click()
+    page.get_by_role("link", name="Страница 1").click()
+    expect(page.locator("input[name=text], textarea[name=text]").first).to_have_value(re.compile("qm ouu aldeia"))
