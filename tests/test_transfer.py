@@ -68,9 +68,9 @@ def test_a_real_export_comes_in_whole_and_goes_out_the_same(edition, tmp_path, f
     exported = export_layouts(edition, report.manuscript_id, kind, tmp_path)
     assert [summary(layout_of(p)) for p in exported] == [summary(layout_of(p)) for p in originals]
     # And across formats: what came in as PAGE goes out as ALTO with the same geometry and text.
-    other = "alto" if kind == "page" else "page"
-    crossed = export_layouts(edition, report.manuscript_id, other, tmp_path)
-    assert [summary(layout_of(p)) for p in crossed] == [summary(layout_of(p)) for p in originals]
+    for other in {"page", "page2013", "alto"} - {kind}:
+        crossed = export_layouts(edition, report.manuscript_id, other, tmp_path)
+        assert [summary(layout_of(p)) for p in crossed] == [summary(layout_of(p)) for p in originals], other
 
 
 def test_the_ground_truth_files_are_valid_against_their_official_schemas():
@@ -112,7 +112,7 @@ def test_kraken_reads_the_exported_page_and_alto_back(edition, tmp_path):
 
     report = transfer.import_path(edition, ALTO_SET, "tester")
     manuscript = edition.load(report.manuscript_id)
-    for kind in ("page", "alto"):
+    for kind in ("page", "page2013", "alto"):
         for path, page in zip(
             export_layouts(edition, report.manuscript_id, kind, tmp_path), manuscript.pages, strict=True
         ):
@@ -167,11 +167,17 @@ def as_summary(page: Page) -> dict:
     }
 
 
+WRITERS = {
+    "page": interchange.page_xml,
+    "page2013": lambda page, text_of: interchange.page_xml(page, text_of, version=interchange.PAGE_2013),
+    "alto": interchange.alto_xml,
+}
+
+
 @settings(max_examples=60, deadline=None)
-@given(pages(), st.sampled_from(["page", "alto"]))
+@given(pages(), st.sampled_from(sorted(WRITERS)))
 def test_generated_pages_survive_page_and_alto_to_the_pixel(page, kind):
-    write = interchange.page_xml if kind == "page" else interchange.alto_xml
-    data = write(page, lambda line: tei.diplomatic_text(line.text))
+    data = WRITERS[kind](page, lambda line: tei.diplomatic_text(line.text))
     assert validation.check_layout_xml(tei.parse_xml(data)) == []
     assert summary(interchange.read_layout(data, "generated")) == as_summary(page)
 
@@ -185,8 +191,8 @@ def scan(folder: Path, name: str = "scan.png", size=(WIDTH, HEIGHT)) -> Path:
 def page_2013(page: Page, shuffle_regions: bool = True) -> bytes:
     """A PAGE 2013 file as Transkribus writes one: regions in the file out of reading order,
     the order in ReadingOrder and in custom="readingOrder {index:…}"."""
-    data = interchange.page_xml(page, lambda line: tei.diplomatic_text(line.text)).decode()
-    data = data.replace(interchange.PAGE_2019, interchange.PAGE_2013).replace(
+    data = interchange.page_xml(page, lambda line: tei.diplomatic_text(line.text), version=interchange.PAGE_2013)
+    data = data.decode().replace(
         "<Creator>manuscript workbench", "<Creator>prov=University of Innsbruck:name=Transkribus"
     )
     if shuffle_regions:
@@ -443,11 +449,11 @@ def test_cli_import_and_export(run, edition, tmp_path):
     assert "Imported 2 page(s) as forais" in result.output
     result = run("export", "forais", "--format", "alto", "--format", "text", "--to", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*.*")) == [
-        "11.xml",
-        "2.xml",
-        "forais-diplomatic.txt",
-        "forais-reading.txt",
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")) == [
+        "alto/11.xml",
+        "alto/2.xml",
+        "text/forais-diplomatic.txt",
+        "text/forais-reading.txt",
     ]
     result = run("export", "forais", "--zip", str(tmp_path / "forais.zip"))
     assert result.exit_code == 0 and zipfile.is_zipfile(tmp_path / "forais.zip")

@@ -164,7 +164,7 @@ def import_command(context: Context, source: Path, manuscript_id: str | None, ti
     "formats",
     multiple=True,
     type=click.Choice(transfer.FORMATS),
-    help="What to write (repeat for several; default: all): TEI, PAGE XML 2019, ALTO v4, plain text.",
+    help="What to write (repeat for several; default: all): TEI, PAGE XML 2019, PAGE XML 2013 (Transkribus), ALTO v4, plain text.",
 )
 @click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path), help="Write into this folder.")
 @click.option("--zip", "zip_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one zip, with images.")

@@ -390,11 +390,14 @@ def _blocks(page: Page) -> list[tuple[Region, list[Line]]]:
     return list(blocks.values())
 
 
-def page_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench") -> bytes:
-    """The page as PAGE XML 2019 (what eScriptorium and Transkribus import)."""
-    P = f"{{{PAGE_2019}}}"
-    root = etree.Element(f"{P}PcGts", nsmap={None: PAGE_2019, "xsi": XSI})
-    root.set(f"{{{XSI}}}schemaLocation", f"{PAGE_2019} {PAGE_2019}/pagecontent.xsd")
+def page_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench", version: str = PAGE_2019) -> bytes:
+    """The page as PAGE XML 2019 (what eScriptorium imports), or 2013 (what Transkribus reads).
+
+    Only what both versions have is written, so the two differ in their namespace alone.
+    """
+    P = f"{{{version}}}"
+    root = etree.Element(f"{P}PcGts", nsmap={None: version, "xsi": XSI})
+    root.set(f"{{{XSI}}}schemaLocation", f"{version} {version}/pagecontent.xsd")
     metadata = etree.SubElement(root, f"{P}Metadata")
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     etree.SubElement(metadata, f"{P}Creator").text = producer

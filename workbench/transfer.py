@@ -253,7 +253,8 @@ def _id_from(stem: str) -> str:
 
 # -- export ----------------------------------------------------------------------------
 
-FORMATS = ("tei", "page", "alto", "text")
+# page: PAGE XML 2019 (eScriptorium); page2013: PAGE XML 2013 (Transkribus reads this version).
+FORMATS = ("tei", "page", "page2013", "alto", "text")
 
 
 def export(edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
@@ -298,10 +299,16 @@ def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str
     if "tei" in formats:
         yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript)
     names = _layout_names(manuscript.pages)
-    for kind, write in (("page", interchange.page_xml), ("alto", interchange.alto_xml)):
+    writers = {
+        "page": interchange.page_xml,
+        "page2013": lambda page, text_of: interchange.page_xml(page, text_of, version=interchange.PAGE_2013),
+        "alto": interchange.alto_xml,
+    }
+    for kind, write in writers.items():
         if kind in formats:
             for page in manuscript.pages:
-                yield f"{kind}/{names[page.id]}.xml", _checked(write(page, _diplomatic), f"{kind}/{names[page.id]}.xml")
+                name = f"{kind}/{names[page.id]}.xml"
+                yield name, _checked(write(page, _diplomatic), name)
     if "text" in formats:
         yield f"text/{manuscript.id}-diplomatic.txt", plain_text(manuscript, reading=False).encode()
         yield f"text/{manuscript.id}-reading.txt", plain_text(manuscript, reading=True).encode()

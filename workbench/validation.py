@@ -178,6 +178,7 @@ def _from_log(entry: etree._LogEntry, check: str) -> Problem:
 
 # The official XML Schemas of the exchange formats (schemas/page, schemas/alto), by namespace.
 _LAYOUT_SCHEMAS = {
+    "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15": "page/pagecontent-2013-07-15.xsd",
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15": "page/pagecontent-2019-07-15.xsd",
     "http://www.loc.gov/standards/alto/ns-v4#": "alto/alto-4-2.xsd",
 }
@@ -203,7 +204,7 @@ def _layout_schema(schema_dir: Path, namespace: str) -> etree.XMLSchema:
 
 
 def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
-    """Problems of a PAGE 2019 or ALTO v4 document against its official XML Schema."""
+    """Problems of a PAGE (2013, 2019) or ALTO v4 document against its official XML Schema."""
     namespace = etree.QName(tree.getroot()).namespace
     if namespace not in _LAYOUT_SCHEMAS:
         return [Problem(None, f"no schema for the namespace {namespace}", "xsd")]

@@ -20,6 +20,7 @@ bp = Blueprint("transfer", __name__)
 EXPORTS = {
     "tei": (".xml", ("tei",)),
     "page": ("-page.zip", ("page",)),
+    "page2013": ("-page2013.zip", ("page2013",)),
     "alto": ("-alto.zip", ("alto",)),
     "text": ("-text.zip", ("text",)),
     "all": (".zip", transfer.FORMATS),
