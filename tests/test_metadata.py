@@ -121,12 +121,15 @@ def test_header_elements_the_workbench_does_not_model_are_kept():
     manuscript = make_manuscript()
     root = tei.build_document(manuscript).getroot()
     ms_desc = root.find(".//tei:msDesc", tei.NSMAP)
+    alternative = tei.etree.SubElement(ms_desc.find("tei:msIdentifier", tei.NSMAP), f"{tei.T}altIdentifier")
+    tei.etree.SubElement(alternative, f"{tei.T}idno").text = "РБ-Русе 1234"
     history = tei.etree.SubElement(ms_desc, f"{tei.T}history")
     tei.etree.SubElement(history, f"{tei.T}provenance").text = "Дарение от наследниците, 1936 г."
     manuscript = tei.parse_manuscript(tei.etree.tostring(root))
-    metadata.update(manuscript, {"date": "1890"})
+    metadata.update(manuscript, {"date": "1890", "shelfmark": "КФ-7"})
     xml = tei.etree.tostring(tei.build_document(manuscript), encoding="unicode")
-    assert "Дарение от наследниците" in xml
+    assert "Дарение от наследниците" in xml and "РБ-Русе 1234" in xml
+    assert xml.index("КФ-7") < xml.index("<altIdentifier>")  # idno before altIdentifier, as TEI wants
     # origin comes before provenance in TEI's order, and the document stays valid.
     assert xml.index("<origin>") < xml.index("<provenance>")
     assert validation.check_project(tei.build_document(manuscript)) == []

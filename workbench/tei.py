@@ -474,10 +474,20 @@ def _write_ms_desc(ms_desc: etree._Element, manuscript: Manuscript) -> None:
     for idno in ms_identifier.findall("tei:idno", NSMAP):
         if idno.get("type") in ("shelfmark", "workbench"):
             ms_identifier.remove(idno)
+    # idno comes after the places and collections, before msName/altIdentifier.
+    names = ("country", "region", "settlement", "institution", "repository", "collection", "idno")
+    position = 1 + max(
+        (k for k, child in enumerate(ms_identifier) if etree.QName(child).localname in names), default=-1
+    )
     if manuscript.shelfmark:
-        etree.SubElement(ms_identifier, f"{T}idno", type="shelfmark").text = manuscript.shelfmark
+        shelfmark = etree.Element(f"{T}idno", type="shelfmark")
+        shelfmark.text = manuscript.shelfmark
+        ms_identifier.insert(position, shelfmark)
+        position += 1
     # msIdentifier must not be empty; the workbench id is always a valid identifier.
-    etree.SubElement(ms_identifier, f"{T}idno", type="workbench").text = manuscript.id
+    workbench_id = etree.Element(f"{T}idno", type="workbench")
+    workbench_id.text = manuscript.id
+    ms_identifier.insert(position, workbench_id)
 
     # msDesc: msIdentifier, then (msContents?, physDesc?, history?, additional? …).
     physical = _child(ms_desc, "physDesc", after=["msIdentifier", "msContents"])
