@@ -10,6 +10,7 @@ other.
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape as xml_escape
@@ -431,8 +432,8 @@ UNPUBLISHED = "Working transcription made with the manuscript workbench; not yet
 
 
 def _write_title_stmt(title_stmt: etree._Element, manuscript: Manuscript) -> None:
-    _set_child(title_stmt, "title", manuscript.title, before=[])
-    _set_child(title_stmt, "author", manuscript.author, before=["title"])
+    _set_child(title_stmt, "title", manuscript.title, after=[])
+    _set_child(title_stmt, "author", manuscript.author, after=["title"])
     # Sources (programs, imports, people) are respStmts with an xml:id that lines point
     # at; editors are respStmts with a persName and no id.
     for old in title_stmt.findall("tei:respStmt", NSMAP):
@@ -470,31 +471,23 @@ def _write_ms_desc(ms_desc: etree._Element, manuscript: Manuscript) -> None:
     ms_identifier = ms_desc.find("tei:msIdentifier", NSMAP)
     order = ["settlement", "repository", "collection"]
     for i, name in enumerate(order):
-        _set_child(ms_identifier, name, getattr(manuscript, name), before=order[:i])
+        _set_child(ms_identifier, name, getattr(manuscript, name), after=order[:i])
     for idno in ms_identifier.findall("tei:idno", NSMAP):
         if idno.get("type") in ("shelfmark", "workbench"):
             ms_identifier.remove(idno)
     # idno comes after the places and collections, before msName/altIdentifier.
-    names = ("country", "region", "settlement", "institution", "repository", "collection", "idno")
-    position = 1 + max(
-        (k for k, child in enumerate(ms_identifier) if etree.QName(child).localname in names), default=-1
-    )
+    places = ("country", "region", "settlement", "institution", "repository", "collection", "idno")
     if manuscript.shelfmark:
-        shelfmark = etree.Element(f"{T}idno", type="shelfmark")
-        shelfmark.text = manuscript.shelfmark
-        ms_identifier.insert(position, shelfmark)
-        position += 1
+        _insert(ms_identifier, etree.Element(f"{T}idno", type="shelfmark"), places).text = manuscript.shelfmark
     # msIdentifier must not be empty; the workbench id is always a valid identifier.
-    workbench_id = etree.Element(f"{T}idno", type="workbench")
-    workbench_id.text = manuscript.id
-    ms_identifier.insert(position, workbench_id)
+    _insert(ms_identifier, etree.Element(f"{T}idno", type="workbench"), places).text = manuscript.id
 
     # msDesc: msIdentifier, then (msContents?, physDesc?, history?, additional? …).
     physical = _child(ms_desc, "physDesc", after=["msIdentifier", "msContents"])
     object_desc = _child(physical, "objectDesc", after=[])
     support_desc = _child(object_desc, "supportDesc", after=[])
     support = _child(support_desc, "support", after=[])
-    _set_child(support, "material", manuscript.material, before=[])
+    _set_child(support, "material", manuscript.material, after=[])
     extent = _child(support_desc, "extent", after=["support"])
     for child in list(extent):
         extent.remove(child)
@@ -555,17 +548,19 @@ def _write_revision_desc(header: etree._Element, manuscript: Manuscript) -> None
             revision_desc.set("status", "published")
 
 
-def _child(parent: etree._Element, name: str, after: list[str]) -> etree._Element:
+def _child(parent: etree._Element, name: str, after: Collection[str]) -> etree._Element:
     """The first ``name`` child, made (after any of ``after``, keeping TEI's order) if missing."""
     existing = parent.find(f"tei:{name}", NSMAP)
     if existing is None:
-        existing = etree.Element(f"{T}{name}")
-        position = 0
-        for index, child in enumerate(parent):
-            if etree.QName(child).localname in after:
-                position = index + 1
-        parent.insert(position, existing)
+        existing = _insert(parent, etree.Element(f"{T}{name}"), after)
     return existing
+
+
+def _insert(parent: etree._Element, element: etree._Element, after: Collection[str]) -> etree._Element:
+    """Put ``element`` into ``parent`` after the last child named in ``after`` (else first)."""
+    names = [etree.QName(child).localname for child in parent]
+    parent.insert(1 + max((k for k, name in enumerate(names) if name in after), default=-1), element)
+    return element
 
 
 def _prune(element: etree._Element) -> None:
@@ -578,20 +573,14 @@ def _prune(element: etree._Element) -> None:
             parent.remove(element)
 
 
-def _set_child(parent: etree._Element, name: str, value: str | None, before: list[str]) -> None:
+def _set_child(parent: etree._Element, name: str, value: str | None, after: Collection[str]) -> None:
     """Set (or remove, when ``value`` is None) the first ``name`` child, keeping TEI's order."""
-    existing = parent.find(f"tei:{name}", NSMAP)
     if value is None:
+        existing = parent.find(f"tei:{name}", NSMAP)
         if existing is not None:
             parent.remove(existing)
         return
-    if existing is None:
-        existing = etree.Element(f"{T}{name}")
-        position = 0
-        for index, child in enumerate(parent):
-            if etree.QName(child).localname in before:
-                position = index + 1
-        parent.insert(position, existing)
+    existing = _child(parent, name, after)
     for child in list(existing):
         existing.remove(child)
     existing.text = value
