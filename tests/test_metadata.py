@@ -56,6 +56,7 @@ def test_a_date_in_words_keeps_the_years_given_separately():
     [
         ("title", "   ", "required"),
         ("years", "1895–1890", "years"),
+        ("date", "1895–1890", "years"),  # a date that is a range gives the years: checked the same way
         ("years", "about 1890", "years"),
         ("dimensions", "210", "dimensions"),
         ("dimensions", "0 x 170", "dimensions"),

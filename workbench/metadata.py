@@ -95,9 +95,11 @@ def update(manuscript: Manuscript, values: Mapping[str, str]) -> list[str]:
         parsed[name] = _parse(name, text)
     if "years" not in values and "date" in values and parsed["date"] is not None:
         # A date that is just a year or a range ("1890–1895") gives the years as well.
-        match = _YEARS.fullmatch(parsed["date"])
-        if match:
-            parsed["years"] = _parse("years", parsed["date"])
+        if _YEARS.fullmatch(parsed["date"]):
+            try:
+                parsed["years"] = _parse("years", parsed["date"])
+            except MetadataError as error:
+                raise MetadataError("date", error.code, error.message) from None
     changed = []
     for name, value in parsed.items():
         if getattr(manuscript, name) != value:

@@ -26,7 +26,6 @@ from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, chec
 # A zip's declared sizes are checked before anything is unpacked (zip bombs).
 MAX_UNPACKED_BYTES = 8 * 1024**3
 MAX_FILES = 20_000
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 
 
 @dataclass
