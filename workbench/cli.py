@@ -8,11 +8,12 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from workbench import metadata, pipeline, transfer
+from workbench import htr, metadata, pipeline, training, transfer
 from workbench.edition import Edition
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.validation import InvalidDocument
@@ -219,15 +220,25 @@ def segment(context: Context, manuscript_id: str, pages: str | None, workers: in
 
 @cli.command()
 @click.argument("manuscript_id")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="A kraken model file.")
+@click.option(
+    "--model", help="A trained model's name or a kraken model file (default: the manuscript's default model)."
+)
 @click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
 @pass_context
-def recognize(context: Context, manuscript_id: str, model_path: Path, pages: str | None) -> None:
-    """Read the lines that have no text yet with a recognition model you provide."""
+def recognize(context: Context, manuscript_id: str, model: str | None, pages: str | None) -> None:
+    """Read the lines that have no human text with a recognition model (machine text is replaced)."""
     edition = context.edition
+    store = training.ModelStore.of(edition)
+    model = model or store.default(manuscript_id)
+    if not model:
+        raise click.UsageError(f"give --model (a trained model or a model file); {manuscript_id} has no default model")
+    model_path = store.resolve(model)
+    name = model_path.name if Path(model).expanduser().is_file() else model
     count = len(pipeline.select_pages(edition.load(manuscript_id), pages))
     with _progress(count, "Recognising") as update:
-        summary = pipeline.recognize(edition, manuscript_id, model_path, context.user, pages, progress=update)
+        summary = pipeline.recognize(
+            edition, manuscript_id, model_path, context.user, pages, progress=update, model_name=name
+        )
     for outcome in summary.outcomes:
         if outcome.error:
             click.secho(f"page {outcome.page}: not recognised: {outcome.error}", fg="red", err=True)
@@ -236,6 +247,114 @@ def recognize(context: Context, manuscript_id: str, model_path: Path, pages: str
     _report_result(edition, manuscript_id)
     if summary.failed:
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("manuscript_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--name", help="The new model's name (default: the manuscripts and the date).")
+@click.option(
+    "--base", help="Fine-tune this model (a trained model's name or a model file) instead of starting afresh."
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
+@pass_context
+def train(context: Context, manuscript_ids: tuple[str, ...], name: str | None, base: str | None, epochs: int) -> None:
+    """Train a recognition model on the manuscripts' corrected and verified lines."""
+    name = name or f"{'+'.join(manuscript_ids)}-{datetime.now(UTC):%Y%m%d-%H%M}"
+    split = training.split_lines([context.edition.load(ms) for ms in manuscript_ids])
+    click.echo(
+        f"Training {name} on {len(split.training)} line(s), choosing the best epoch on {len(split.validation)}; "
+        f"{len(split.held_out)} verified line(s) held out for evaluation",
+        err=True,
+    )
+
+    def report(done: htr.EpochDone) -> None:
+        accuracy = f"{done.accuracy:.1%}" if done.accuracy is not None else "—"
+        click.echo(
+            f"epoch {done.epoch}/{done.epochs}: loss {done.loss or 0:.1f}, validation accuracy {accuracy}", err=True
+        )
+
+    record = training.train(
+        context.edition, list(manuscript_ids), name, context.user, base=base, epochs=epochs, progress=report
+    )
+    click.echo(f"Model {record.name}: best validation accuracy {record.validation_accuracy:.1%}")
+    if record.scores:
+        click.echo(
+            f"held-out lines: CER {record.scores.cer:.2%}, WER {record.scores.wer:.2%} ({record.scores.lines} line(s))"
+        )
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("manuscript_ids", metavar="ID...", nargs=-1, required=True)
+@click.option(
+    "--worst", type=click.IntRange(min=0), default=10, show_default=True, help="How many of the worst lines to show."
+)
+@click.option("--images", type=click.Path(file_okay=False, path_type=Path), help="Write the worst lines' images here.")
+@pass_context
+def evaluate(context: Context, model: str, manuscript_ids: tuple[str, ...], worst: int, images: Path | None) -> None:
+    """Character and word error rates of MODEL on held-out verified lines: overall, per page, worst lines."""
+    result = training.evaluate(context.edition, model, list(manuscript_ids))
+    scores = result.scores
+    click.echo(
+        f"{model}: CER {scores.cer:.2%}, WER {scores.wer:.2%} on {scores.lines} line(s), {scores.characters} characters"
+    )
+    for page, page_scores in result.pages.items():
+        click.echo(f"  {page}: CER {page_scores.cer:.2%}, WER {page_scores.wer:.2%} ({page_scores.lines} line(s))")
+    worst_lines = result.worst(worst)
+    pictures = training.write_line_images(context.edition, worst_lines, images) if images else {}
+    for line in worst_lines:
+        picture = f", image: {pictures[line.line_id]}" if line.line_id in pictures else ""
+        click.echo(f"\n{line.manuscript_id} p.{line.page} {line.line_id} (CER {line.cer:.0%}){picture}")
+        click.echo(f"  truth:      {line.truth}")
+        click.echo(f"  prediction: {line.prediction}")
+        click.echo(f"  diff:       {_diff(line.prediction, line.truth)}")
+
+
+def _diff(prediction: str, truth: str) -> str:
+    """Where the prediction differs from the truth: [-read wrongly-]{+should be+}."""
+    from difflib import SequenceMatcher
+
+    parts = []
+    for op, a0, a1, b0, b1 in SequenceMatcher(None, prediction, truth, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(truth[b0:b1])
+        else:
+            parts.append((f"[-{prediction[a0:a1]}-]" if a1 > a0 else "") + (f"{{+{truth[b0:b1]}+}}" if b1 > b0 else ""))
+    return "".join(parts)
+
+
+@cli.group()
+def models() -> None:
+    """Trained recognition models (in .workbench/models/)."""
+
+
+@models.command("list")
+@pass_context
+def models_list(context: Context) -> None:
+    """Name, base, training lines, error rates on held-out lines, date."""
+    records = training.ModelStore.of(context.edition).list()
+    if not records:
+        click.echo("No trained models yet: workbench train ID...")
+    for record in records:
+        scores = f"CER {record.scores.cer:.2%}, WER {record.scores.wer:.2%}" if record.scores else "not measured"
+        click.echo(
+            f"{record.name}  {record.created}  base: {record.base or '—'}  {record.training_lines} training line(s)"
+            f"  {scores}  ({', '.join(record.manuscripts)})"
+        )
+
+
+@models.command("default")
+@click.argument("manuscript_id")
+@click.argument("model", required=False)
+@click.option("--clear", is_flag=True, help="Remove the manuscript's default model.")
+@pass_context
+def models_default(context: Context, manuscript_id: str, model: str | None, clear: bool) -> None:
+    """Show or set the model that recognises MANUSCRIPT_ID when none is named."""
+    context.edition.require(manuscript_id)
+    store = training.ModelStore.of(context.edition)
+    if model or clear:
+        store.set_default(manuscript_id, None if clear else model)
+    click.echo(f"{manuscript_id}: {store.default(manuscript_id) or 'no default model'}")
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -212,3 +212,151 @@ def _band(baseline: list[Point], page_height: int) -> list[Point]:
     top = [(x, max(0, y - above)) for x, y in baseline]
     bottom = [(x, min(page_height, y + below)) for x, y in reversed(baseline)]
     return top + bottom
+
+
+# -- training ------------------------------------------------------------------------
+
+# A VGSL network small enough to train on a CPU in minutes, large enough for one hand:
+# kraken's default (three 200-unit LSTM layers) learns more but trains ~5× slower here.
+DEFAULT_SPEC = "[1,48,0,1 Cr3,3,32 Mp2,2 Cr3,3,64 Mp2,2 S1(1x0)1,3 Lbx200 Do0.1,2 Lbx200]"
+
+
+@dataclass
+class TrainingPage:
+    """A page image and the lines on it to learn from; each line's text is plain, as written."""
+
+    image: Path
+    frame: int | None
+    lines: list[Line]
+
+
+@dataclass
+class EpochDone:
+    """Progress of a training run, after each epoch's validation."""
+
+    epoch: int  # 1-based
+    epochs: int
+    loss: float | None
+    accuracy: float | None  # character accuracy on the validation lines, 0–1
+
+
+class Stop(Exception):
+    """Raised by a progress callback to end training early (the best model so far is kept)."""
+
+
+def train_recognizer(
+    training: list[TrainingPage],
+    validation: list[TrainingPage],
+    output: Path,
+    work_dir: Path,
+    *,
+    base: Path | None = None,
+    epochs: int = 30,
+    spec: str = DEFAULT_SPEC,
+    batch_size: int = 8,
+    learning_rate: float = 3e-3,
+    progress: Callable[[EpochDone], None] | None = None,
+) -> float:
+    """Train a recognition model (or fine-tune ``base``) and write the best one to ``output``.
+
+    Lines are cut out of the page images by kraken itself (polygon dewarping from the
+    baseline and boundary), exactly as recognition will cut them, and compiled once
+    into binary datasets in ``work_dir``. Returns the best validation character accuracy.
+    """
+    import torch
+    from kraken.configs import VGSLRecognitionTrainingConfig, VGSLRecognitionTrainingDataConfig
+    from kraken.lib.arrow_dataset import build_binary_dataset
+    from kraken.models.convert import convert_models
+    from kraken.train import KrakenTrainer, VGSLRecognitionModel
+    from kraken.train.vgsl import VGSLRecognitionDataModule
+    from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+    torch.set_num_threads(os.cpu_count() or 1)  # a training job has the machine to itself
+    work_dir.mkdir(parents=True, exist_ok=True)
+    datasets = {}
+    for name, pages in (("training", training), ("validation", validation)):
+        datasets[name] = work_dir / f"{name}.arrow"
+        segmentations = [_training_segmentation(page, work_dir, f"{name}-{k}") for k, page in enumerate(pages)]
+        build_binary_dataset(files=segmentations, output_file=str(datasets[name]), format_type=None)
+    settings = dict(
+        training_data=[str(datasets["training"])],
+        evaluation_data=[str(datasets["validation"])],
+        format_type="binary",
+        partition=1,
+        num_workers=0,
+        batch_size=batch_size,
+        spec=spec,
+        epochs=epochs,
+        quit="fixed",
+        lrate=learning_rate,
+        resize="union",  # a base model learns the characters it lacks
+        checkpoint_path=str(work_dir / "checkpoints"),
+    )
+    data_config = VGSLRecognitionTrainingDataConfig(**settings)
+    model_config = VGSLRecognitionTrainingConfig(**settings)
+    best = ModelCheckpoint(
+        dirpath=work_dir / "checkpoints", save_top_k=1, monitor="val_metric", mode="max", filename="best"
+    )
+
+    class Report(Callback):
+        def on_validation_epoch_end(self, trainer, module) -> None:
+            if trainer.sanity_checking or progress is None:
+                return
+            metrics = trainer.callback_metrics
+            loss, accuracy = metrics.get("train_loss_epoch"), metrics.get("val_accuracy")
+            try:
+                progress(
+                    EpochDone(
+                        trainer.current_epoch + 1,
+                        epochs,
+                        float(loss) if loss is not None else None,
+                        float(accuracy) if accuracy is not None else None,
+                    )
+                )
+            except Stop:
+                trainer.should_stop = True
+
+    trainer = KrakenTrainer(
+        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        devices=1,
+        max_epochs=epochs,
+        min_epochs=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[best, Report()],
+        num_sanity_val_steps=0,
+        val_check_interval=1.0,
+    )
+    with trainer.init_module(empty_init=base is None):
+        if base is None:
+            model = VGSLRecognitionModel(model_config)
+        else:
+            model = VGSLRecognitionModel.load_from_weights(str(base), config=model_config)
+    trainer.fit(model, VGSLRecognitionDataModule(data_config))
+    if not best.best_model_path:
+        raise WorkbenchError("training stopped before the first epoch ended; no model was made")
+    written = convert_models([best.best_model_path], output, weights_format="safetensors")
+    if Path(written) != output:
+        os.replace(written, output)
+    return float(best.best_model_score)
+
+
+def _training_segmentation(page: TrainingPage, work_dir: Path, name: str):
+    from kraken.containers import BaselineLine, Segmentation
+
+    image = page.image
+    if page.frame is not None:  # kraken reads the first frame of a file: give it this one alone
+        image = work_dir / f"{name}.png"
+        images.open_page(page.image, page.frame).save(image)
+    return Segmentation(
+        type="baselines",
+        imagename=str(image),
+        text_direction="horizontal-lr",
+        script_detection=False,
+        lines=[
+            BaselineLine(id=line.id, baseline=line.baseline, boundary=line.boundary, text=line.text)
+            for line in page.lines
+        ],
+        regions={},
+        line_orders=[],
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from workbench import htr, images, tei
 from workbench.edition import Edition, now
 from workbench.layout import MergeReport, merge_layout
-from workbench.model import Change, Manuscript, Page, WorkbenchError
+from workbench.model import Change, Line, Manuscript, Page, WorkbenchError
 
 
 @dataclass
@@ -98,19 +98,23 @@ def recognize(
     who: str,
     pages: str | None = None,
     progress: Progress | None = None,
+    model_name: str | None = None,
 ) -> RunSummary:
-    """Fill the lines that have no text with what the recognition model reads.
+    """Fill the lines without human text with what the recognition model reads.
 
-    Lines with text (from a person or an earlier model) are never touched.
+    Empty lines are filled and machine text (status ``automatic``, from an earlier
+    model) is replaced; a line a person corrected or verified is never touched.
+    ``model_name`` (default: the file's name) names the model in the TEI and the journal.
     """
     model_path = Path(model_path)
+    name = model_name or model_path.name
     if not model_path.is_file():
         raise WorkbenchError(f"{model_path}: no such model file")
     manuscript = edition.load(manuscript_id)
     summary = RunSummary()
     for page in select_pages(manuscript, pages):
         outcome = PageOutcome(page.n, page.image)
-        empty = [line for line in page.lines if not line.text]
+        empty = [line for line in page.lines if _machine_or_empty(line)]
         try:
             image = images.open_page(edition.image_path(manuscript_id, page), page.frame)
             results = {r.line_id: r for r in htr.recognize_lines(image, empty, model_path)}
@@ -119,11 +123,11 @@ def recognize(
         except Exception as error:
             outcome.error = _describe(error)
         else:
-            with edition.edit(manuscript_id, who, f"kraken:{model_path.name}", pages=[page.n]) as current:
-                source = current.source("recognition", model_path.name)
+            with edition.edit(manuscript_id, who, f"kraken:{name}", pages=[page.n]) as current:
+                source = current.source("recognition", name)
                 for line in current.page(page.n).lines:
                     found = results.get(line.id)
-                    if line.text or found is None or not found.text.strip():
+                    if not _machine_or_empty(line) or found is None or not found.text.strip():
                         continue
                     line.text = tei.text_fragment(found.text)
                     line.status, line.resp, line.cert = "automatic", source.id, found.confidence
@@ -131,8 +135,12 @@ def recognize(
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)
-    _record_change(edition, manuscript_id, who, summary, f"recognised with {model_path.name}")
+    _record_change(edition, manuscript_id, who, summary, f"recognised with {name}")
     return summary
+
+
+def _machine_or_empty(line: Line) -> bool:
+    return not line.text or line.status == "automatic"
 
 
 def _record_change(edition: Edition, manuscript_id: str, who: str, summary: RunSummary, what: str) -> None:

@@ -1,0 +1,160 @@
+"""Recognition models from corrected lines: the split, the model store, and a real training run.
+
+The training run (marked slow) is real kraken training, no mock: rendered pages of
+pre-1945 text in Old Standard (installed by the set-up), a small network trained
+for 30 epochs on ~200 lines (about 2 minutes on 2 cores), then measured on
+held-out lines against an untrained model, and used to recognise the pages nobody
+has transcribed.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_pipeline import untrained_model
+
+from workbench import tei, training
+from workbench.cli import cli
+from workbench.edition import Edition
+from workbench.model import Line, Manuscript, WorkbenchError
+from workbench.render import HADZHI_DIMITAR, POD_IGOTO, render_page
+
+SMALL_SPEC = "[1,32,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx96]"
+WORDS = (HADZHI_DIMITAR + " " + POD_IGOTO).split()
+
+
+def rendered_manuscript(edition: Edition, folder: Path, pages: int, transcribed: int, seed: int = 1) -> dict[str, str]:
+    """A manuscript 'letters' of rendered pages; the first ``transcribed`` pages corrected or
+    verified by a person, the rest segmented only. Returns every line's true text."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    drawn_pages = []
+    for n in range(1, pages + 1):
+        texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))) for _ in range(30)]
+        image, drawn = render_page(texts, width=1000, height=1400, seed=n, font_size=28)
+        image.save(folder / f"{n:03}.png")
+        drawn_pages.append(drawn)
+    edition.create(Manuscript(id="letters", title="Писма"), who="tester")
+    edition.add_pages("letters", sorted(folder.glob("*.png")), who="tester")
+    truth = {}
+    with edition.edit("letters", who="maria", source="maria") as manuscript:
+        person = manuscript.source("transcription", "maria")
+        for page, drawn in zip(manuscript.pages, drawn_pages, strict=True):
+            for k, line in enumerate(drawn, start=1):
+                x0, y0, x1, y1 = line.bbox
+                boundary = [(x0 - 4, y0 - 6), (x1 + 6, y0 - 6), (x1 + 6, y1 + 8), (x0 - 4, y1 + 8)]
+                added = Line(f"{page.id}_l{k}", boundary, line.baseline)
+                truth[added.id] = line.text
+                if int(page.n) <= transcribed:
+                    added.text, added.resp = tei.text_fragment(line.text), person.id
+                    added.status = "corrected" if k % 3 == 0 else "verified"
+                page.lines.append(added)
+    return truth
+
+
+# -- the split and the store (fast) -----------------------------------------------------
+
+
+def test_the_split_is_fixed_by_line_id_and_holds_out_only_verified_lines(edition, tmp_path):
+    rendered_manuscript(edition, tmp_path / "scans", pages=2, transcribed=2)
+    manuscript = edition.load("letters")
+    split = training.split_lines([manuscript])
+    assert len(split.training) + len(split.validation) + len(split.held_out) == len(manuscript.lines())
+    statuses = {line.id: line.status for line in manuscript.lines()}
+    assert split.held_out and all(statuses[ref.line_id] == "verified" for ref in split.held_out)
+    assert all(training.bucket(ref.line_id) == training.HELD_OUT for ref in split.held_out)
+    assert not {ref.line_id for ref in split.training} & {ref.line_id for ref in split.held_out}
+    # Verifying more lines, or editing others, never moves a line between the sets.
+    with edition.edit("letters", who="maria") as current:
+        current.pages[0].lines[0].text = "другъ текстъ"
+    again = training.split_lines([edition.load("letters")])
+    assert [ref.line_id for ref in again.held_out] == [ref.line_id for ref in split.held_out]
+    # Machine text and empty lines are never learnt from.
+    with edition.edit("letters", who="kraken") as current:
+        for line in current.pages[1].lines:
+            line.status = "automatic"
+    automatic = {line.id for line in edition.load("letters").pages[1].lines}
+    final = training.split_lines([edition.load("letters")])
+    assert not automatic & {ref.line_id for ref in final.training + final.validation + final.held_out}
+
+
+def test_training_needs_enough_lines_and_a_free_name(edition, tmp_path):
+    rendered_manuscript(edition, tmp_path / "scans", pages=1, transcribed=0)
+    with pytest.raises(WorkbenchError, match="too few corrected or verified lines"):
+        training.train(edition, ["letters"], "first", "tester")
+    with pytest.raises(WorkbenchError, match="not a usable model name"):
+        training.train(edition, ["letters"], "../evil", "tester")
+    with pytest.raises(WorkbenchError, match="no trained model 'nothing'"):
+        training.ModelStore.of(edition).get("nothing")
+    with pytest.raises(WorkbenchError, match="no trained model"):
+        training.evaluate(edition, "nothing", ["letters"])
+
+
+def test_error_rates_count_characters_and_words():
+    results = [
+        training.LineResult("ms", "1", "l1", "живъ е той", "живь е той", 1),
+        training.LineResult("ms", "1", "l2", "тамъ", "тамъ", 0),
+    ]
+    scores = training._scores(results)
+    assert scores.characters == 14 and scores.cer == pytest.approx(1 / 14)
+    assert scores.wer == pytest.approx(1 / 4)
+
+
+# -- a real training run (slow) -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_measure_and_recognise_with_a_model_made_from_corrected_lines(edition, tmp_path):
+    truth = rendered_manuscript(edition, tmp_path / "scans", pages=14, transcribed=12)
+    epochs_seen = []
+    record = training.train(
+        edition, ["letters"], "letters-1", "maria", epochs=30, spec=SMALL_SPEC, progress=epochs_seen.append
+    )
+    # Stored with what it was trained on and how well it reads the lines it never saw.
+    store = training.ModelStore.of(edition)
+    assert store.get("letters-1").held_out == record.held_out and record.held_out
+    assert (edition.state_dir / "models" / "letters-1" / "model.safetensors").stat().st_size > 10_000
+    assert [done.epoch for done in epochs_seen] == list(range(1, 31))
+    assert record.training_lines >= 180 and record.scores is not None
+
+    runner = CliRunner()
+    base = ["--edition", str(edition.root), "--user", "maria"]
+    result = runner.invoke(cli, [*base, "evaluate", "letters-1", "letters", "--images", str(tmp_path / "worst")])
+    assert result.exit_code == 0, result.output
+    trained = training.evaluate(edition, "letters-1", ["letters"])
+    random_weights = untrained_model(tmp_path)
+    untrained = training.evaluate(edition, random_weights, ["letters"])
+    assert trained.scores.lines == untrained.scores.lines == len(record.held_out)
+    assert untrained.scores.cer > 0.8
+    assert trained.scores.cer < 0.35 and trained.scores.cer < untrained.scores.cer / 3
+    assert f"letters-1: CER {trained.scores.cer:.2%}" in result.output
+    assert "letters p.1: CER" in result.output and "truth:" in result.output and "diff:" in result.output
+    assert all(path.stat().st_size > 0 for path in (tmp_path / "worst").glob("*.png"))
+
+    result = runner.invoke(cli, [*base, "models", "list"])
+    assert "letters-1" in result.output and f"CER {record.scores.cer:.2%}" in result.output
+
+    # Pages 13 and 14: first the untrained model's text, then the trained model's replaces it.
+    def machine_cer() -> float:
+        lines = [line for page in edition.load("letters").pages[12:] for line in page.lines]
+        assert all(line.status == "automatic" and line.cert is not None for line in lines)
+        errors = sum(training.Levenshtein.distance(tei.diplomatic_text(line.text), truth[line.id]) for line in lines)
+        return errors / sum(len(truth[line.id]) for line in lines)
+
+    result = runner.invoke(cli, [*base, "recognize", "letters", "--model", str(random_weights)])
+    assert result.exit_code == 0, result.output
+    before = machine_cer()
+    runner.invoke(cli, [*base, "models", "default", "letters", "letters-1"])
+    verified_before = {line.id: line.text for line in edition.load("letters").lines() if line.status != "automatic"}
+    result = runner.invoke(cli, [*base, "recognize", "letters"])  # the default model
+    assert result.exit_code == 0, result.output
+    after = machine_cer()
+    assert after < before / 3, (before, after)
+    manuscript = edition.load("letters")
+    assert {line.id: line.text for line in manuscript.lines() if line.status != "automatic"} == verified_before
+    source = next(s for s in manuscript.sources if s.id == manuscript.pages[13].lines[0].resp)
+    assert (source.kind, source.name) == ("recognition", "letters-1")
+    assert edition.problems("letters", tei_all=True) == []

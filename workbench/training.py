@@ -1,0 +1,356 @@
+"""Recognition models made from the philologists' own corrections: train, measure, keep.
+
+Lines a person corrected or verified are what a model learns from. A fixed share of
+the verified lines never goes into training: a line is held out by a hash of its id
+(``HELD_OUT``), so the split does not change as more lines are verified and the
+same lines measure every model. Training itself is kraken's (htr.py); this module
+chooses the lines, keeps the models and computes error rates.
+
+Models live in the edition's operational state::
+
+    .workbench/models/<name>/model.safetensors   the weights (kraken)
+    .workbench/models/<name>/model.json          name, date, base, lines, split, scores
+    .workbench/models/defaults.json              the default model of each manuscript
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import zlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rapidfuzz.distance import Levenshtein
+
+from workbench import crops, htr, images, tei
+from workbench.edition import Edition
+from workbench.files import write_atomically
+from workbench.model import Line, Manuscript, WorkbenchError
+
+# One line in ten of the verified ones is held out for evaluation, one in ten of the
+# others (corrected or verified) for choosing the best epoch; by the CRC-32 of the id.
+BUCKETS = 10
+HELD_OUT = 0
+VALIDATION = 1
+MIN_TRAINING_LINES = 20
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass
+class LineRef:
+    """Where a line is, and its text as written (what a model should read)."""
+
+    manuscript_id: str
+    page: str
+    line_id: str
+    text: str
+
+
+@dataclass
+class Split:
+    training: list[LineRef] = field(default_factory=list)
+    validation: list[LineRef] = field(default_factory=list)
+    held_out: list[LineRef] = field(default_factory=list)
+
+
+@dataclass
+class Scores:
+    cer: float
+    wer: float
+    lines: int
+    characters: int
+
+
+@dataclass
+class ModelRecord:
+    name: str
+    created: str
+    base: str | None
+    manuscripts: list[str]
+    training_lines: int
+    validation_lines: int
+    held_out: list[str]  # ids of the held-out lines this model never saw
+    epochs: int
+    validation_accuracy: float
+    scores: Scores | None = None  # on the held-out lines, when the model was made
+    who: str = ""
+
+
+def bucket(line_id: str) -> int:
+    return zlib.crc32(line_id.encode()) % BUCKETS
+
+
+def split_lines(manuscripts: list[Manuscript]) -> Split:
+    """The corrected and verified lines with text, split for training, validation and evaluation."""
+    split = Split()
+    for manuscript in manuscripts:
+        for page in manuscript.pages:
+            for line in page.lines:
+                text = tei.diplomatic_text(line.text).strip() if line.text else ""
+                if line.status not in ("corrected", "verified") or not text:
+                    continue
+                ref = LineRef(manuscript.id, page.n, line.id, text)
+                if line.status == "verified" and bucket(line.id) == HELD_OUT:
+                    split.held_out.append(ref)
+                elif bucket(line.id) == VALIDATION:
+                    split.validation.append(ref)
+                else:
+                    split.training.append(ref)
+    return split
+
+
+class ModelStore:
+    """The edition's trained models (``ModelStore.of(edition)``)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @classmethod
+    def of(cls, edition: Edition) -> ModelStore:
+        return cls(edition.state_dir / "models")
+
+    def list(self) -> list[ModelRecord]:
+        """Models, newest first."""
+        records = [self._read(path.parent.name) for path in self.folder.glob("*/model.json")]
+        return sorted(records, key=lambda record: record.created, reverse=True)
+
+    def get(self, name: str) -> ModelRecord:
+        if not MODEL_NAME.fullmatch(name) or not (self.folder / name / "model.json").is_file():
+            known = ", ".join(record.name for record in self.list()) or "none yet"
+            raise WorkbenchError(f"no trained model {name!r} (models: {known})")
+        return self._read(name)
+
+    def weights(self, name: str) -> Path:
+        self.get(name)
+        return self.folder / name / "model.safetensors"
+
+    def resolve(self, name_or_path: str | Path) -> Path:
+        """A model's weights file, from a trained model's name or a path to a model file."""
+        path = Path(name_or_path).expanduser()
+        if path.is_file():
+            return path.resolve()
+        return self.weights(str(name_or_path))
+
+    def default(self, manuscript_id: str) -> str | None:
+        return self._defaults().get(manuscript_id)
+
+    def set_default(self, manuscript_id: str, name: str | None) -> None:
+        if name is not None:
+            self.get(name)
+        defaults = self._defaults()
+        if name is None:
+            defaults.pop(manuscript_id, None)
+        else:
+            defaults[manuscript_id] = name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.folder / "defaults.json", json.dumps(defaults, indent=1, sort_keys=True).encode())
+
+    def _defaults(self) -> dict[str, str]:
+        path = self.folder / "defaults.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _read(self, name: str) -> ModelRecord:
+        data = json.loads((self.folder / name / "model.json").read_text(encoding="utf-8"))
+        scores = data.pop("scores", None)
+        return ModelRecord(**data, scores=Scores(**scores) if scores else None)
+
+    def _add(self, record: ModelRecord, weights: Path) -> None:
+        """Put a finished model in place at once: a folder renamed into the store."""
+        staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{record.name}."))
+        try:
+            shutil.move(weights, staging / "model.safetensors")
+            data = json.dumps(asdict(record), ensure_ascii=False, indent=1).encode()
+            write_atomically(staging / "model.json", data)
+            staging.rename(self.folder / record.name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def train(
+    edition: Edition,
+    manuscript_ids: list[str],
+    name: str,
+    who: str,
+    *,
+    base: str | None = None,
+    epochs: int = 30,
+    spec: str = htr.DEFAULT_SPEC,
+    progress: Callable[[htr.EpochDone], None] | None = None,
+) -> ModelRecord:
+    """Train a model on the manuscripts' corrected and verified lines and keep it as ``name``.
+
+    ``base`` (a trained model's name or a model file) is fine-tuned instead of starting
+    from nothing. The model is measured on the held-out lines before it is kept.
+    """
+    store = ModelStore.of(edition)
+    if not MODEL_NAME.fullmatch(name):
+        raise WorkbenchError(f"{name!r} is not a usable model name: letters, digits, '.', '-', '_' (at most 64)")
+    if (store.folder / name).exists():
+        raise WorkbenchError(f"a model named {name!r} exists already; choose another name")
+    base_path = store.resolve(base) if base else None
+    manuscripts = [edition.load(manuscript_id) for manuscript_id in manuscript_ids]
+    split = split_lines(manuscripts)
+    if len(split.training) < MIN_TRAINING_LINES or not split.validation:
+        raise WorkbenchError(
+            f"too few corrected or verified lines to train on: {len(split.training)} for training and "
+            f"{len(split.validation)} for validation (at least {MIN_TRAINING_LINES} and 1); "
+            "correct or verify more lines first"
+        )
+    store.folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.folder, prefix=f".{name}.training-") as work:
+        work_dir = Path(work)
+        weights = work_dir / "model.safetensors"
+        accuracy = htr.train_recognizer(
+            [page for _, _, page in _pages(edition, manuscripts, split.training)],
+            [page for _, _, page in _pages(edition, manuscripts, split.validation)],
+            weights,
+            work_dir / "kraken",
+            base=base_path,
+            epochs=epochs,
+            spec=spec,
+            progress=progress,
+        )
+        record = ModelRecord(
+            name=name,
+            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            base=str(base) if base else None,
+            manuscripts=list(manuscript_ids),
+            training_lines=len(split.training),
+            validation_lines=len(split.validation),
+            held_out=[ref.line_id for ref in split.held_out],
+            epochs=epochs,
+            validation_accuracy=accuracy,
+            who=who,
+        )
+        if split.held_out:
+            record.scores = evaluate_lines(edition, manuscripts, split.held_out, weights).scores
+        store._add(record, weights)
+    return record
+
+
+def _pages(
+    edition: Edition, manuscripts: list[Manuscript], refs: list[LineRef]
+) -> list[tuple[str, str, htr.TrainingPage]]:
+    """The lines of ``refs`` grouped by page: (manuscript id, page number, the page with those lines)."""
+    wanted: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for ref in refs:
+        wanted[ref.manuscript_id, ref.page][ref.line_id] = ref.text
+    pages = []
+    for manuscript in manuscripts:
+        for page in manuscript.pages:
+            texts = wanted.get((manuscript.id, page.n))
+            if texts:
+                lines = [_with_text(line, texts[line.id]) for line in page.lines if line.id in texts]
+                image = edition.image_path(manuscript.id, page)
+                pages.append((manuscript.id, page.n, htr.TrainingPage(image, page.frame, lines)))
+    return pages
+
+
+def _with_text(line: Line, text: str) -> Line:
+    return Line(line.id, line.boundary, line.baseline, line.region, text)
+
+
+# -- measuring -----------------------------------------------------------------------
+
+
+@dataclass
+class LineResult:
+    manuscript_id: str
+    page: str
+    line_id: str
+    truth: str
+    prediction: str
+    errors: int  # character edits from the prediction to the truth
+
+    @property
+    def cer(self) -> float:
+        return self.errors / max(1, len(self.truth))
+
+
+@dataclass
+class Evaluation:
+    scores: Scores
+    pages: dict[str, Scores]  # "<manuscript> p.<n>" → scores
+    lines: list[LineResult]  # worst first
+
+    def worst(self, count: int = 10) -> list[LineResult]:
+        return [line for line in self.lines if line.errors][:count]
+
+
+def evaluate(edition: Edition, model: str | Path, manuscript_ids: list[str]) -> Evaluation:
+    """Character and word error rates of ``model`` on held-out verified lines.
+
+    For a model trained here: the verified lines it was never trained on (its recorded
+    held-out lines, and any verified since in the held-out share). For another model
+    file: the held-out share of the verified lines.
+    """
+    store = ModelStore.of(edition)
+    weights = store.resolve(model)
+    manuscripts = [edition.load(manuscript_id) for manuscript_id in manuscript_ids]
+    held_out = split_lines(manuscripts).held_out
+    if not Path(str(model)).is_file():
+        recorded = set(store.get(str(model)).held_out)
+        held_out = [ref for ref in held_out if ref.line_id in recorded or bucket(ref.line_id) == HELD_OUT]
+    if not held_out:
+        raise WorkbenchError(
+            "no held-out verified lines to measure on: verify more lines (one verified line in ten is held out)"
+        )
+    return evaluate_lines(edition, manuscripts, held_out, weights)
+
+
+def evaluate_lines(edition: Edition, manuscripts: list[Manuscript], refs: list[LineRef], weights: Path) -> Evaluation:
+    results = []
+    for manuscript_id, page_n, page in _pages(edition, manuscripts, refs):
+        image = images.open_page(page.image, page.frame)
+        found = {r.line_id: r.text for r in htr.recognize_lines(image, page.lines, weights)}
+        for line in page.lines:
+            prediction = found.get(line.id, "").strip()
+            results.append(
+                LineResult(
+                    manuscript_id, page_n, line.id, line.text, prediction, Levenshtein.distance(prediction, line.text)
+                )
+            )
+    by_page: dict[str, list[LineResult]] = defaultdict(list)
+    for result in results:
+        by_page[f"{result.manuscript_id} p.{result.page}"].append(result)
+    return Evaluation(
+        scores=_scores(results),
+        pages={page: _scores(lines) for page, lines in by_page.items()},
+        lines=sorted(results, key=lambda r: (-r.cer, r.line_id)),
+    )
+
+
+def write_line_images(edition: Edition, results: list[LineResult], folder: Path) -> dict[str, Path]:
+    """The line image of each result, as ``<line id>.png`` in ``folder`` (one decode per page)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    by_page: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for result in results:
+        by_page[result.manuscript_id, result.page].add(result.line_id)
+    for (manuscript_id, page_n), line_ids in by_page.items():
+        page = edition.read(manuscript_id, page_n).pages[0]
+        image = images.open_page(edition.image_path(manuscript_id, page), page.frame)
+        for line in page.lines:
+            if line.id in line_ids:
+                written[line.id] = folder / f"{line.id}.png"
+                crops.line_image(image, line).save(written[line.id])
+    return written
+
+
+def _scores(results: list[LineResult]) -> Scores:
+    characters = sum(len(r.truth) for r in results)
+    words = sum(len(r.truth.split()) for r in results)
+    word_errors = sum(Levenshtein.distance(r.prediction.split(), r.truth.split()) for r in results)
+    return Scores(
+        cer=sum(r.errors for r in results) / max(1, characters),
+        wer=word_errors / max(1, words),
+        lines=len(results),
+        characters=characters,
+    )
