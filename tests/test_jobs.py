@@ -107,7 +107,7 @@ def dead_pid() -> int:
         ("segment", "ms1", None, "model.mlmodel", "a segment job takes no model"),
         ("recognize", "ms1", None, None, "a recognize job needs a recognition model"),
         ("recognize", "ms1", "1", "missing.mlmodel", "missing.mlmodel: no such model file"),
-        ("ocr", "ms1", None, None, "unknown job kind 'ocr': use one of segment, recognize"),
+        ("ocr", "ms1", None, None, "unknown job kind 'ocr': use one of segment, recognize, train"),
     ],
 )
 def test_submit_refuses_a_bad_request_and_starts_nothing(

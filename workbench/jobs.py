@@ -1,4 +1,4 @@
-"""Segmentation and recognition as background jobs, in worker processes outside the web process.
+"""Segmentation, recognition and training as background jobs, in worker processes outside the web process.
 
 Kraken costs about 15 s of CPU per page and 1.8 GB per process, so a web request
 only records a job and starts a worker (``python -m workbench.jobs EDITION JOB_ID``,
@@ -13,7 +13,7 @@ process that started them::
 A job is ``queued`` until its worker starts, ``running`` while it works, then
 ``done``, ``failed`` or ``cancelled``. Pages are saved one by one as they are done
 (that is how the pipeline works), so a cancelled or failed job keeps the pages it
-finished.
+finished. A training job counts epochs instead of pages; cancelled, it keeps no model.
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from workbench import pipeline
+from workbench import htr, pipeline, training
 from workbench.edition import Edition
 from workbench.files import write_atomically
 from workbench.model import WorkbenchError
 
-Kind = Literal["segment", "recognize"]
+Kind = Literal["segment", "recognize", "train"]
 State = Literal["queued", "running", "done", "failed", "cancelled"]
-KINDS: tuple[Kind, ...] = ("segment", "recognize")
+KINDS: tuple[Kind, ...] = ("segment", "recognize", "train")
 ACTIVE_STATES: tuple[State, ...] = ("queued", "running")
 
 JOB_ID = re.compile(r"[0-9a-f]{12}")
@@ -53,10 +53,14 @@ class Job:
     kind: Kind
     manuscript_id: str
     pages: str | None = None  # a page list as pipeline.select_pages reads it; None: every page
-    model: str | None = None  # absolute path of the recognition model
+    model: str | None = None  # absolute path of the recognition model (train: of the base model, if any)
+    # Training: the new model's name and the manuscripts it learns from (the first is
+    # ``manuscript_id``); recognition: the trained model's name, if it is one.
+    name: str | None = None
+    manuscripts: list[str] | None = None
     who: str = ""
     state: State = "queued"
-    done: int = 0  # pages finished (saved or failed)
+    done: int = 0  # pages finished (saved or failed); epochs, for training
     total: int = 0
     current: str = ""  # what the worker is doing now, for the progress bar
     message: str = ""  # the outcome: a summary, or what went wrong
@@ -100,12 +104,20 @@ class JobStore:
         who: str,
         pages: str | None = None,
         model: str | Path | None = None,
+        *,
+        name: str | None = None,
+        manuscripts: list[str] | None = None,
+        epochs: int = 30,
     ) -> Job:
         """Check the request, record the job as queued and start its worker.
 
+        ``model`` is a trained model's name or a model file (recognition: the model
+        to read with; training: the base to fine-tune). Training takes the new model's
+        ``name`` and the ``manuscripts`` to learn from (default: ``manuscript_id``).
+
         Anything wrong with the request (an unknown manuscript, a bad page list, a
-        missing model file, another job already working on the manuscript) is
-        raised here as a WorkbenchError, and nothing is started.
+        missing model, too few corrected lines, another job already working on the
+        manuscript) is raised here as a WorkbenchError, and nothing is started.
         """
         if edition.state_dir / "jobs" != self.folder:
             # The worker finds its job from the edition root alone.
@@ -113,20 +125,25 @@ class JobStore:
         if kind not in KINDS:
             raise WorkbenchError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
         pages = pages.strip() if pages else None
-        selected = pipeline.select_pages(edition.load(manuscript_id), pages)
-        if not selected:
-            raise WorkbenchError(f"{manuscript_id} has no pages yet; add page images first")
+        if kind == "train":
+            manuscripts = list(manuscripts or [manuscript_id])
+            total = _check_training(edition, manuscripts, name, model, epochs)
+            model = training.ModelStore.of(edition).resolve(model) if model else None
+        else:
+            selected = pipeline.select_pages(edition.load(manuscript_id), pages)
+            if not selected:
+                raise WorkbenchError(f"{manuscript_id} has no pages yet; add page images first")
+            total = len(selected)
         if kind == "recognize":
             if not model:
                 raise WorkbenchError("a recognize job needs a recognition model (.mlmodel or .safetensors)")
+            name = None if Path(model).expanduser().is_file() else str(model)
             # Resolved now: the worker runs in another folder.
-            model = Path(model).expanduser().resolve()
-            if not model.is_file():
-                raise WorkbenchError(f"{model}: no such model file")
-        elif model:
+            model = training.ModelStore.of(edition).resolve(model)
+        elif model and kind == "segment":
             raise WorkbenchError("a segment job takes no model; start a recognize job once segmentation is done")
         with self._locked():
-            running = self._active(manuscript_id)
+            running = self._active(manuscript_id) if kind != "train" else self._training()
             if running is not None:
                 raise WorkbenchError(
                     f"job {running.id} ({running.kind}, {running.state}, started by {running.who}) is already "
@@ -138,8 +155,10 @@ class JobStore:
                 manuscript_id=manuscript_id,
                 pages=pages,
                 model=str(model) if model else None,
+                name=name,
+                manuscripts=manuscripts if kind == "train" else None,
                 who=who,
-                total=len(selected),
+                total=total,
                 current="waiting for the worker to start",
                 created=_now(),
             )
@@ -186,7 +205,10 @@ class JobStore:
                 return job
             job.state, job.finished, job.current = "cancelled", _now(), ""
             by = f" by {who}" if who else ""
-            job.message = f"cancelled{by} after {job.done} of {job.total} page(s); the pages finished stay saved"
+            if job.kind == "train":
+                job.message = f"cancelled{by} after {job.done} of {job.total} epoch(s); no model was kept"
+            else:
+                job.message = f"cancelled{by} after {job.done} of {job.total} page(s); the pages finished stay saved"
             self._write(job)
         # Under the manuscript's lock the worker is not in the middle of a save, so it
         # is never stopped between writing the journal and replacing the TEI file.
@@ -235,6 +257,13 @@ class JobStore:
         """Lock held."""
         for job in self._read_all():
             if job.manuscript_id == manuscript_id and job.active and self._expire_if_dead(job).active:
+                return job
+        return None
+
+    def _training(self) -> Job | None:
+        """Lock held. The training job now running: one at a time, since each takes every core."""
+        for job in self._read_all():
+            if job.kind == "train" and job.active and self._expire_if_dead(job).active:
                 return job
         return None
 
@@ -348,18 +377,25 @@ def run_worker(edition_root: Path, job_id: str) -> int:
         print(f"job {job_id} ended before its worker started", flush=True)
         return 0
     print(f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}", flush=True)
+    if job.kind == "train":
+        # Cancelling sends SIGTERM: end through SystemExit, so the half-made model's
+        # working folder is removed on the way out.
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
-        summary = _run(edition, store, job)
+        if job.kind == "train":
+            message, failed = _train(edition, store, job), False
+        else:
+            summary = _run(edition, store, job)
+            message, failed = _summary_message(job.kind, summary), bool(summary.failed)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
         store._update(job_id, state="failed", finished=_now(), current="", message=message)
         print(f"{_now()} failed: {message}", flush=True)
         raise
-    state = "failed" if summary.failed else "done"
-    message = _summary_message(job.kind, summary)
+    state = "failed" if failed else "done"
     store._update(job_id, state=state, finished=_now(), current="", message=message)
     print(f"{_now()} {state}: {message}", flush=True)
-    return 1 if summary.failed else 0
+    return 1 if failed else 0
 
 
 def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
@@ -381,7 +417,40 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
         # workers=None: a page per core, so a one-page job uses one core and a
         # whole manuscript all of them.
         return pipeline.segment(edition, job.manuscript_id, job.who, job.pages, workers=None, progress=progress)
-    return pipeline.recognize(edition, job.manuscript_id, Path(job.model), job.who, job.pages, progress=progress)
+    return pipeline.recognize(
+        edition, job.manuscript_id, Path(job.model), job.who, job.pages, progress=progress, model_name=job.name
+    )
+
+
+def _train(edition: Edition, store: JobStore, job: Job) -> str:
+    store._update(job.id, current="loading kraken, cutting out the lines")
+
+    def progress(done: htr.EpochDone) -> None:
+        accuracy = f"{done.accuracy:.1%}" if done.accuracy is not None else "—"
+        current = f"epoch {done.epoch}/{done.epochs}: loss {done.loss or 0:.1f}, validation accuracy {accuracy}"
+        store._update(job.id, done=done.epoch, current=current)
+        print(f"{_now()} {current}", flush=True)
+
+    record = training.train(
+        edition, job.manuscripts, job.name, job.who, base=job.model, epochs=job.total, progress=progress
+    )
+    scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
+    return f"model {record.name} trained on {record.training_lines} line(s){scores}"
+
+
+def _check_training(
+    edition: Edition, manuscripts: list[str], name: str | None, base: str | Path | None, epochs: int
+) -> int:
+    """What training.train would refuse, refused before a worker starts; the number of epochs."""
+    if not name:
+        raise WorkbenchError("a training job needs a name for the new model")
+    training.check_name(edition, name)
+    if base:
+        training.ModelStore.of(edition).resolve(base)
+    training.check_enough(training.split_lines([edition.load(manuscript_id) for manuscript_id in manuscripts]))
+    if epochs < 1:
+        raise WorkbenchError("a training job needs at least one epoch")
+    return epochs
 
 
 def _pages(numbers: list[str]) -> str:

@@ -117,7 +117,9 @@ class ModelStore:
 
     def list(self) -> list[ModelRecord]:
         """Models, newest first."""
-        records = [self._read(path.parent.name) for path in self.folder.glob("*/model.json")]
+        # Hidden folders are models being trained or put in place.
+        paths = [path for path in self.folder.glob("*/model.json") if not path.parent.name.startswith(".")]
+        records = [self._read(path.parent.name) for path in paths]
         return sorted(records, key=lambda record: record.created, reverse=True)
 
     def get(self, name: str) -> ModelRecord:
@@ -135,6 +137,8 @@ class ModelStore:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return path.resolve()
+        if "/" in str(name_or_path) or path.suffix in (".mlmodel", ".safetensors"):
+            raise WorkbenchError(f"{path}: no such model file")
         return self.weights(str(name_or_path))
 
     def default(self, manuscript_id: str) -> str | None:
@@ -190,19 +194,11 @@ def train(
     from nothing. The model is measured on the held-out lines before it is kept.
     """
     store = ModelStore.of(edition)
-    if not MODEL_NAME.fullmatch(name):
-        raise WorkbenchError(f"{name!r} is not a usable model name: letters, digits, '.', '-', '_' (at most 64)")
-    if (store.folder / name).exists():
-        raise WorkbenchError(f"a model named {name!r} exists already; choose another name")
+    check_name(edition, name)
     base_path = store.resolve(base) if base else None
     manuscripts = [edition.load(manuscript_id) for manuscript_id in manuscript_ids]
     split = split_lines(manuscripts)
-    if len(split.training) < MIN_TRAINING_LINES or not split.validation:
-        raise WorkbenchError(
-            f"too few corrected or verified lines to train on: {len(split.training)} for training and "
-            f"{len(split.validation)} for validation (at least {MIN_TRAINING_LINES} and 1); "
-            "correct or verify more lines first"
-        )
+    check_enough(split)
     store.folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.folder, prefix=f".{name}.training-") as work:
         work_dir = Path(work)
@@ -233,6 +229,23 @@ def train(
             record.scores = evaluate_lines(edition, manuscripts, split.held_out, weights).scores
         store._add(record, weights)
     return record
+
+
+def check_name(edition: Edition, name: str) -> None:
+    """Refuse a model name that is not usable as a folder name, or is taken."""
+    if not MODEL_NAME.fullmatch(name):
+        raise WorkbenchError(f"{name!r} is not a usable model name: letters, digits, '.', '-', '_' (at most 64)")
+    if (ModelStore.of(edition).folder / name).exists():
+        raise WorkbenchError(f"a model named {name!r} exists already; choose another name")
+
+
+def check_enough(split: Split) -> None:
+    if len(split.training) < MIN_TRAINING_LINES or not split.validation:
+        raise WorkbenchError(
+            f"too few corrected or verified lines to train on: {len(split.training)} for training and "
+            f"{len(split.validation)} for validation (at least {MIN_TRAINING_LINES} and 1); "
+            "correct or verify more lines first"
+        )
 
 
 def _pages(

@@ -69,12 +69,13 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     limiter.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, editor, reader, transfers
+    from workbench.web import auth, editor, models, reader, transfers
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(reader.bp)
     app.register_blueprint(transfers.bp)
+    app.register_blueprint(models.bp)
 
     @app.get("/assets/<name>")
     def asset(name: str):

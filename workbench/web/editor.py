@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from workbench import editing, metadata, shorthand, tei
 from workbench.jobs import JobStore
 from workbench.model import STATUSES, Line, Page, WorkbenchError
+from workbench.training import ModelStore
 from workbench.web import edition, facsimiles, index_changed
 from workbench.web.auth import login_required
 
@@ -37,7 +38,7 @@ def labels() -> dict:
         "corrected": _("corrected"),
         "verified": _("verified"),
     }
-    kinds = {"segment": _("Segmentation"), "recognize": _("Recognition")}
+    kinds = {"segment": _("Segmentation"), "recognize": _("Recognition"), "train": _("Training")}
     states = {
         "queued": _("queued"),
         "running": _("running"),
@@ -81,7 +82,12 @@ def index():
 def manuscript(manuscript_id: str):
     pages = edition().overview(manuscript_id)
     return render_template(
-        "manuscript.html", manuscript=edition().header(manuscript_id), pages=pages, statuses=STATUSES
+        "manuscript.html",
+        manuscript=edition().header(manuscript_id),
+        pages=pages,
+        statuses=STATUSES,
+        models=ModelStore.of(edition()).list(),
+        default_model=_default_model(manuscript_id),
     )
 
 
@@ -256,7 +262,9 @@ def start_job(manuscript_id: str):
     kind = request.form.get("kind", "segment")
     if kind not in ("segment", "recognize"):
         abort(400)
-    model = current_app.config.get("RECOGNITION_MODEL") if kind == "recognize" else None
+    model = None
+    if kind == "recognize":
+        model = request.form.get("model") or _default_model(manuscript_id)
     try:
         job = JobStore.of(edition()).submit(
             edition(), kind, manuscript_id, g.user.name, pages=request.form.get("pages") or None, model=model
@@ -272,6 +280,38 @@ def job(job_id: str):
     if job is None:
         abort(404)
     return render_template("_job.html", job=job)
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str):
+    return render_template("_job.html", job=JobStore.of(edition()).cancel(job_id, g.user.name))
+
+
+@bp.post("/m/<manuscript_id>/default-model")
+def set_default_model(manuscript_id: str):
+    edition().require(manuscript_id)
+    ModelStore.of(edition()).set_default(manuscript_id, request.form.get("model") or None)
+    flash(_("Default model saved."))
+    return redirect(url_for("editor.manuscript", manuscript_id=manuscript_id), 303)
+
+
+@bp.get("/m/<manuscript_id>/uncertain")
+def uncertain_lines(manuscript_id: str):
+    """Machine-read lines, the least certain first: where correcting pays most."""
+    manuscript = edition().read(manuscript_id)
+    lines = [
+        (page, line) for page in manuscript.pages for line in page.lines if line.status == "automatic" and line.text
+    ]
+    lines.sort(key=lambda item: (item[1].cert if item[1].cert is not None else 2.0, item[1].id))
+    rows = [_row(manuscript_id, page, line) for page, line in lines[:200]]
+    return render_template(
+        "uncertain.html", manuscript=manuscript, rows=rows, total=len(lines), palette=current_app.config["PALETTE"]
+    )
+
+
+def _default_model(manuscript_id: str) -> str | None:
+    """The manuscript's default model, else the edition's (workbench.toml [recognition] model)."""
+    return ModelStore.of(edition()).default(manuscript_id) or current_app.config.get("RECOGNITION_MODEL")
 
 
 # -- helpers -----------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Recognition models in the browser: the list, and training a new one as a job. Editors only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+from flask import Blueprint, g, render_template, request
+from flask_babel import gettext as _
+
+from workbench.jobs import JobStore
+from workbench.model import WorkbenchError
+from workbench.training import ModelStore
+from workbench.web import edition
+from workbench.web.auth import login_required
+
+bp = Blueprint("models", __name__, url_prefix="/models")
+
+
+@bp.before_request
+@login_required
+def require_editor() -> None:
+    """Models are for logged-in editors."""
+
+
+@bp.get("/")
+def index():
+    manuscripts = []
+    for manuscript_id in edition().manuscript_ids():
+        counts = Counter()
+        for summary in edition().overview(manuscript_id):
+            counts.update(summary.counts)
+        manuscripts.append(
+            {
+                "id": manuscript_id,
+                "title": edition().header(manuscript_id).title or manuscript_id,
+                "lines": counts["corrected"] + counts["verified"],
+            }
+        )
+    training = [job for job in JobStore.of(edition()).list() if job.kind == "train" and job.active]
+    return render_template(
+        "models.html",
+        models=ModelStore.of(edition()).list(),
+        manuscripts=manuscripts,
+        jobs=training,
+        suggested_name=f"model-{datetime.now(UTC):%Y%m%d-%H%M}",
+    )
+
+
+@bp.post("/train")
+def train():
+    chosen = request.form.getlist("manuscripts")
+    if not chosen:
+        return render_template("_job.html", error=_("Choose at least one manuscript to learn from.")), 422
+    try:
+        epochs = int(request.form.get("epochs") or 30)
+        job = JobStore.of(edition()).submit(
+            edition(),
+            "train",
+            chosen[0],
+            g.user.name,
+            model=request.form.get("base") or None,
+            name=(request.form.get("name") or "").strip(),
+            manuscripts=chosen,
+            epochs=epochs,
+        )
+    except ValueError:
+        return render_template("_job.html", error=_("The number of epochs must be a whole number.")), 422
+    except WorkbenchError as error:
+        return render_template("_job.html", error=str(error)), 422
+    return render_template("_job.html", job=job)
