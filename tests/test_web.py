@@ -365,3 +365,79 @@ def test_editors_import_a_zip_and_see_what_was_skipped(editor, sample_edition, t
         content_type="multipart/form-data",
     )
     assert response.status_code == 422 and "cannot be read as a zip file" in response.get_data(as_text=True)
+
+
+# -- models ------------------------------------------------------------------------
+
+
+def stored_model(edition, name="letters-1"):
+    """A model record as training.train leaves it (the weights are not read by these views)."""
+    import json
+
+    folder = edition.state_dir / "models" / name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"weights")
+    record = {
+        "name": name,
+        "created": "2026-11-27T08:00:00Z",
+        "base": None,
+        "manuscripts": [MS],
+        "training_lines": 240,
+        "validation_lines": 25,
+        "held_out": [],
+        "epochs": 30,
+        "validation_accuracy": 0.9,
+        "who": "ivan",
+        "scores": {"cer": 0.0712, "wer": 0.25, "lines": 20, "characters": 600},
+    }
+    (folder / "model.json").write_text(json.dumps(record))
+
+
+def test_the_models_page_lists_models_and_refuses_training_without_lines(editor, sample_edition):
+    stored_model(sample_edition)
+    page = editor.get("/models/", headers={"Accept-Language": "bg"}).get_data(as_text=True)
+    assert 'id="model-letters-1"' in page and "7.1 %" in page and "240" in page
+    response = editor.post("/models/train", data={"name": "new"}, headers={"X-CSRFToken": editor.token})
+    assert response.status_code == 422 and "Изберете поне един ръкопис" in response.get_data(as_text=True)
+    response = editor.post(
+        "/models/train", data={"name": "letters-1", "manuscripts": MS}, headers={"X-CSRFToken": editor.token}
+    )
+    assert response.status_code == 422 and "exists already" in response.get_data(as_text=True)
+    # The sample's verified lines are enough to start: a training job with a cancel button, cancelled.
+    response = editor.post(
+        "/models/train", data={"name": "new", "manuscripts": MS, "epochs": "40"}, headers={"X-CSRFToken": editor.token}
+    )
+    fragment = response.get_data(as_text=True)
+    assert response.status_code == 200 and "0/40" in fragment
+    job_id = re.search(r'id="job-([0-9a-f]{12})"', fragment).group(1)
+    response = editor.post(f"/jobs/{job_id}/cancel", headers={"X-CSRFToken": editor.token, "Accept-Language": "en"})
+    assert 'data-state="cancelled"' in response.get_data(as_text=True)
+    assert "no model was kept" in response.get_data(as_text=True)
+
+
+def test_a_default_model_per_manuscript_is_offered_for_recognition(editor, sample_edition):
+    from workbench.training import ModelStore
+
+    stored_model(sample_edition)
+    page = editor.get(f"/m/{MS}/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = editor.post(f"/m/{MS}/default-model", data={"model": "letters-1", "csrf_token": token})
+    assert response.status_code == 303
+    assert ModelStore.of(sample_edition).default(MS) == "letters-1"
+    page = editor.get(f"/m/{MS}/").get_data(as_text=True)
+    assert '<option value="letters-1" selected>letters-1 (CER 7.1 %)</option>' in page
+    response = editor.post(f"/m/{MS}/default-model", data={"model": "nothing", "csrf_token": token})
+    assert response.status_code == 404 and ModelStore.of(sample_edition).default(MS) == "letters-1"
+
+
+def test_least_certain_lines_come_first_ready_to_correct(editor, sample_edition):
+    with sample_edition.edit(MS, who="kraken") as manuscript:
+        source = manuscript.source("recognition", "letters-1")
+        for k, line in enumerate(manuscript.pages[0].lines[:4]):
+            line.status, line.resp, line.cert = "automatic", source.id, [0.9, 0.35, 0.6, 0.1][k]
+            line.text = line.text or "текстъ"
+    page = editor.get(f"/m/{MS}/uncertain").get_data(as_text=True)
+    order = re.findall(r'id="line-([^"]+)"', page)
+    lines = sample_edition.load(MS).pages[0].lines
+    assert order == [lines[3].id, lines[1].id, lines[2].id, lines[0].id]
+    assert "10%" in page and 'name="base"' in page  # each with its confidence and a save form
