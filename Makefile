@@ -59,3 +59,4 @@ bench: setup system-packages
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/search_http.py
 	$(BIN)/python bench/segmentation.py
+	$(BIN)/python bench/training.py

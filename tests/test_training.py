@@ -9,50 +9,16 @@ has transcribed.
 
 from __future__ import annotations
 
-import random
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 from test_pipeline import untrained_model
 
 from workbench import tei, training
 from workbench.cli import cli
-from workbench.edition import Edition
-from workbench.model import Line, Manuscript, WorkbenchError
-from workbench.render import HADZHI_DIMITAR, POD_IGOTO, render_page
+from workbench.model import Manuscript, WorkbenchError
+from workbench.render import rendered_manuscript
 
 SMALL_SPEC = "[1,32,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx96]"
-WORDS = (HADZHI_DIMITAR + " " + POD_IGOTO).split()
-
-
-def rendered_manuscript(edition: Edition, folder: Path, pages: int, transcribed: int, seed: int = 1) -> dict[str, str]:
-    """A manuscript 'letters' of rendered pages; the first ``transcribed`` pages corrected or
-    verified by a person, the rest segmented only. Returns every line's true text."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    drawn_pages = []
-    for n in range(1, pages + 1):
-        texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))) for _ in range(30)]
-        image, drawn = render_page(texts, width=1000, height=1400, seed=n, font_size=28)
-        image.save(folder / f"{n:03}.png")
-        drawn_pages.append(drawn)
-    edition.create(Manuscript(id="letters", title="Писма"), who="tester")
-    edition.add_pages("letters", sorted(folder.glob("*.png")), who="tester")
-    truth = {}
-    with edition.edit("letters", who="maria", source="maria") as manuscript:
-        person = manuscript.source("transcription", "maria")
-        for page, drawn in zip(manuscript.pages, drawn_pages, strict=True):
-            for k, line in enumerate(drawn, start=1):
-                x0, y0, x1, y1 = line.bbox
-                boundary = [(x0 - 4, y0 - 6), (x1 + 6, y0 - 6), (x1 + 6, y1 + 8), (x0 - 4, y1 + 8)]
-                added = Line(f"{page.id}_l{k}", boundary, line.baseline)
-                truth[added.id] = line.text
-                if int(page.n) <= transcribed:
-                    added.text, added.resp = tei.text_fragment(line.text), person.id
-                    added.status = "corrected" if k % 3 == 0 else "verified"
-                page.lines.append(added)
-    return truth
 
 
 # -- the split and the store (fast) -----------------------------------------------------

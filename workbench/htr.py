@@ -163,6 +163,11 @@ def recognize_lines(image: Image.Image, lines: list[Line], model_path: Path) -> 
     ]
 
 
+def load_recognizer(model_path: Path) -> None:
+    """Load a recognition model now (it is otherwise loaded on first use)."""
+    _recognizer(Path(model_path).resolve())
+
+
 @cache
 def _recognizer(model_path: Path):
     _use_one_thread()
