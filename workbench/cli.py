@@ -256,8 +256,11 @@ def recognize(context: Context, manuscript_id: str, model: str | None, pages: st
     "--base", help="Fine-tune this model (a trained model's name or a model file) instead of starting afresh."
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
+@click.option("--spec", default=htr.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
 @pass_context
-def train(context: Context, manuscript_ids: tuple[str, ...], name: str | None, base: str | None, epochs: int) -> None:
+def train(
+    context: Context, manuscript_ids: tuple[str, ...], name: str | None, base: str | None, epochs: int, spec: str
+) -> None:
     """Train a recognition model on the manuscripts' corrected and verified lines."""
     name = name or f"{'+'.join(manuscript_ids)}-{datetime.now(UTC):%Y%m%d-%H%M}"
     split = training.split_lines([context.edition.load(ms) for ms in manuscript_ids])
@@ -274,7 +277,7 @@ def train(context: Context, manuscript_ids: tuple[str, ...], name: str | None, b
         )
 
     record = training.train(
-        context.edition, list(manuscript_ids), name, context.user, base=base, epochs=epochs, progress=report
+        context.edition, list(manuscript_ids), name, context.user, base=base, epochs=epochs, spec=spec, progress=report
     )
     click.echo(f"Model {record.name}: best validation accuracy {record.validation_accuracy:.1%}")
     if record.scores:
