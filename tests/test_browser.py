@@ -324,3 +324,44 @@ def test_metadata_import_and_export_in_the_browser(browser, server, sample_editi
     page.get_by_role("link", name="Отвори").click()
     page.get_by_role("link", name="Страница 1").click()
     expect(page.locator("input[name=text], textarea[name=text]").first).to_have_value(re.compile("qm ouu aldeia"))
+
+
+@pytest.mark.slow
+def test_train_a_model_and_recognise_with_it_from_the_browser(browser, server, sample_edition):
+    """The sample's verified lines are few: two epochs make a poor model, but a real one."""
+    from workbench.training import ModelStore
+
+    page = logged_in(browser, server)
+    page.goto(f"{server}/m/{MS}/")
+    page.get_by_role("link", name="Модели").click()
+    expect(page.locator("h1")).to_have_text("Модели за разпознаване")
+    page.fill("input[name=name]", "sample-1")
+    page.fill("input[name=epochs]", "2")
+    page.get_by_role("button", name="Обучи").click()
+    job = page.locator("#jobs .job")
+    expect(job.locator("progress")).to_have_attribute("max", "2")
+    expect(job).to_have_attribute("data-state", "done", timeout=240_000)
+    expect(job).to_contain_text("model sample-1 trained on")
+    page.get_by_role("link", name="Виж модела").click()
+    expect(page.locator("#model-sample-1")).to_contain_text("sample-1")
+    record = ModelStore.of(sample_edition).get("sample-1")
+    assert record.epochs == 2 and record.training_lines > 0
+
+    # Its error rates are on the page; now it recognises the sample (a job, from the manuscript's page).
+    with sample_edition.edit(MS, who="tester") as manuscript:
+        for line in manuscript.pages[1].lines:
+            line.text, line.status, line.resp, line.cert = "", None, None, None
+    page.goto(f"{server}/m/{MS}/")
+    page.select_option("form.recognize select[name=model]", "sample-1")
+    page.locator("form.recognize button").click()
+    job = page.locator("#jobs .job")
+    expect(job).to_have_attribute("data-state", "done", timeout=180_000)
+    manuscript = sample_edition.load(MS)
+    sources = {source.id: source for source in manuscript.sources}
+    # Two epochs read little or nothing yet; what they read is the model's, and the run is recorded.
+    assert "recognised with sample-1" in manuscript.changes[-1].text
+    recognised = [line for line in manuscript.pages[1].lines if line.text]
+    assert all(line.status == "automatic" and sources[line.resp].name == "sample-1" for line in recognised)
+    assert all(line.status == "verified" for line in manuscript.pages[0].lines)  # a person's lines untouched
+    page.goto(f"{server}/m/{MS}/uncertain")
+    expect(page.locator("h1")).to_have_text("Най-несигурните редове")
