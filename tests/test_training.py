@@ -31,11 +31,20 @@ def test_the_split_is_fixed_by_line_id_and_holds_out_only_verified_lines(edition
     assert split.held_out and all(statuses[ref.line_id] == "verified" for ref in split.held_out)
     assert all(training.bucket(ref.line_id) == training.HELD_OUT for ref in split.held_out)
     assert not {ref.line_id for ref in split.training} & {ref.line_id for ref in split.held_out}
+    assert all(training.bucket(ref.line_id) != training.HELD_OUT for ref in split.training + split.validation)
     # Verifying more lines, or editing others, never moves a line between the sets.
     with edition.edit("letters", who="maria") as current:
         current.pages[0].lines[0].text = "другъ текстъ"
     again = training.split_lines([edition.load("letters")])
     assert [ref.line_id for ref in again.held_out] == [ref.line_id for ref in split.held_out]
+    # A held-out line that is only corrected yet is not trained on either: once verified,
+    # it will measure models, none of which may have seen it.
+    with edition.edit("letters", who="maria") as current:
+        line = next(line for line in current.lines() if training.bucket(line.id) == training.HELD_OUT)
+        line.status = "corrected"
+    unverified = training.split_lines([edition.load("letters")])
+    everywhere = unverified.training + unverified.validation + unverified.held_out
+    assert line.id not in {ref.line_id for ref in everywhere}
     # Machine text and empty lines are never learnt from.
     with edition.edit("letters", who="kraken") as current:
         for line in current.pages[1].lines:
