@@ -428,6 +428,16 @@ def test_a_default_model_per_manuscript_is_offered_for_recognition(editor, sampl
     assert '<option value="letters-1" selected>letters-1 (CER 7.1 %)</option>' in page
     response = editor.post(f"/m/{MS}/default-model", data={"model": "nothing", "csrf_token": token})
     assert response.status_code == 404 and ModelStore.of(sample_edition).default(MS) == "letters-1"
+    # A path typed into the form is never loaded as a model.
+    for model in ("/etc/passwd", "../../models/x.ckpt"):
+        response = editor.post(
+            f"/m/{MS}/jobs", data={"kind": "recognize", "model": model}, headers={"X-CSRFToken": editor.token}
+        )
+        assert response.status_code == 422
+        response = editor.post(
+            "/models/train", data={"name": "n", "manuscripts": MS, "base": model}, headers={"X-CSRFToken": editor.token}
+        )
+        assert response.status_code == 422
 
 
 def test_least_certain_lines_come_first_ready_to_correct(editor, sample_edition):

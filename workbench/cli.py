@@ -270,14 +270,15 @@ def train(
         err=True,
     )
 
-    def report(done: htr.EpochDone) -> None:
-        accuracy = f"{done.accuracy:.1%}" if done.accuracy is not None else "—"
-        click.echo(
-            f"epoch {done.epoch}/{done.epochs}: loss {done.loss or 0:.1f}, validation accuracy {accuracy}", err=True
-        )
-
     record = training.train(
-        context.edition, list(manuscript_ids), name, context.user, base=base, epochs=epochs, spec=spec, progress=report
+        context.edition,
+        list(manuscript_ids),
+        name,
+        context.user,
+        base=base,
+        epochs=epochs,
+        spec=spec,
+        progress=lambda done: click.echo(str(done), err=True),
     )
     click.echo(f"Model {record.name}: best validation accuracy {record.validation_accuracy:.1%}")
     if record.scores:

@@ -249,6 +249,10 @@ class EpochDone:
     loss: float | None
     accuracy: float | None  # character accuracy on the validation lines, 0–1
 
+    def __str__(self) -> str:
+        accuracy = f"{self.accuracy:.1%}" if self.accuracy is not None else "—"
+        return f"epoch {self.epoch}/{self.epochs}: loss {self.loss or 0:.1f}, validation accuracy {accuracy}"
+
 
 class Stop(Exception):
     """Raised by a progress callback to end training early (the best model so far is kept)."""

@@ -426,10 +426,8 @@ def _train(edition: Edition, store: JobStore, job: Job) -> str:
     store._update(job.id, current="loading kraken, cutting out the lines")
 
     def progress(done: htr.EpochDone) -> None:
-        accuracy = f"{done.accuracy:.1%}" if done.accuracy is not None else "—"
-        current = f"epoch {done.epoch}/{done.epochs}: loss {done.loss or 0:.1f}, validation accuracy {accuracy}"
-        store._update(job.id, done=done.epoch, current=current)
-        print(f"{_now()} {current}", flush=True)
+        store._update(job.id, done=done.epoch, current=str(done))
+        print(f"{_now()} {done}", flush=True)
 
     record = training.train(
         edition, job.manuscripts, job.name, job.who, base=job.model, epochs=job.total, progress=progress

@@ -265,6 +265,10 @@ def start_job(manuscript_id: str):
     model = None
     if kind == "recognize":
         model = request.form.get("model") or _default_model(manuscript_id)
+        # From the browser, only a trained model or the edition's configured one: never a
+        # path someone typed (a model file is code-like data the server would load).
+        if model not in {record.name for record in ModelStore.of(edition()).list()} | {_default_model(manuscript_id)}:
+            return render_template("_job.html", error=_("Choose one of the trained models.")), 422
     try:
         job = JobStore.of(edition()).submit(
             edition(), kind, manuscript_id, g.user.name, pages=request.form.get("pages") or None, model=model

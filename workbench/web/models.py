@@ -52,6 +52,9 @@ def train():
     chosen = request.form.getlist("manuscripts")
     if not chosen:
         return render_template("_job.html", error=_("Choose at least one manuscript to learn from.")), 422
+    base = request.form.get("base") or None
+    if base is not None and base not in {record.name for record in ModelStore.of(edition()).list()}:
+        return render_template("_job.html", error=_("Choose one of the trained models.")), 422
     try:
         epochs = int(request.form.get("epochs") or 30)
         job = JobStore.of(edition()).submit(
@@ -59,7 +62,7 @@ def train():
             "train",
             chosen[0],
             g.user.name,
-            model=request.form.get("base") or None,
+            model=base,
             name=(request.form.get("name") or "").strip(),
             manuscripts=chosen,
             epochs=epochs,
