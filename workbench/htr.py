@@ -254,10 +254,6 @@ class EpochDone:
         return f"epoch {self.epoch}/{self.epochs}: loss {self.loss or 0:.1f}, validation accuracy {accuracy}"
 
 
-class Stop(Exception):
-    """Raised by a progress callback to end training early (the best model so far is kept)."""
-
-
 def train_recognizer(
     training: list[TrainingPage],
     validation: list[TrainingPage],
@@ -321,17 +317,14 @@ def train_recognizer(
                 return
             metrics = trainer.callback_metrics
             loss, accuracy = metrics.get("train_loss_epoch"), metrics.get("val_accuracy")
-            try:
-                progress(
-                    EpochDone(
-                        trainer.current_epoch + 1,
-                        epochs,
-                        float(loss) if loss is not None else None,
-                        float(accuracy) if accuracy is not None else None,
-                    )
+            progress(
+                EpochDone(
+                    trainer.current_epoch + 1,
+                    epochs,
+                    float(loss) if loss is not None else None,
+                    float(accuracy) if accuracy is not None else None,
                 )
-            except Stop:
-                trainer.should_stop = True
+            )
 
     trainer = KrakenTrainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",

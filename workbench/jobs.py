@@ -53,7 +53,9 @@ class Job:
     kind: Kind
     manuscript_id: str
     pages: str | None = None  # a page list as pipeline.select_pages reads it; None: every page
-    model: str | None = None  # absolute path of the recognition model (train: of the base model, if any)
+    # The recognition model (absolute path), or the base model a training job fine-tunes
+    # (a trained model's name, or an absolute path).
+    model: str | None = None
     # Training: the new model's name and the manuscripts it learns from (the first is
     # ``manuscript_id``); recognition: the trained model's name, if it is one.
     name: str | None = None
@@ -128,7 +130,8 @@ class JobStore:
         if kind == "train":
             manuscripts = list(manuscripts or [manuscript_id])
             total = _check_training(edition, manuscripts, name, model, epochs)
-            model = training.ModelStore.of(edition).resolve(model) if model else None
+            if model and Path(model).expanduser().is_file():
+                model = Path(model).expanduser().resolve()  # the worker runs in another folder; names stay names
         else:
             selected = pipeline.select_pages(edition.load(manuscript_id), pages)
             if not selected:
