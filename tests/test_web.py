@@ -451,3 +451,10 @@ def test_least_certain_lines_come_first_ready_to_correct(editor, sample_edition)
     lines = sample_edition.load(MS).pages[0].lines
     assert order == [lines[3].id, lines[1].id, lines[2].id, lines[0].id]
     assert "10%" in page and 'name="base"' in page  # each with its confidence and a save form
+
+
+def test_the_page_editor_offers_recognition_with_the_trained_models(editor, sample_edition):
+    assert 'value="recognize"' not in editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)  # no model yet
+    stored_model(sample_edition)
+    page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    assert 'value="recognize"' in page and '<option value="letters-1">letters-1</option>' in page

@@ -179,6 +179,8 @@ def page(manuscript_id: str, n: str):
         next=numbers[index + 1] if index + 1 < len(numbers) else None,
         palette=current_app.config["PALETTE"],
         jobs=[job for job in JobStore.of(edition()).list(manuscript_id) if job.active],
+        models=ModelStore.of(edition()).list(),
+        default_model=_default_model(manuscript_id),
     )
 
 
