@@ -45,7 +45,7 @@ def summary(layout: interchange.Layout) -> dict:
 def export_layouts(edition, manuscript_id, kind, tmp_path) -> list[Path]:
     target = tmp_path / f"export-{manuscript_id}-{kind}"
     transfer.export(edition, manuscript_id, target, (kind,))
-    return sorted((target / kind).glob("*.xml"), key=transfer._natural)
+    return sorted((target / kind).glob("*.xml"), key=transfer.natural_order)
 
 
 # -- real eScriptorium exports ------------------------------------------------------------
@@ -64,7 +64,7 @@ def test_a_real_export_comes_in_whole_and_goes_out_the_same(edition, tmp_path, f
     assert source.kind == "import" and ("PAGE 2019" in source.name or "ALTO v4" in source.name)
     assert {entry.source for entry in edition.journal.entries(report.manuscript_id)} == {f"import:{kind}"}
 
-    originals = sorted(folder.glob("*.xml"), key=transfer._natural)
+    originals = sorted(folder.glob("*.xml"), key=transfer.natural_order)
     exported = export_layouts(edition, report.manuscript_id, kind, tmp_path)
     assert [summary(layout_of(p)) for p in exported] == [summary(layout_of(p)) for p in originals]
     # And across formats: what came in as PAGE goes out as ALTO with the same geometry and text.

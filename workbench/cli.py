@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from workbench import htr, metadata, pipeline, training, transfer
+from workbench import htr, metadata, pipeline, segeval, training, transfer
 from workbench.edition import Edition
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.validation import InvalidDocument
@@ -216,6 +216,37 @@ def segment(context: Context, manuscript_id: str, pages: str | None, workers: in
     _report_result(edition, manuscript_id)
     if summary.failed:
         sys.exit(1)
+
+
+@cli.command("eval-seg")
+@click.argument("ground_truth", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Pages segmented at once.")
+def eval_seg(ground_truth: tuple[Path, ...], workers: int) -> None:
+    """Score the workbench's segmentation against ground-truth PAGE or ALTO files (or folders of them).
+
+    Each file's image (beside it) is segmented as `workbench segment` does; found
+    baselines are matched to the file's as the README's "Segmentation quality" says.
+    """
+    files = []
+    for path in ground_truth:
+        files += sorted(path.glob("*.xml"), key=transfer.natural_order) if path.is_dir() else [path]
+    if not files:
+        raise click.UsageError("no PAGE or ALTO files (*.xml) given")
+    click.echo(f"Segmenting {len(files)} page(s) with kraken (loading the model takes a while)…", err=True)
+
+    def show(score: segeval.PageScore) -> None:
+        click.echo(
+            f"{score.name}: recall {score.recall:.3f}, precision {score.precision:.3f}, F1 {score.f1:.3f} "
+            f"(truth {score.truth}, found {score.found}, matched {score.matched}), {score.seconds:.1f} s"
+        )
+
+    scores = pipeline.evaluate_segmentation(files, workers, progress=show)
+    total = segeval.overall(scores)
+    click.echo(
+        f"overall: recall {total.recall:.3f}, precision {total.precision:.3f}, F1 {total.f1:.3f} "
+        f"(truth {total.truth}, found {total.found}, matched {total.matched}), "
+        f"{total.seconds / len(scores):.1f} s per page"
+    )
 
 
 @cli.command()

@@ -8,11 +8,12 @@ keeps the pages it finished.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import htr, images, tei
+from workbench import htr, images, interchange, segeval, tei
 from workbench.edition import Edition, now
 from workbench.layout import MergeReport, merge_layout
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError
@@ -155,3 +156,36 @@ def _describe(error: Exception) -> str:
     if isinstance(error, WorkbenchError):
         return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+def evaluate_segmentation(
+    ground_truth: list[Path], workers: int = 1, progress: Callable[[segeval.PageScore], None] | None = None
+) -> list[segeval.PageScore]:
+    """Segment the image of each ground-truth PAGE or ALTO file as the workbench does and
+    score the lines found against the file's baselines (segeval.py has the rule).
+
+    With one worker, each page's time is its own (the model is loaded first, untimed).
+    """
+    truths = []
+    for path in ground_truth:
+        layout = interchange.read_layout(Path(path).read_bytes(), Path(path).name)
+        image = Path(path).parent / layout.image
+        if not image.is_file():
+            raise WorkbenchError(f"{path}: its image {layout.image} is not beside it")
+        truths.append((Path(path), image, layout))
+    if workers == 1:
+        htr.load_segmenter()
+    scores: list[segeval.PageScore | None] = [None] * len(truths)
+    started = time.perf_counter()
+    for index, result in htr.segment_pages([htr.PageImage(image) for _, image, _ in truths], workers):
+        now_ = time.perf_counter()
+        path, _, layout = truths[index]
+        if isinstance(result, Exception):
+            raise WorkbenchError(f"{path.name}: kraken could not segment its image: {_describe(result)}")
+        truth = [line.baseline for line in layout.lines]
+        found = [line.baseline for line in result.lines]
+        scores[index] = segeval.score_page(path.name, truth, found, now_ - started)
+        started = now_
+        if progress:
+            progress(scores[index])
+    return scores

@@ -49,7 +49,7 @@ def import_path(
     if not source.exists():
         raise WorkbenchError(f"{source}: no such file or folder")
     with _unpacked(source) as folder:
-        files = sorted((p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder)), key=_natural)
+        files = sorted((p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder)), key=natural_order)
         xml = [p for p in files if p.suffix.lower() == ".xml"]
         if source.is_file() and source.suffix.lower() == ".xml":
             xml = [folder / source.name]
@@ -234,7 +234,7 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts)
 
 
-def _natural(path: Path) -> list:
+def natural_order(path: Path) -> list:
     """Sort key that puts 2.xml before 11.xml."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
