@@ -58,3 +58,15 @@ def test_eval_seg_on_a_real_handwritten_ground_truth_page():
     # 16 written lines on this will; kraken's bundled model finds each of them.
     assert "(truth 16, found 16, matched 16)" in line and "F1 1.000" in line
     assert "overall: recall 1.000, precision 1.000" in result.output
+
+
+@pytest.mark.slow
+def test_mending_beats_kraken_alone_on_a_real_page_where_kraken_splits_lines():
+    """11.xml (a 13th-century charter): kraken returns several written lines in pieces."""
+    page = str(REPO / "tests/data/ground-truth/page2019-escriptorium/11.xml")
+    alone = CliRunner().invoke(cli, ["eval-seg", page, "--steps", "none"], catch_exceptions=False)
+    mended = CliRunner().invoke(cli, ["eval-seg", page], catch_exceptions=False)
+    f1 = [float(result.output.split("overall:")[1].split("F1 ")[1].split()[0]) for result in (alone, mended)]
+    recall = [float(result.output.split("overall: recall ")[1].split(",")[0]) for result in (alone, mended)]
+    precision = [float(result.output.split("precision ")[-1].split(",")[0]) for result in (alone, mended)]
+    assert f1[1] > f1[0] + 0.1 and recall[1] > recall[0] and precision[1] > precision[0], (alone.output, mended.output)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from workbench import htr, metadata, pipeline, segeval, training, transfer
+from workbench import htr, metadata, pipeline, postprocess, segeval, training, transfer
 from workbench.edition import Edition
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.validation import InvalidDocument
@@ -101,6 +101,16 @@ def new_manuscript(context: Context, manuscript_id: str, **values: str | tuple[s
     metadata.update(manuscript, given)
     context.edition.create(manuscript, who=context.user)
     click.echo(f"Created {context.edition.tei_path(manuscript_id)}")
+
+
+def _steps(value: str) -> tuple[str, ...]:
+    steps = tuple(step.strip() for step in value.split(",") if step.strip() and step.strip() != "none")
+    unknown = set(steps) - set(postprocess.STEPS)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown step(s) {', '.join(sorted(unknown))}; use {', '.join(postprocess.STEPS)} or none"
+        )
+    return steps
 
 
 def _given(values: dict[str, str | tuple[str, ...] | None]) -> dict[str, str]:
@@ -191,15 +201,24 @@ def export(
 @click.argument("manuscript_id")
 @click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
+@click.option(
+    "--steps",
+    default=",".join(postprocess.STEPS),
+    show_default=True,
+    callback=lambda c, p, v: _steps(v),
+    help="Mending after kraken: join (pieces of one line), specks (dots taken for lines); 'none' for kraken alone.",
+)
 @pass_context
-def segment(context: Context, manuscript_id: str, pages: str | None, workers: int | None) -> None:
-    """Find regions and lines on pages with kraken's bundled segmentation model."""
+def segment(
+    context: Context, manuscript_id: str, pages: str | None, workers: int | None, steps: tuple[str, ...]
+) -> None:
+    """Find regions and lines on pages with kraken's bundled segmentation model, then mend them."""
     edition = context.edition
     manuscript = edition.load(manuscript_id)
     count = len(pipeline.select_pages(manuscript, pages))
     click.echo(f"Segmenting {count} page(s) of {manuscript_id} with kraken (loading the model takes a while)…")
     with _progress(count, "Segmenting") as update:
-        summary = pipeline.segment(edition, manuscript_id, context.user, pages, workers, progress=update)
+        summary = pipeline.segment(edition, manuscript_id, context.user, pages, workers, progress=update, steps=steps)
     for outcome in summary.outcomes:
         if outcome.error:
             click.secho(f"page {outcome.page} ({outcome.image}): not segmented: {outcome.error}", fg="red", err=True)
@@ -207,7 +226,11 @@ def segment(context: Context, manuscript_id: str, pages: str | None, workers: in
             report = outcome.report
             kept = f", {report.kept} transcribed line(s) kept as they were" if report.kept else ""
             repaired = f", {report.repaired} polygon(s) rebuilt from the baseline" if report.repaired else ""
-            click.echo(f"page {outcome.page} ({outcome.image}): {report.lines} line(s){kept}{repaired}")
+            joined = f", {report.joined} piece(s) joined to their line" if report.joined else ""
+            dropped = f", {report.dropped} speck(s) dropped" if report.dropped else ""
+            click.echo(
+                f"page {outcome.page} ({outcome.image}): {report.lines} line(s){kept}{repaired}{joined}{dropped}"
+            )
     for outcome in summary.without_lines:
         click.secho(
             f"page {outcome.page} ({outcome.image}): kraken found no lines; the page is kept with none",
@@ -221,7 +244,14 @@ def segment(context: Context, manuscript_id: str, pages: str | None, workers: in
 @cli.command("eval-seg")
 @click.argument("ground_truth", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Pages segmented at once.")
-def eval_seg(ground_truth: tuple[Path, ...], workers: int) -> None:
+@click.option(
+    "--steps",
+    default=",".join(postprocess.STEPS),
+    show_default=True,
+    callback=lambda c, p, v: _steps(v),
+    help="Mending steps after kraken ('none': kraken alone).",
+)
+def eval_seg(ground_truth: tuple[Path, ...], workers: int, steps: tuple[str, ...]) -> None:
     """Score the workbench's segmentation against ground-truth PAGE or ALTO files (or folders of them).
 
     Each file's image (beside it) is segmented as `workbench segment` does; found
@@ -240,7 +270,7 @@ def eval_seg(ground_truth: tuple[Path, ...], workers: int) -> None:
             f"(truth {score.truth}, found {score.found}, matched {score.matched}), {score.seconds:.1f} s"
         )
 
-    scores = pipeline.evaluate_segmentation(files, workers, progress=show)
+    scores = pipeline.evaluate_segmentation(files, workers, progress=show, steps=steps)
     total = segeval.overall(scores)
     click.echo(
         f"overall: recall {total.recall:.3f}, precision {total.precision:.3f}, F1 {total.f1:.3f} "

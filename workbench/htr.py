@@ -42,6 +42,8 @@ class Layout:
     regions: list[Region]
     lines: list[Line]
     repaired: int = 0  # lines whose boundary polygon had to be rebuilt from the baseline
+    joined: int = 0  # pieces of a written line joined into one (postprocess.py)
+    dropped: int = 0  # specks left out (postprocess.py)
 
 
 @dataclass

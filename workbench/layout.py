@@ -29,6 +29,8 @@ class MergeReport:
     removed: int = 0  # old lines without text, replaced by the new segmentation
     duplicates: int = 0  # new lines left out because a kept transcribed line covers them
     repaired: int = 0  # new lines whose polygon was rebuilt from the baseline
+    joined: int = 0  # pieces of one written line joined (postprocess.py)
+    dropped: int = 0  # specks kraken took for lines, left out (postprocess.py)
 
     @property
     def lines(self) -> int:
@@ -50,7 +52,7 @@ def iou(a: Polygon, b: Polygon) -> float:
 
 def merge_layout(page: Page, layout: Layout) -> MergeReport:
     """Replace ``page``'s regions and lines by ``layout``'s, keeping every transcribed line."""
-    report = MergeReport(repaired=layout.repaired)
+    report = MergeReport(repaired=layout.repaired, joined=layout.joined, dropped=layout.dropped)
     region_ids = _merge_regions(page, layout.regions)
 
     old_shapes = {line.id: polygon(line.boundary) for line in page.lines}

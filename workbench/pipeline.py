@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import htr, images, interchange, segeval, tei
+from workbench import htr, images, interchange, postprocess, segeval, tei
 from workbench.edition import Edition, now
 from workbench.layout import MergeReport, merge_layout
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError
@@ -65,8 +65,10 @@ def segment(
     pages: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    steps: tuple[str, ...] = postprocess.STEPS,
 ) -> RunSummary:
-    """Segment pages with kraken's bundled model, keeping any text they already have."""
+    """Segment pages with kraken's bundled model, mend what it found (``steps``, see
+    postprocess.py), and keep any text the pages already have."""
     manuscript = edition.load(manuscript_id)
     selected = select_pages(manuscript, pages)
     jobs = [htr.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
@@ -81,6 +83,7 @@ def segment(
         if isinstance(result, Exception):
             outcome.error = _describe(result)
         else:
+            _mend(result, steps)
             with edition.edit(manuscript_id, who, f"kraken:{htr.SEGMENTATION_MODEL}", pages=[page.n]) as current:
                 outcome.report = merge_layout(current.page(page.n), result)
         summary.outcomes.append(outcome)
@@ -140,6 +143,11 @@ def recognize(
     return summary
 
 
+def _mend(layout: htr.Layout, steps: tuple[str, ...]) -> None:
+    mended = postprocess.mend(layout.lines, steps)
+    layout.lines, layout.joined, layout.dropped = mended.lines, mended.joined, len(mended.dropped)
+
+
 def _machine_or_empty(line: Line) -> bool:
     return not line.text or line.status == "automatic"
 
@@ -159,10 +167,14 @@ def _describe(error: Exception) -> str:
 
 
 def evaluate_segmentation(
-    ground_truth: list[Path], workers: int = 1, progress: Callable[[segeval.PageScore], None] | None = None
+    ground_truth: list[Path],
+    workers: int = 1,
+    progress: Callable[[segeval.PageScore], None] | None = None,
+    steps: tuple[str, ...] = postprocess.STEPS,
 ) -> list[segeval.PageScore]:
-    """Segment the image of each ground-truth PAGE or ALTO file as the workbench does and
-    score the lines found against the file's baselines (segeval.py has the rule).
+    """Segment the image of each ground-truth PAGE or ALTO file as the workbench does
+    (kraken, then the post-processing ``steps``; none: kraken alone) and score the
+    lines found against the file's baselines (segeval.py has the rule).
 
     With one worker, each page's time is its own (the model is loaded first, untimed).
     """
@@ -182,6 +194,7 @@ def evaluate_segmentation(
         path, _, layout = truths[index]
         if isinstance(result, Exception):
             raise WorkbenchError(f"{path.name}: kraken could not segment its image: {_describe(result)}")
+        _mend(result, steps)
         truth = [line.baseline for line in layout.lines]
         found = [line.baseline for line in result.lines]
         scores[index] = segeval.score_page(path.name, truth, found, now_ - started)

@@ -1,0 +1,67 @@
+"""Mending kraken's lines: each step on small constructed pages."""
+
+from __future__ import annotations
+
+import pytest
+from shapely.geometry import Polygon
+
+from workbench import postprocess
+from workbench.model import Line
+
+
+def line(line_id: str, x0: int, x1: int, y: int, region: str | None = "r1") -> Line:
+    """A straight line from x0 to x1 with its baseline at y and a 30 px band above it."""
+    return Line(line_id, [(x0, y - 30), (x1, y - 30), (x1, y + 6), (x0, y + 6)], [(x0, y), (x1, y)], region=region)
+
+
+PAGE = [line(f"l{k}", 100, 900, 100 + 60 * k) for k in range(6)]  # six whole lines, 60 px apart
+
+
+def test_the_line_spacing_is_the_median_distance_between_baselines():
+    assert postprocess.line_spacing(PAGE) == 60
+    assert postprocess.line_spacing(PAGE[:1]) == postprocess.DEFAULT_SPACING
+
+
+def test_whole_lines_are_left_as_they_are():
+    mended = postprocess.mend(PAGE)
+    assert mended.lines == PAGE and mended.joined == 0 and mended.dropped == []
+
+
+def test_pieces_of_one_written_line_are_joined_in_order():
+    pieces = [line("a", 100, 400, 220), line("b", 440, 650, 222), line("c", 700, 900, 219)]
+    page = PAGE[:2] + pieces + PAGE[3:]
+    mended = postprocess.mend(page)
+    assert mended.joined == 2 and [found.id for found in mended.lines] == ["l0", "l1", "a", "l3", "l4", "l5"]
+    joined = mended.lines[2]
+    assert joined.baseline == [(100, 220), (400, 220), (440, 222), (650, 222), (700, 219), (900, 219)]
+    shape = Polygon(joined.boundary)
+    assert shape.is_valid and shape.bounds == (100, 189, 900, 228)
+    assert all(shape.buffer(1).contains(Polygon(piece.boundary)) for piece in pieces)
+
+
+@pytest.mark.parametrize(
+    "right",
+    [
+        line("b", 440, 650, 250),  # half a line lower: the next line's start, not this one's rest
+        line("b", 1200, 1400, 220),  # too far away: another column
+        line("b", 440, 650, 220, region="r2"),  # another region
+    ],
+)
+def test_pieces_that_are_not_one_line_stay_apart(right):
+    page = PAGE[:2] + [line("a", 100, 400, 220), right] + PAGE[3:]
+    assert postprocess.mend(page, ("join",)).joined == 0
+
+
+def test_specks_shorter_than_the_line_spacing_are_dropped():
+    speck, short_word = line("dot", 400, 420, 130), line("amen", 100, 170, 460)
+    mended = postprocess.mend([*PAGE, speck, short_word])
+    assert mended.dropped == ["dot"] and short_word in mended.lines
+
+
+def test_steps_can_be_switched_off_and_unknown_ones_are_refused():
+    pieces = [*PAGE[:2], line("a", 100, 400, 220), line("b", 440, 650, 222), line("dot", 400, 420, 130)]
+    assert postprocess.mend(pieces, ()).lines == pieces
+    assert postprocess.mend(pieces, ("specks",)).joined == 0
+    assert postprocess.mend(pieces, ("join",)).dropped == []
+    with pytest.raises(ValueError, match="unknown post-processing step"):
+        postprocess.mend(pieces, ("smooth",))

@@ -1,0 +1,131 @@
+"""After kraken, before saving: mending the lines kraken's bundled model gets wrong.
+
+On handwriting the model often returns one written line as two or three pieces,
+and takes specks for lines. Each step here is switchable (``STEPS``) and measured
+by ``workbench eval-seg`` against real ground truth (README, "Segmentation quality"):
+
+- ``join``: pieces of one written line (one after the other, at the same height, a
+  gap shorter than a few line spacings, in the same region) become one line;
+- ``specks``: lines shorter than the page's line spacing are dropped (nobody writes a
+  line shorter than the distance between two lines; a dot or a blot does).
+
+Distances are relative to the page's own line spacing (the median distance between
+neighbouring baselines), so they hold at any resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from statistics import median
+
+from shapely.geometry import MultiPoint, Polygon
+from shapely.ops import unary_union
+from shapely.validation import make_valid
+
+from workbench.model import Line, Point
+
+STEPS = ("join", "specks")
+# A piece joins the one before it when it starts within this many line spacings after
+# it ends, and no more than this fraction of a line spacing above or below it.
+JOIN_GAP = 3.0
+JOIN_HEIGHT = 0.3
+DEFAULT_SPACING = 50.0
+
+
+@dataclass
+class Mended:
+    lines: list[Line]
+    joined: int = 0  # pieces joined onto the line before them
+    dropped: list[str] = field(default_factory=list)  # ids of the specks left out
+
+
+def mend(lines: list[Line], steps: tuple[str, ...] = STEPS) -> Mended:
+    """``lines`` (in reading order) with the chosen steps applied."""
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        raise ValueError(f"unknown post-processing step(s) {sorted(unknown)}; steps are {', '.join(STEPS)}")
+    spacing = line_spacing(lines)
+    result = Mended(list(lines))
+    if "join" in steps:
+        result.lines, result.joined = _join(result.lines, spacing)
+    if "specks" in steps:
+        kept = [line for line in result.lines if _length(line.baseline) >= spacing]
+        result.dropped = [line.id for line in result.lines if line not in kept]
+        result.lines = kept
+    return result
+
+
+def line_spacing(lines: list[Line]) -> float:
+    """The median vertical distance between neighbouring baselines (of lines not too short to tell)."""
+    heights = sorted(_mean_y(line.baseline) for line in lines if len(line.baseline) >= 2)
+    gaps = [b - a for a, b in zip(heights, heights[1:], strict=False) if b - a > 5]
+    return median(gaps) if gaps else DEFAULT_SPACING
+
+
+def _join(lines: list[Line], spacing: float) -> tuple[list[Line], int]:
+    lines = list(lines)
+    joined = 0
+    while True:
+        pair = _next_pair(lines, spacing)
+        if pair is None:
+            return lines, joined
+        left, right = pair
+        lines[lines.index(left)] = _merged(left, right)
+        lines.remove(right)
+        joined += 1
+
+
+def _next_pair(lines: list[Line], spacing: float) -> tuple[Line, Line] | None:
+    """The closest pair of a line and a piece that continues it, if any."""
+    best = None
+    for left in lines:
+        if len(left.baseline) < 2:
+            continue
+        end = max(left.baseline)
+        for right in lines:
+            if (
+                right is left
+                or len(right.baseline) < 2
+                or (left.region and right.region and left.region != right.region)
+            ):
+                continue
+            start = min(right.baseline)
+            gap = start[0] - end[0]
+            if not -0.5 * spacing <= gap <= JOIN_GAP * spacing:
+                continue
+            if abs(start[1] - end[1]) > JOIN_HEIGHT * spacing:
+                continue
+            if min(x for x, _ in right.baseline) < min(x for x, _ in left.baseline):
+                continue  # not to its right
+            if best is None or gap < best[0]:
+                best = (gap, left, right)
+    return (best[1], best[2]) if best else None
+
+
+def _merged(left: Line, right: Line) -> Line:
+    """One line from two pieces: baselines end to end, polygons joined by a bridge between them."""
+    baseline = sorted(left.baseline) + sorted(right.baseline)
+    left_shape, right_shape = _polygon(left.boundary), _polygon(right.boundary)
+    end, start = max(left.baseline)[0], min(right.baseline)[0]
+    near = [p for p in left.boundary if p[0] >= end - 5] + [p for p in right.boundary if p[0] <= start + 5]
+    bridge = MultiPoint(near).convex_hull if len(near) >= 3 else Polygon()
+    shape = unary_union([left_shape, right_shape, bridge])
+    if shape.geom_type != "Polygon":
+        shape = shape.convex_hull
+    boundary = [(round(x), round(y)) for x, y in shape.exterior.coords]
+    return replace(left, boundary=boundary, baseline=baseline)
+
+
+def _polygon(points: list[Point]) -> Polygon:
+    shape = make_valid(Polygon(points)) if len(points) >= 3 else Polygon()
+    return shape if shape.geom_type == "Polygon" else shape.convex_hull
+
+
+def _length(baseline: list[Point]) -> float:
+    return sum(
+        ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 for (x0, y0), (x1, y1) in zip(baseline, baseline[1:], strict=False)
+    )
+
+
+def _mean_y(baseline: list[Point]) -> float:
+    return sum(y for _, y in baseline) / len(baseline)
