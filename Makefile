@@ -60,3 +60,5 @@ bench: setup system-packages
 	$(BIN)/python bench/search_http.py
 	$(BIN)/python bench/segmentation.py
 	$(BIN)/python bench/training.py
+	$(BIN)/workbench eval-seg tests/data/ground-truth/page2019-escriptorium tests/data/ground-truth/alto4-escriptorium --steps none
+	$(BIN)/workbench eval-seg tests/data/ground-truth/page2019-escriptorium tests/data/ground-truth/alto4-escriptorium
