@@ -103,6 +103,15 @@ def new_manuscript(context: Context, manuscript_id: str, **values: str | tuple[s
     click.echo(f"Created {context.edition.tei_path(manuscript_id)}")
 
 
+_steps_option = click.option(
+    "--steps",
+    default=",".join(postprocess.STEPS),
+    show_default=True,
+    callback=lambda context, parameter, value: _steps(value),
+    help="Mending after kraken: join (pieces of one line), specks (dots taken for lines); 'none' for kraken alone.",
+)
+
+
 def _steps(value: str) -> tuple[str, ...]:
     steps = tuple(step.strip() for step in value.split(",") if step.strip() and step.strip() != "none")
     unknown = set(steps) - set(postprocess.STEPS)
@@ -201,13 +210,7 @@ def export(
 @click.argument("manuscript_id")
 @click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
-@click.option(
-    "--steps",
-    default=",".join(postprocess.STEPS),
-    show_default=True,
-    callback=lambda c, p, v: _steps(v),
-    help="Mending after kraken: join (pieces of one line), specks (dots taken for lines); 'none' for kraken alone.",
-)
+@_steps_option
 @pass_context
 def segment(
     context: Context, manuscript_id: str, pages: str | None, workers: int | None, steps: tuple[str, ...]
@@ -244,13 +247,7 @@ def segment(
 @cli.command("eval-seg")
 @click.argument("ground_truth", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Pages segmented at once.")
-@click.option(
-    "--steps",
-    default=",".join(postprocess.STEPS),
-    show_default=True,
-    callback=lambda c, p, v: _steps(v),
-    help="Mending steps after kraken ('none': kraken alone).",
-)
+@_steps_option
 def eval_seg(ground_truth: tuple[Path, ...], workers: int, steps: tuple[str, ...]) -> None:
     """Score the workbench's segmentation against ground-truth PAGE or ALTO files (or folders of them).
 
