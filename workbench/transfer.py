@@ -84,15 +84,9 @@ def _import_layouts(
         name = str(path.relative_to(folder))
         try:
             layout = interchange.read_layout(path.read_bytes(), name)
-            image = _find_image(layout.image, path, files, name)
+            image, info = _page_image(layout.image, (layout.width, layout.height), path, files, name)
             if image in used:
                 raise WorkbenchError(f"{name}: its image {layout.image} belongs to an earlier file already")
-            info = images.inspect_image(image)
-            if (info.width, info.height) != (layout.width, layout.height):
-                raise WorkbenchError(
-                    f"{name}: its image {image.name} is {info.width}×{info.height} pixels, but the file's "
-                    f"coordinates are for {layout.width}×{layout.height}"
-                )
         except WorkbenchError as error:
             report.skipped.append(str(error))
             continue
@@ -158,23 +152,30 @@ def _import_tei(
     for page in manuscript.pages:
         if page.image in image_files:
             continue
+        relative = f"../facsimiles/{manuscript.id}/{page.image}"
         try:
-            image = _find_image(page.image, path, files, name, relative=f"../facsimiles/{manuscript.id}/{page.image}")
-            info = images.inspect_image(image)
+            image_files[page.image] = _page_image(page.image, (page.width, page.height), path, files, name, relative)[0]
         except WorkbenchError as error:
             missing.append(str(error))
-            continue
-        if (info.width, info.height) != (page.width, page.height):
-            missing.append(
-                f"{name}: page {page.n}'s image {page.image} is {info.width}×{info.height}, "
-                f"the document says {page.width}×{page.height}"
-            )
-        image_files[page.image] = image
     if missing:
         raise WorkbenchError(f"{name} was not imported:\n  " + "\n  ".join(missing))
     edition.import_manuscript(manuscript, image_files, who, source="import:tei")
     report.pages = [f"page {page.n}: {page.image}, {len(page.lines)} line(s)" for page in manuscript.pages]
     return report
+
+
+def _page_image(
+    reference: str, size: tuple[int, int], xml: Path, files: list[Path], name: str, relative: str | None = None
+) -> tuple[Path, images.ImageInfo]:
+    """The image a file names, found (``_find_image``), whole, and of the size the file's coordinates are for."""
+    image = _find_image(reference, xml, files, name, relative)
+    info = images.inspect_image(image)
+    if (info.width, info.height) != size:
+        raise WorkbenchError(
+            f"{name}: its image {image.name} is {info.width}×{info.height} pixels, but the file's "
+            f"coordinates are for {size[0]}×{size[1]}"
+        )
+    return image, info
 
 
 def _find_image(reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None) -> Path:
