@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -43,9 +44,7 @@ def export(manuscript_id: str, kind: str):
     @after_this_request
     def clean_up(response):
         # send_file has opened the file; on Linux it can go from the folder now.
-        for path in sorted(folder.rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder)
         return response
 
     try:
