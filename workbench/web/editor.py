@@ -59,6 +59,11 @@ def workbench_error(error: WorkbenchError):
 
 @bp.get("/")
 def index():
+    return render_template("manuscripts.html", manuscripts=manuscript_summaries(), statuses=STATUSES)
+
+
+def manuscript_summaries() -> list[dict]:
+    """Each manuscript's id, title, published state, page count and lines per status."""
     manuscripts = []
     for manuscript_id in edition().manuscript_ids():
         pages = edition().overview(manuscript_id)
@@ -75,7 +80,7 @@ def index():
                 "counts": counts,
             }
         )
-    return render_template("manuscripts.html", manuscripts=manuscripts, statuses=STATUSES)
+    return manuscripts
 
 
 @bp.get("/m/<manuscript_id>/")

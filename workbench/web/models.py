@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 
 from flask import Blueprint, g, render_template, request
@@ -13,6 +12,7 @@ from workbench.model import WorkbenchError
 from workbench.training import ModelStore
 from workbench.web import edition
 from workbench.web.auth import login_required
+from workbench.web.editor import manuscript_summaries
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -25,18 +25,10 @@ def require_editor() -> None:
 
 @bp.get("/")
 def index():
-    manuscripts = []
-    for manuscript_id in edition().manuscript_ids():
-        counts = Counter()
-        for summary in edition().overview(manuscript_id):
-            counts.update(summary.counts)
-        manuscripts.append(
-            {
-                "id": manuscript_id,
-                "title": edition().header(manuscript_id).title or manuscript_id,
-                "lines": counts["corrected"] + counts["verified"],
-            }
-        )
+    manuscripts = [
+        summary | {"lines": summary["counts"]["corrected"] + summary["counts"]["verified"]}
+        for summary in manuscript_summaries()
+    ]
     training = [job for job in JobStore.of(edition()).list() if job.kind == "train" and job.active]
     return render_template(
         "models.html",
