@@ -18,8 +18,8 @@ PAGE = [line(f"l{k}", 100, 900, 100 + 60 * k) for k in range(6)]  # six whole li
 
 
 def test_the_line_spacing_is_the_median_distance_between_baselines():
-    assert postprocess.line_spacing(PAGE) == 60
-    assert postprocess.line_spacing(PAGE[:1]) == postprocess.DEFAULT_SPACING
+    assert postprocess.baseline_spacing([line.baseline for line in PAGE]) == 60
+    assert postprocess.baseline_spacing([PAGE[0].baseline]) is None
 
 
 def test_whole_lines_are_left_as_they_are():

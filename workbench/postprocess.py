@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from statistics import median
 
-from shapely.geometry import MultiPoint, Polygon
+from shapely.geometry import LineString, MultiPoint, Polygon
 from shapely.ops import unary_union
-from shapely.validation import make_valid
 
+from workbench.layout import polygon
 from workbench.model import Line, Point
 
 STEPS = ("join", "specks")
@@ -44,22 +44,27 @@ def mend(lines: list[Line], steps: tuple[str, ...] = STEPS) -> Mended:
     unknown = set(steps) - set(STEPS)
     if unknown:
         raise ValueError(f"unknown post-processing step(s) {sorted(unknown)}; steps are {', '.join(STEPS)}")
-    spacing = line_spacing(lines)
+    spacing = baseline_spacing([line.baseline for line in lines]) or DEFAULT_SPACING
     result = Mended(list(lines))
     if "join" in steps:
         result.lines, result.joined = _join(result.lines, spacing)
     if "specks" in steps:
-        kept = [line for line in result.lines if _length(line.baseline) >= spacing]
+        kept = [
+            line for line in result.lines if len(line.baseline) >= 2 and LineString(line.baseline).length >= spacing
+        ]
         result.dropped = [line.id for line in result.lines if line not in kept]
         result.lines = kept
     return result
 
 
-def line_spacing(lines: list[Line]) -> float:
-    """The median vertical distance between neighbouring baselines (of lines not too short to tell)."""
-    heights = sorted(_mean_y(line.baseline) for line in lines if len(line.baseline) >= 2)
+def baseline_spacing(baselines: list[list[Point]]) -> float | None:
+    """The median vertical distance between neighbouring baselines; None with fewer than two lines.
+
+    Baselines less than 5 px apart in height (side by side, in two columns) are one level.
+    """
+    heights = sorted(sum(y for _, y in baseline) / len(baseline) for baseline in baselines if len(baseline) >= 2)
     gaps = [b - a for a, b in zip(heights, heights[1:], strict=False) if b - a > 5]
-    return median(gaps) if gaps else DEFAULT_SPACING
+    return median(gaps) if gaps else None
 
 
 def _join(lines: list[Line], spacing: float) -> tuple[list[Line], int]:
@@ -117,15 +122,5 @@ def _merged(left: Line, right: Line) -> Line:
 
 
 def _polygon(points: list[Point]) -> Polygon:
-    shape = make_valid(Polygon(points)) if len(points) >= 3 else Polygon()
+    shape = polygon(points) if len(points) >= 3 else Polygon()
     return shape if shape.geom_type == "Polygon" else shape.convex_hull
-
-
-def _length(baseline: list[Point]) -> float:
-    return sum(
-        ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 for (x0, y0), (x1, y1) in zip(baseline, baseline[1:], strict=False)
-    )
-
-
-def _mean_y(baseline: list[Point]) -> float:
-    return sum(y for _, y in baseline) / len(baseline)

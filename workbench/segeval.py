@@ -12,11 +12,11 @@ spurious, and a line found where the truth has none counts against precision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import median
 
 from shapely.geometry import LineString
 
 from workbench.model import Point
+from workbench.postprocess import baseline_spacing
 
 COVERAGE = 0.75
 MIN_TOLERANCE = 8.0
@@ -57,9 +57,8 @@ def overall(scores: list[PageScore]) -> PageScore:
 
 def tolerance(truth: list[list[Point]]) -> float:
     """A third of the median vertical distance between neighbouring true baselines."""
-    heights = sorted(sum(y for _, y in line) / len(line) for line in truth if line)
-    gaps = [b - a for a, b in zip(heights, heights[1:], strict=False) if b - a > 1]
-    return max(MIN_TOLERANCE, median(gaps) / 3) if gaps else MIN_TOLERANCE
+    spacing = baseline_spacing(truth)
+    return max(MIN_TOLERANCE, spacing / 3) if spacing else MIN_TOLERANCE
 
 
 def score_page(name: str, truth: list[list[Point]], found: list[list[Point]], seconds: float = 0.0) -> PageScore:
