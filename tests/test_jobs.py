@@ -121,6 +121,12 @@ def test_submit_refuses_a_bad_request_and_starts_nothing(
     assert not store.folder.exists() or not list(store.folder.glob("*.log"))
 
 
+def test_submit_refuses_an_unknown_segmentation_mode(ms, store):
+    with pytest.raises(WorkbenchError, match="unknown segmentation mode 'merge': use replace or add"):
+        store.submit(ms, "segment", "ms1", "tester", mode="merge")
+    assert store.list() == []
+
+
 def test_submit_refuses_a_manuscript_without_pages(edition, store):
     edition.create(Manuscript(id="empty", title="Празно"), who="tester")
     with pytest.raises(WorkbenchError, match="empty has no pages yet; add page images first"):

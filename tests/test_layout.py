@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import make_manuscript
 
 from workbench.htr import Layout
-from workbench.layout import merge_layout
+from workbench.layout import add_layout, merge_layout
 from workbench.model import Line, Region
 
 
@@ -39,6 +39,16 @@ def test_a_transcribed_line_nothing_matches_is_kept_and_its_fragments_left_out()
     assert page.lines[0].id == "ms1_p1_l1" and page.lines[0].text == "Живъ е той"
     assert len(page.lines) == 3
     assert (report.kept, report.duplicates, report.matched) == (1, 2, 2)
+    assert report.unmapped == ["ms1_p1_l1"]  # reported, so the editor is shown it
+
+
+def test_a_new_line_across_two_unmapped_transcribed_lines_is_not_added_over_them():
+    page = make_manuscript(lines=3).pages[0]
+    page.lines[1].text, page.lines[1].status, page.lines[1].resp = "втори", "corrected", page.lines[0].resp
+    # One tall kraken line covering both transcribed lines (y 110-150 and 160-200).
+    report = merge_layout(page, layout(Line("ab", rect(60, 110, 900, 200), [(60, 180), (900, 180)], region="k-r")))
+    assert [line.text for line in page.lines] == ["Живъ е той", "втори"]
+    assert (report.unmapped, report.duplicates, report.added) == (["ms1_p1_l1", "ms1_p1_l2"], 1, 0)
 
 
 def test_new_lines_get_fresh_ids_and_empty_unmatched_lines_go():
@@ -62,3 +72,24 @@ def test_kept_lines_take_their_place_in_reading_order():
     page.lines[2].text = "third"
     merge_layout(page, layout(kraken_line("a", 111), kraken_line("n", 800)))
     assert [line.text for line in page.lines] == ["Живъ е той", "third", ""]
+
+
+def test_add_only_keeps_every_line_and_adds_new_ones_only_where_there_are_none():
+    page = make_manuscript(lines=3).pages[0]
+    before = [(line.id, line.boundary, line.text) for line in page.lines]
+    margin = Region("k-m", rect(955, 50, 999, 1300))
+    found = layout(
+        kraken_line("a", 114),  # over line 1: left out
+        kraken_line("n", 700),  # below the lines: added, in the page's region
+        Line("m", rect(960, 100, 995, 400), [(975, 100), (975, 400)], region="k-m"),  # a marginal note
+        regions=[Region("k-r", rect(52, 50, 950, 1300)), margin],
+    )
+    report = add_layout(page, found)
+    assert [(line.id, line.boundary, line.text) for line in page.lines[:3]] == before
+    # The note is read where it stands, after the lines above it.
+    assert [(line.id, line.region) for line in page.lines[3:]] == [
+        ("ms1_p1_l5", "ms1_p1_r2"),
+        ("ms1_p1_l4", "ms1_p1_r1"),
+    ]
+    assert [region.id for region in page.regions] == ["ms1_p1_r1", "ms1_p1_r2"]
+    assert (report.existing, report.added, report.duplicates, report.lines) == (3, 2, 1, 5)

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from PIL import Image
 
-from workbench import tei, validation
+from workbench import editing, segmentation, tei, validation
 from workbench.edition import Edition
 from workbench.render import HADZHI_DIMITAR, render_page
 
@@ -105,6 +105,42 @@ def test_resegmenting_keeps_transcribed_text(segmented_copy):
     after = {line.id: line.text for line in edition.load("letters").lines()}
     assert after == before
     assert edition.problems("letters") == []
+
+
+def test_resegmenting_adds_only_missing_lines_or_replaces_showing_what_it_could_not_map(segmented_copy):
+    edition, root = segmented_copy, segmented_copy.root
+    page = edition.load("letters").pages[0]
+    first, _, third = (line.id for line in page.lines[:3])
+    # A person deletes line 3 and writes the text of line 1.
+    segmentation.delete_line(edition, "letters", third, "tester", editing.line_version(page.lines[2]))
+    editing.save_line(edition, "letters", first, "Живъ е той", editing.line_version(page.lines[0]), "tester")
+    kept = {line.id: line for line in edition.load("letters").pages[0].lines}
+
+    result = workbench_cli(root, "segment", "letters", "--pages", "1", "--mode", "add")
+    assert result.returncode == 0, result.stderr
+    lines = edition.load("letters").pages[0].lines
+    assert all(kept[line.id] == line for line in lines if line.id in kept)  # every line as it was
+    added = [line for line in lines if line.id not in kept]
+    assert len(added) == 1 and abs(added[0].baseline[0][1] - page.lines[2].baseline[0][1]) < 15  # line 3 again
+    assert edition.problems("letters") == []
+
+    # Line 1 moved half a line down, between two written lines: no new line matches it.
+    spacing = page.lines[1].baseline[0][1] - page.lines[0].baseline[0][1]
+    with edition.edit("letters", who="tester", pages=["1"]) as manuscript:
+        line = manuscript.page("1").lines[0]
+        line.boundary = [(x, y + spacing // 2) for x, y in line.boundary]
+        line.baseline = [(x, y + spacing // 2) for x, y in line.baseline]
+    lines = edition.load("letters").pages[0].lines
+    result = workbench_cli(root, "segment", "letters", "--pages", "1", "--mode", "replace")
+    assert result.returncode == 0, result.stderr
+    assert f"matched no new line, kept as they were: {first}" in result.stdout
+    page_now = edition.load("letters").pages[0]
+    assert segmentation.unmapped_lines(edition, "letters", page_now) == [first]
+    assert next(line.text for line in page_now.lines if line.id == first) == "Живъ е той"
+    assert edition.problems("letters") == []
+    # The re-segmentation is one change its author can undo.
+    assert segmentation.undo(edition, "letters", "1", "tester").action == "resegment"
+    assert [line.id for line in edition.load("letters").pages[0].lines] == [line.id for line in lines]
 
 
 def test_recognize_fills_only_empty_lines_with_a_real_kraken_model(segmented_copy, tmp_path):

@@ -211,28 +211,46 @@ def export(
 @click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @_steps_option
+@click.option(
+    "--mode",
+    type=click.Choice(list(pipeline.MODES)),
+    default="replace",
+    show_default=True,
+    help="replace: new lines in place of the old (text carried over by overlap); "
+    "add: keep every line and add new ones only where there are none.",
+)
 @pass_context
 def segment(
-    context: Context, manuscript_id: str, pages: str | None, workers: int | None, steps: tuple[str, ...]
+    context: Context, manuscript_id: str, pages: str | None, workers: int | None, steps: tuple[str, ...], mode: str
 ) -> None:
-    """Find regions and lines on pages with kraken's bundled segmentation model, then mend them."""
+    """Find regions and lines on pages with kraken's bundled segmentation model, then mend them.
+
+    Every page's new segmentation can be undone in the page editor by whoever ran it."""
     edition = context.edition
     manuscript = edition.load(manuscript_id)
     count = len(pipeline.select_pages(manuscript, pages))
     click.echo(f"Segmenting {count} page(s) of {manuscript_id} with kraken (loading the model takes a while)…")
     with _progress(count, "Segmenting") as update:
-        summary = pipeline.segment(edition, manuscript_id, context.user, pages, workers, progress=update, steps=steps)
+        summary = pipeline.segment(
+            edition, manuscript_id, context.user, pages, workers, progress=update, steps=steps, mode=mode
+        )
     for outcome in summary.outcomes:
         if outcome.error:
             click.secho(f"page {outcome.page} ({outcome.image}): not segmented: {outcome.error}", fg="red", err=True)
         else:
             report = outcome.report
-            kept = f", {report.kept} transcribed line(s) kept as they were" if report.kept else ""
+            kept = (
+                f", {report.kept} transcribed line(s) matched no new line, kept as they were: "
+                + ", ".join(report.unmapped)
+                if report.unmapped
+                else ""
+            )
+            existing = f" ({report.existing} kept, {report.added} added)" if report.existing else ""
             repaired = f", {report.repaired} polygon(s) rebuilt from the baseline" if report.repaired else ""
             joined = f", {report.joined} piece(s) joined to their line" if report.joined else ""
             dropped = f", {report.dropped} speck(s) dropped" if report.dropped else ""
             click.echo(
-                f"page {outcome.page} ({outcome.image}): {report.lines} line(s){kept}{repaired}{joined}{dropped}"
+                f"page {outcome.page} ({outcome.image}): {report.lines} line(s){existing}{kept}{repaired}{joined}{dropped}"
             )
     for outcome in summary.without_lines:
         click.secho(

@@ -60,6 +60,8 @@ class Job:
     # ``manuscript_id``); recognition: the trained model's name, if it is one.
     name: str | None = None
     manuscripts: list[str] | None = None
+    # Segmentation: "replace" the page's lines, or "add" lines only where there are none.
+    mode: str | None = None
     who: str = ""
     state: State = "queued"
     done: int = 0  # pages finished (saved or failed); epochs, for training
@@ -110,6 +112,7 @@ class JobStore:
         name: str | None = None,
         manuscripts: list[str] | None = None,
         epochs: int = 30,
+        mode: str | None = None,
     ) -> Job:
         """Check the request, record the job as queued and start its worker.
 
@@ -145,6 +148,12 @@ class JobStore:
             model = training.ModelStore.of(edition).resolve(model)
         elif model and kind == "segment":
             raise WorkbenchError("a segment job takes no model; start a recognize job once segmentation is done")
+        if kind == "segment":
+            mode = mode or "replace"
+            if mode not in pipeline.MODES:
+                raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(pipeline.MODES)}")
+        else:
+            mode = None
         with self._locked():
             running = self._active(manuscript_id) if kind != "train" else self._training()
             if running is not None:
@@ -160,6 +169,7 @@ class JobStore:
                 model=str(model) if model else None,
                 name=name,
                 manuscripts=manuscripts if kind == "train" else None,
+                mode=mode,
                 who=who,
                 total=total,
                 current="waiting for the worker to start",
@@ -419,7 +429,9 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     if job.kind == "segment":
         # workers=None: a page per core, so a one-page job uses one core and a
         # whole manuscript all of them.
-        return pipeline.segment(edition, job.manuscript_id, job.who, job.pages, workers=None, progress=progress)
+        return pipeline.segment(
+            edition, job.manuscript_id, job.who, job.pages, workers=None, progress=progress, mode=job.mode or "replace"
+        )
     return pipeline.recognize(
         edition, job.manuscript_id, Path(job.model), job.who, job.pages, progress=progress, model_name=job.name
     )
@@ -464,9 +476,15 @@ def _summary_message(kind: Kind, summary: pipeline.RunSummary) -> str:
     if kind == "segment":
         lines = sum(outcome.report.lines for outcome in ok if outcome.report)
         parts.append(f"{len(ok)} page(s) segmented, {lines} line(s)")
-        kept = sum(outcome.report.kept for outcome in ok if outcome.report)
-        if kept:
-            parts.append(f"{kept} transcribed line(s) kept as they were")
+        added = sum(outcome.report.added for outcome in ok if outcome.report)
+        if any(outcome.report.existing for outcome in ok if outcome.report):
+            parts.append(f"{added} new line(s) added where there were none")
+        unmapped = [line_id for outcome in ok if outcome.report for line_id in outcome.report.unmapped]
+        if unmapped:
+            parts.append(
+                f"{len(unmapped)} transcribed line(s) matched no new line and were kept as they were: "
+                + ", ".join(unmapped)
+            )
         empty = [outcome.page for outcome in summary.without_lines]
         if empty:
             parts.append(f"kraken found no lines on page(s) {', '.join(empty)}")

@@ -1,17 +1,23 @@
 """Putting a new segmentation onto a page without losing its transcription.
 
 Re-segmenting a page that already has text must never drop that text (design.md
-§2). New lines are matched to old ones by the overlap of their polygons
-(intersection over union); a match keeps the old line's id, text and status on the
-new geometry. An old line with text that nothing matches stays as it was, and new
-lines lying mostly inside it are left out rather than doubled.
+§2). Two ways:
+
+- ``merge_layout`` replaces the page's lines. New lines are matched to old ones by
+  the overlap of their polygons (intersection over union); a match keeps the old
+  line's id, text and status on the new geometry. An old line with text that nothing
+  matches stays as it was (it is *unmapped*: reported, and shown to the editor), and
+  new lines lying mostly inside such lines are left out rather than doubled.
+- ``add_layout`` keeps every line the page has and adds only the new lines that lie
+  where there is none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shapely.geometry import Polygon
+from shapely.ops import unary_union
 from shapely.validation import make_valid
 
 from workbench.htr import Layout
@@ -24,7 +30,8 @@ DUPLICATE_SHARE = 0.5
 @dataclass
 class MergeReport:
     matched: int = 0  # old lines a new one matched: id, text and status carried onto the new geometry
-    kept: int = 0  # transcribed lines kept as they were (nothing new matched them)
+    unmapped: list[str] = field(default_factory=list)  # transcribed lines nothing new matched, kept as they were
+    existing: int = 0  # add_layout: the lines the page had, all kept
     added: int = 0  # new lines, with new ids
     removed: int = 0  # old lines without text, replaced by the new segmentation
     duplicates: int = 0  # new lines left out because a kept transcribed line covers them
@@ -33,8 +40,12 @@ class MergeReport:
     dropped: int = 0  # specks kraken took for lines, left out (postprocess.py)
 
     @property
+    def kept(self) -> int:
+        return len(self.unmapped)
+
+    @property
     def lines(self) -> int:
-        return self.matched + self.kept + self.added
+        return self.matched + self.kept + self.existing + self.added
 
 
 def polygon(points: list[Point]) -> Polygon:
@@ -76,7 +87,7 @@ def merge_layout(page: Page, layout: Layout) -> MergeReport:
 
     kept = [line for line in page.lines if line.id not in taken and line.text]
     report.removed = sum(1 for line in page.lines if line.id not in taken and not line.text)
-    kept_shapes = [old_shapes[line.id] for line in kept]
+    covered = unary_union([old_shapes[line.id] for line in kept])
 
     next_number = page.next_line_number()
     lines: list[Line] = []
@@ -88,8 +99,7 @@ def merge_layout(page: Page, layout: Layout) -> MergeReport:
             lines.append(old)
             report.matched += 1
             continue
-        shape = new_shapes[index]
-        if shape.area and any(shape.intersection(k).area / shape.area >= DUPLICATE_SHARE for k in kept_shapes):
+        if _covered(new_shapes[index], covered):
             report.duplicates += 1
             continue
         lines.append(Line(f"{page.id}_l{next_number}", found.boundary, found.baseline, region=region))
@@ -98,10 +108,51 @@ def merge_layout(page: Page, layout: Layout) -> MergeReport:
 
     for line in kept:
         line.region = _region_containing(page.regions, old_shapes[line.id])
-        _insert_by_position(lines, line)
-        report.kept += 1
+        lines.insert(reading_position(lines, line), line)
+        report.unmapped.append(line.id)
     page.lines = lines
     return report
+
+
+def add_layout(page: Page, layout: Layout) -> MergeReport:
+    """Add ``layout``'s lines where ``page`` has none; every line it has stays as it is.
+
+    A new line's region is the page's region it matches, or a new one.
+    """
+    report = MergeReport(repaired=layout.repaired, joined=layout.joined, dropped=layout.dropped)
+    report.existing = len(page.lines)
+    covered = unary_union([polygon(line.boundary) for line in page.lines])
+    old_regions = [(region, polygon(region.boundary)) for region in page.regions]
+    next_line, next_region = page.next_line_number(), page.next_region_number()
+    found_regions = {region.id: region for region in layout.regions}
+    region_ids: dict[str, str] = {}
+    for found in layout.lines:
+        if _covered(polygon(found.boundary), covered):
+            report.duplicates += 1
+            continue
+        region = None
+        if found.region in found_regions:
+            if found.region not in region_ids:
+                new = found_regions[found.region]
+                shape = polygon(new.boundary)
+                best = max(((iou(shape, s), r.id) for r, s in old_regions), default=(0.0, ""))
+                if best[0] >= MATCH_IOU:
+                    region_ids[found.region] = best[1]
+                else:
+                    region_ids[found.region] = f"{page.id}_r{next_region}"
+                    page.regions.append(Region(f"{page.id}_r{next_region}", new.boundary, new.kind))
+                    next_region += 1
+            region = region_ids[found.region]
+        line = Line(f"{page.id}_l{next_line}", found.boundary, found.baseline, region=region)
+        next_line += 1
+        page.lines.insert(reading_position(page.lines, line), line)
+        report.added += 1
+    return report
+
+
+def _covered(shape: Polygon, covered) -> bool:
+    """Whether most of ``shape`` lies inside ``covered`` (the lines that stay)."""
+    return bool(shape.area) and shape.intersection(covered).area / shape.area >= DUPLICATE_SHARE
 
 
 def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
@@ -137,14 +188,15 @@ def _region_containing(regions: list[Region], shape: Polygon) -> str | None:
     return None
 
 
-def _insert_by_position(lines: list[Line], line: Line) -> None:
-    """Insert after the last line that starts above it (reading order of a single column)."""
+def reading_position(lines: list[Line], line: Line) -> int:
+    """Where ``line`` goes in the reading order ``lines``: after the last line of its
+    region (of the page, if its region has none) that lies above it."""
+    same = [k for k, other in enumerate(lines) if other.region == line.region] or list(range(len(lines)))
+    if not same:
+        return 0
     y = _baseline_y(line)
-    position = 0
-    for index, other in enumerate(lines):
-        if _baseline_y(other) <= y:
-            position = index + 1
-    lines.insert(position, line)
+    above = [k for k in same if _baseline_y(lines[k]) <= y]
+    return above[-1] + 1 if above else same[0]
 
 
 def _baseline_y(line: Line) -> float:

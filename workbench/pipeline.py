@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import htr, images, interchange, postprocess, segeval, tei
+from workbench import htr, images, interchange, postprocess, segeval, segmentation, tei
 from workbench.edition import Edition, now
-from workbench.layout import MergeReport, merge_layout
+from workbench.layout import MergeReport, add_layout, merge_layout
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError
 
 
@@ -44,6 +44,9 @@ class RunSummary:
 
 Progress = Callable[[PageOutcome], None]
 
+# How a new segmentation goes onto a page that has lines: in their place, or beside them.
+MODES = {"replace": merge_layout, "add": add_layout}
+
 
 def select_pages(manuscript: Manuscript, spec: str | None) -> list[Page]:
     """Pages by their numbers: "3", "1,4-6"; all pages when ``spec`` is empty."""
@@ -66,9 +69,18 @@ def segment(
     workers: int | None = None,
     progress: Progress | None = None,
     steps: tuple[str, ...] = postprocess.STEPS,
+    mode: str = "replace",
 ) -> RunSummary:
     """Segment pages with kraken's bundled model, mend what it found (``steps``, see
-    postprocess.py), and keep any text the pages already have."""
+    postprocess.py), and keep any text the pages already have.
+
+    ``mode`` "replace" puts the new lines in place of the old ones, carrying text over
+    by overlap (layout.merge_layout); "add" keeps the page's lines and adds new ones
+    only where there are none (layout.add_layout). Either is logged as one change the
+    person can undo (segmentation.py).
+    """
+    if mode not in MODES:
+        raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
     manuscript = edition.load(manuscript_id)
     selected = select_pages(manuscript, pages)
     jobs = [htr.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
@@ -85,7 +97,10 @@ def segment(
         else:
             _mend(result, steps)
             with edition.edit(manuscript_id, who, f"kraken:{htr.SEGMENTATION_MODEL}", pages=[page.n]) as current:
-                outcome.report = merge_layout(current.page(page.n), result)
+                before = current.page(page.n).copy()
+                outcome.report = MODES[mode](current.page(page.n), result)
+                after = current.page(page.n).copy()
+            segmentation.log_resegmentation(edition, manuscript_id, before, after, who, outcome.report.unmapped)
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)

@@ -29,7 +29,7 @@ from shapely.ops import substring
 from workbench import postprocess, tei
 from workbench.editing import Conflict, line_version
 from workbench.edition import Edition, now
-from workbench.layout import polygon
+from workbench.layout import polygon, reading_position
 from workbench.model import Line, Manuscript, Page, Point, Region, WorkbenchError
 
 # A split point this close to either end of the baseline (as a share of its length)
@@ -124,7 +124,7 @@ def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[P
             raise WorkbenchError("a baseline needs at least two different points on the page")
         line = Line(_new_line_id(edition, manuscript_id, page), band(page, points), points)
         line.region = _region_at(page, points)
-        page.lines.insert(_reading_position(page.lines, line), line)
+        page.lines.insert(reading_position(page.lines, line), line)
         added.append(line)
         return {line.id}
 
@@ -224,7 +224,7 @@ def move_line(
             if region not in {r.id for r in page.regions}:
                 raise WorkbenchError(f"page {page.n} has no region {region}")
             line.region = region
-            page.lines.insert(_reading_position(page.lines, line), line)
+            page.lines.insert(reading_position(page.lines, line), line)
         else:
             page.lines.insert(min(max(index or 0, 0), len(page.lines)), line)
         return {line_id}
@@ -448,22 +448,6 @@ def _region_at(page: Page, baseline: list[Point]) -> str | None:
         if len(region.boundary) >= 3 and polygon(region.boundary).buffer(2).contains(middle):
             return region.id
     return None
-
-
-def _reading_position(lines: list[Line], line: Line) -> int:
-    """Where ``line`` goes in the reading order: after the last line of its region (of
-    the page, if its region has none) that lies above it."""
-    same = [k for k, other in enumerate(lines) if other.region == line.region] or list(range(len(lines)))
-    if not same:
-        return 0
-    y = _height(line)
-    above = [k for k in same if _height(lines[k]) <= y]
-    return above[-1] + 1 if above else same[0]
-
-
-def _height(line: Line) -> float:
-    points = line.baseline or line.boundary
-    return sum(y for _, y in points) / len(points)
 
 
 def _state(line: Line) -> tuple:
