@@ -11,7 +11,8 @@ from conftest import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from workbench import indexing
+from workbench import indexing, tei
+from workbench.model import Region
 from workbench.search import Query
 from workbench.users import Users
 from workbench.web import create_app
@@ -365,3 +366,201 @@ def test_train_a_model_and_recognise_with_it_from_the_browser(browser, server, s
     assert all(line.status == "verified" for line in manuscript.pages[0].lines)  # a person's lines untouched
     page.goto(f"{server}/m/{MS}/uncertain")
     expect(page.locator("h1")).to_have_text("Най-несигурните редове")
+
+
+# -- correcting the segmentation by hand ------------------------------------------------
+# Each edit through the page editor: the TEI on disk stays valid and no character is lost.
+
+
+def page_lines(edition):
+    return edition.load(MS).pages[0].lines
+
+
+def characters(lines) -> list[str]:
+    """Every character written on the page, whatever line it is on (spaces aside)."""
+    return sorted("".join("".join(tei.diplomatic_text(line.text).split()) for line in lines))
+
+
+def assert_valid_and_complete(edition, before: list[str]) -> None:
+    assert edition.problems(MS) == []
+    assert characters(page_lines(edition)) == before
+
+
+def client_point(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Where the page pixel (x, y) of the facsimile is on the screen, at its zoom and pan."""
+    return tuple(
+        page.evaluate(
+            """([x, y]) => {
+                const svg = document.getElementById("facsimile");
+                const point = new DOMPoint(x, y).matrixTransform(svg.getScreenCTM());
+                return [point.x, point.y];
+            }""",
+            [x, y],
+        )
+    )
+
+
+def test_add_a_line_by_clicking_its_baseline_points(browser, server, sample_edition):
+    before = characters(page_lines(sample_edition))
+    page = logged_in(browser, server)
+    open_page(page, server)
+    page.get_by_role("button", name="Добави ред").click()
+    expect(page.locator("#layout-hint")).not_to_be_empty()
+    clicks = [(200, 1690), (600, 1696), (1000, 1692)]
+    for x, y in clicks:
+        page.mouse.click(*client_point(page, x, y))
+    page.keyboard.press("Enter")
+    expect(page.locator("form.line")).to_have_count(21)
+    new = page.locator(f"#line-{MS}_p1_l21")
+    expect(new.locator("input.text")).to_be_focused()  # ready to type its text
+    expect(page.locator(f"#zone-{MS}_p1_l21")).to_be_attached()
+    page.keyboard.type("нов редъ")
+    page.keyboard.press("Enter")
+    expect(new).to_have_class(re.compile("saved"))
+    line = page_lines(sample_edition)[-1]
+    assert line.id == f"{MS}_p1_l21" and line.text == "нов редъ"
+    assert all(abs(x - cx) <= 2 and abs(y - cy) <= 2 for (x, y), (cx, cy) in zip(line.baseline, clicks, strict=True))
+    assert len(line.boundary) >= 3
+    assert_valid_and_complete(sample_edition, sorted(before + list("новредъ")))
+
+
+def test_merge_two_lines_keeps_text_typed_elsewhere_and_undo_splits_them_again(browser, server, sample_edition):
+    lines = page_lines(sample_edition)
+    before = characters(lines)
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 10).locator("input.text").fill("не е записано още")  # typed, not saved
+    row(page, 2).locator("input.text").focus()
+    page.keyboard.press("Alt+m")
+    expect(page.locator("form.line")).to_have_count(19)
+    expect(row(page, 2).locator("input.text")).to_have_value(f"{lines[1].text} {lines[2].text}")
+    expect(row(page, 10).locator("input.text")).to_have_value("не е записано още")  # still there, unsaved
+    saved = page_lines(sample_edition)
+    assert saved[1].text == f"{lines[1].text} {lines[2].text}" and f"{MS}_p1_l3" not in [line.id for line in saved]
+    assert_valid_and_complete(sample_edition, before)
+    page.get_by_role("button", name="Отмени").click()
+    expect(page.locator("form.line")).to_have_count(20)
+    expect(row(page, 3).locator("input.text")).to_have_value(lines[2].text)
+    assert [(line.id, line.text) for line in page_lines(sample_edition)] == [(line.id, line.text) for line in lines]
+    assert_valid_and_complete(sample_edition, before)
+
+
+def test_split_a_line_at_a_clicked_point_and_the_cursor(browser, server, sample_edition):
+    lines = page_lines(sample_edition)
+    before = characters(lines)
+    third = lines[2]  # "юнакъ съ дълбока на гърди рана,"
+    page = logged_in(browser, server)
+    open_page(page, server)
+    page.locator("[data-zoom=in]").click()  # the point is found whatever the zoom
+    field = row(page, 3).locator("input.text")
+    field.focus()
+    field.press("Home")
+    for _ in range(len("юнакъ съ дълбока ")):
+        field.press("ArrowRight")
+    row(page, 3).get_by_role("button", name="Раздели реда при курсора (Alt+S)").click()
+    (x0, y0), (x1, y1) = third.baseline
+    cut = round(x0 + (x1 - x0) * 0.55)
+    page.mouse.click(*client_point(page, cut, y0 - 15))
+    expect(page.locator("form.line")).to_have_count(21)
+    expect(row(page, 3).locator("input.text")).to_have_value("юнакъ съ дълбока")
+    expect(page.locator(f"#line-{MS}_p1_l21 input.text")).to_have_value("на гърди рана,")
+    left, right = page_lines(sample_edition)[2:4]
+    assert (left.id, right.id) == (third.id, f"{MS}_p1_l21")
+    assert abs(left.baseline[-1][0] - cut) <= 3 and abs(right.baseline[0][0] - cut) <= 3
+    assert_valid_and_complete(sample_edition, before)
+
+
+def test_split_with_the_keyboard_alone_cuts_in_proportion(browser, server, sample_edition):
+    before = characters(page_lines(sample_edition))
+    page = logged_in(browser, server)
+    open_page(page, server)
+    field = row(page, 4).locator("input.text")
+    field.focus()
+    field.press("End")
+    for _ in range(len("въ сила мѫжка.")):
+        field.press("ArrowLeft")
+    page.keyboard.press("Alt+s")
+    page.keyboard.press("Enter")
+    expect(page.locator("form.line")).to_have_count(21)
+    expect(page.locator(f"#line-{MS}_p1_l21 input.text")).to_have_value("въ сила мѫжка.")
+    assert_valid_and_complete(sample_edition, before)
+
+
+def test_delete_a_line_and_undo_brings_it_back_with_its_text(browser, server, sample_edition):
+    lines = page_lines(sample_edition)
+    before = characters(lines)
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 5).locator("input.text").focus()
+    page.keyboard.press("Alt+Delete")
+    expect(page.locator("form.line")).to_have_count(19)
+    expect(page.locator(f"#zone-{MS}_p1_l5")).to_have_count(0)
+    assert sample_edition.problems(MS) == []
+    removed = [entry for entry in sample_edition.journal.entries(MS, f"{MS}_p1_l5") if entry.event == "removed"]
+    assert removed[-1].old == lines[4].text  # the text is in the line's history
+    page.keyboard.press("Alt+z")
+    expect(page.locator("form.line")).to_have_count(20)
+    expect(row(page, 5).locator("input.text")).to_have_value(lines[4].text)
+    expect(page.locator(f"#zone-{MS}_p1_l5")).to_be_attached()
+    assert_valid_and_complete(sample_edition, before)
+
+
+def test_reorder_by_keyboard_and_by_drag_then_undo_both(browser, server, sample_edition):
+    ids = [line.id for line in page_lines(sample_edition)]
+    before = characters(page_lines(sample_edition))
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 1).locator("input.text").focus()
+    page.keyboard.press("Alt+ArrowDown")
+    expect(page.locator("form.line").nth(1)).to_have_id(f"line-{ids[0]}")
+    expect(row(page, 1).locator("input.text")).to_be_focused()  # the moved line keeps the focus
+    assert [line.id for line in page_lines(sample_edition)][:2] == [ids[1], ids[0]]
+    # Drag line 4 by its handle onto the upper half of the first row. (Playwright's
+    # drag_to scrolls between press and release, which ends a drag in chromium: the
+    # mouse, step by step, as a person drags.)
+    handle, target = row(page, 4).locator(".handle").bounding_box(), page.locator("form.line").first.bounding_box()
+    page.mouse.move(handle["x"] + 5, handle["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(target["x"] + 40, target["y"] + 10, steps=8)
+    page.mouse.up()
+    expect(page.locator("form.line").first).to_have_id(f"line-{ids[3]}")
+    assert [line.id for line in page_lines(sample_edition)][:3] == [ids[3], ids[1], ids[0]]
+    assert_valid_and_complete(sample_edition, before)
+    page.get_by_role("button", name="Отмени").click()
+    expect(page.locator("form.line").first).to_have_id(f"line-{ids[1]}")
+    page.get_by_role("button", name="Отмени").click()
+    expect(page.locator("form.line").first).to_have_id(f"line-{ids[0]}")
+    assert [line.id for line in page_lines(sample_edition)] == ids
+    assert_valid_and_complete(sample_edition, before)
+
+
+def test_move_a_line_to_another_region(browser, server, sample_edition):
+    with sample_edition.edit(MS, who="test", pages=["1"]) as manuscript:
+        margin = [(1100, 100), (1230, 100), (1230, 1700), (1100, 1700)]
+        manuscript.pages[0].regions.append(Region(f"{MS}_p1_r2", margin, "marginalia"))
+    before = characters(page_lines(sample_edition))
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 7).locator("select.region-select").select_option(f"{MS}_p1_r2")
+    expect(page.locator(".message.layout")).to_be_visible()
+    expect(row(page, 7).locator("select.region-select")).to_have_value(f"{MS}_p1_r2")
+    line = next(line for line in page_lines(sample_edition) if line.id == f"{MS}_p1_l7")
+    assert line.region == f"{MS}_p1_r2"
+    assert_valid_and_complete(sample_edition, before)
+    assert sample_edition.problems(MS, tei_all=True) == []
+
+
+def test_an_undo_that_would_lose_later_work_is_refused_with_a_message(browser, server, sample_edition):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    row(page, 8).locator("input.text").focus()
+    page.keyboard.press("Alt+m")
+    expect(page.locator("form.line")).to_have_count(19)
+    field = row(page, 8).locator("input.text")
+    field.fill("поправенъ следъ сливането")
+    field.press("Enter")
+    expect(row(page, 8)).to_have_class(re.compile("saved"))
+    page.keyboard.press("Alt+z")
+    expect(page.locator(".message.error.layout")).to_be_visible()
+    expect(page.locator("form.line")).to_have_count(19)
+    assert page_lines(sample_edition)[7].text == "поправенъ следъ сливането"

@@ -37,6 +37,16 @@ from workbench.model import Line, Manuscript, Page, Point, Region, WorkbenchErro
 SPLIT_MARGIN = 0.02
 
 
+class LayoutError(WorkbenchError):
+    """A change to the segmentation that cannot be made; ``code`` says which kind (for
+    the interface's own wording), ``line`` which line stands in the way, if one does."""
+
+    def __init__(self, code: str, message: str, line: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.line = line
+
+
 @dataclass
 class Placed:
     """A line and its place in the page's reading order (0-based)."""
@@ -121,7 +131,7 @@ def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[P
         points = [(min(max(round(x), 0), page.width), min(max(round(y), 0), page.height)) for x, y in baseline]
         points = [point for k, point in enumerate(points) if k == 0 or point != points[k - 1]]
         if len(points) < 2:
-            raise WorkbenchError("a baseline needs at least two different points on the page")
+            raise LayoutError("baseline", "a baseline needs at least two different points on the page")
         line = Line(_new_line_id(edition, manuscript_id, page), band(page, points), points)
         line.region = _region_at(page, points)
         page.lines.insert(reading_position(page.lines, line), line)
@@ -141,7 +151,7 @@ def merge_lines(
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
         if line_ids[0] == line_ids[1]:
-            raise WorkbenchError("choose two different lines to merge")
+            raise LayoutError("same-line", "choose two different lines to merge")
         first, second = sorted((_line(page, line_id) for line_id in line_ids), key=page.lines.index)
         _check_versions(edition, manuscript_id, page, versions)
         left, right = sorted((first, second), key=lambda line: min(x for x, _ in line.baseline))
@@ -186,7 +196,7 @@ def split_line(
         else:
             distance = baseline.project(ShapelyPoint(at))
         if not SPLIT_MARGIN * baseline.length < distance < (1 - SPLIT_MARGIN) * baseline.length:
-            raise WorkbenchError("the split point must lie within the line, not at its ends")
+            raise LayoutError("split-point", "the split point must lie within the line, not at its ends", line_id)
         left_base = _points(substring(baseline, 0, distance))
         right_base = _points(substring(baseline, distance, baseline.length))
         left_shape, right_shape = _cut(polygon(line.boundary), baseline, distance)
@@ -222,7 +232,7 @@ def move_line(
         page.lines.remove(line)
         if region is not None:
             if region not in {r.id for r in page.regions}:
-                raise WorkbenchError(f"page {page.n} has no region {region}")
+                raise LayoutError("region", f"page {page.n} has no region {region}")
             line.region = region
             page.lines.insert(reading_position(page.lines, line), line)
         else:
@@ -230,7 +240,7 @@ def move_line(
         return {line_id}
 
     if (region is None) == (index is None):
-        raise WorkbenchError("move a line either to a region or to a place in the reading order")
+        raise ValueError("move a line either to a region or to a place in the reading order")
     _change(edition, manuscript_id, _page_n(manuscript_id, line_id), who, "move" if region else "reorder", change)
 
 
@@ -244,20 +254,24 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
         done = {record.undoes for record in records if record.undoes}
         mine = [r for r in records if r.who == who and r.action != "undo" and r.id not in done]
         if not mine:
-            raise WorkbenchError("nothing to undo on this page")
+            raise LayoutError("nothing-to-undo", "nothing to undo on this page")
         record = mine[-1]
         current = {line.id: line for line in page.lines}
         for line in record.after:
             now_line = current.get(line.id)
             if now_line is None:
-                raise WorkbenchError(f"cannot undo: line {line.id} was removed since; undo that first")
+                raise LayoutError(
+                    "undo-removed", f"cannot undo: line {line.id} was removed since; undo that first", line.id
+                )
             if _state(now_line) != _state(line):
-                raise WorkbenchError(f"cannot undo: line {line.id} was changed since; undo or revert that first")
+                raise LayoutError(
+                    "undo-changed", f"cannot undo: line {line.id} was changed since; undo or revert that first", line.id
+                )
         if record.regions_after is not None and page.regions != record.regions_after:
-            raise WorkbenchError("cannot undo: the page's regions were changed since")
+            raise LayoutError("undo-regions", "cannot undo: the page's regions were changed since")
         after_ids = {line.id for line in record.after}
         if any(placed.line.id in current and placed.line.id not in after_ids for placed in record.before):
-            raise WorkbenchError("cannot undo: a line it would bring back is on the page again")
+            raise LayoutError("undo-back", "cannot undo: a line it would bring back is on the page again")
         page.lines = [line for line in page.lines if line.id not in after_ids]
         for placed in sorted(record.before, key=lambda placed: placed.index):
             page.lines.insert(min(placed.index, len(page.lines)), _copy(placed.line))
@@ -424,7 +438,7 @@ def _check_halves(text: str, halves: tuple[str, str]) -> None:
     """The two halves of a split must hold exactly the line's characters (spaces aside)."""
     for plain in (tei.diplomatic_text, tei.reading_text):
         if _squashed(plain(halves[0]) + plain(halves[1])) != _squashed(plain(text)):
-            raise WorkbenchError("the two parts of a split must together hold the line's whole text")
+            raise LayoutError("split-text", "the two parts of a split must together hold the line's whole text")
 
 
 def _squashed(text: str) -> str:

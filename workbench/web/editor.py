@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from workbench import editing, metadata, shorthand, tei
+from workbench import editing, metadata, segmentation, shorthand, tei
 from workbench.jobs import JobStore
 from workbench.model import STATUSES, Line, Page, WorkbenchError
 from workbench.training import ModelStore
@@ -174,12 +174,11 @@ def page(manuscript_id: str, n: str):
     page = manuscript.pages[0]
     numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
-    rows = [_row(manuscript_id, page, line) for line in page.lines]
     return render_template(
         "page.html",
         manuscript=manuscript,
         page=page,
-        rows=rows,
+        **_lines_context(manuscript_id, page),
         previous=numbers[index - 1] if index > 0 else None,
         next=numbers[index + 1] if index + 1 < len(numbers) else None,
         palette=current_app.config["PALETTE"],
@@ -204,6 +203,7 @@ def save_line(manuscript_id: str, line_id: str):
     page, line = editing.find_line(edition(), manuscript_id, line_id)
     typed = request.form.get("text", "")
     status = request.form.get("status") or None
+    tools = _regions(page) if request.form.get("tools") else None
     if status not in (None, *STATUSES):
         abort(400)
     try:
@@ -212,15 +212,16 @@ def save_line(manuscript_id: str, line_id: str):
             edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
         )
     except shorthand.ShorthandError as error:
-        row = _row(manuscript_id, page, line, typed=typed, error=_shorthand_message(typed, error))
+        row = _row(manuscript_id, page, line, typed=typed, error=_shorthand_message(typed, error), tools=tools)
         return render_template("_line.html", row=row), 422
     except editing.Conflict as conflict:
-        row = _row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict)
+        row = _row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict, tools=tools)
         return render_template("_line.html", row=row), 409
     except WorkbenchError as error:
-        return render_template("_line.html", row=_row(manuscript_id, page, line, typed=typed, error=str(error))), 422
+        row = _row(manuscript_id, page, line, typed=typed, error=str(error), tools=tools)
+        return render_template("_line.html", row=row), 422
     index_changed()
-    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
+    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved", tools=tools))
 
 
 @bp.post("/preview")
@@ -253,15 +254,199 @@ def diff(manuscript_id: str, line_id: str):
 @bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
 def revert(manuscript_id: str, line_id: str):
     page, line = editing.find_line(edition(), manuscript_id, line_id)
+    tools = _regions(page) if request.form.get("tools") else None
     try:
         number = int(request.form.get("version", ""))
         saved = editing.revert(edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name)
     except ValueError:
         abort(400)
     except editing.Conflict as conflict:
-        return render_template("_line.html", row=_row(manuscript_id, page, conflict.current, conflict=conflict)), 409
+        row = _row(manuscript_id, page, conflict.current, conflict=conflict, tools=tools)
+        return render_template("_line.html", row=row), 409
     index_changed()
-    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved"))
+    return render_template("_line.html", row=_row(manuscript_id, page, saved, state="saved", tools=tools))
+
+
+# -- correcting the segmentation -------------------------------------------------
+# Each view makes one change (segmentation.py) and answers with the page's whole list
+# of lines (_lines.html), which the editor swaps in, keeping what was typed elsewhere.
+# Text typed into a line the change touches is saved first, so no keystroke is lost.
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/lines/add")
+def add_line(manuscript_id: str, n: str):
+    def change() -> str:
+        try:
+            points = [_point(pair) for pair in request.form.get("points", "").split()]
+        except ValueError:
+            abort(400)
+        return segmentation.add_line(edition(), manuscript_id, n, points, g.user.name).id
+
+    return _change_layout(manuscript_id, n, change, _("Line added: type its text."))
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/lines/delete")
+def delete_line(manuscript_id: str, n: str):
+    def change() -> None:
+        line_id = request.form.get("line", "")
+        segmentation.delete_line(edition(), manuscript_id, line_id, g.user.name, _save_typed(manuscript_id, line_id))
+
+    return _change_layout(manuscript_id, n, change, _("Line deleted (undo brings it back with its text)."))
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/lines/merge")
+def merge_lines(manuscript_id: str, n: str):
+    def change() -> str:
+        ids = (request.form.get("line", ""), request.form.get("other", ""))
+        versions = {line_id: _save_typed(manuscript_id, line_id) for line_id in set(ids)}
+        return segmentation.merge_lines(edition(), manuscript_id, ids, g.user.name, versions).id
+
+    return _change_layout(manuscript_id, n, change, _("Lines merged."))
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/lines/split")
+def split_line(manuscript_id: str, n: str):
+    def change() -> str:
+        line_id = request.form.get("line", "")
+        version = _save_typed(manuscript_id, line_id)
+        _, line = editing.find_line(edition(), manuscript_id, line_id)
+        typed, editable = _shorthand(line.text)
+        typed = request.form.get(f"text-{line_id}", typed)
+        try:
+            cursor = int(request.form.get("cursor", ""))
+            at = _point(request.form["at"]) if request.form.get("at") else None
+        except ValueError:
+            abort(400)
+        if not editable or not 0 <= cursor <= len(typed):
+            raise segmentation.LayoutError("split-markup", "this line cannot be split at that place", line_id)
+        try:
+            halves = (shorthand.to_tei(typed[:cursor].rstrip(" ")), shorthand.to_tei(typed[cursor:].lstrip(" ")))
+        except shorthand.ShorthandError:
+            # The cursor is inside a mark ({abbr|expansion}, [[deleted]] …): neither half is whole.
+            raise segmentation.LayoutError("split-markup", "a mark cannot be split", line_id) from None
+        return segmentation.split_line(edition(), manuscript_id, line_id, halves, g.user.name, version, at)[1].id
+
+    return _change_layout(manuscript_id, n, change, _("Line split."))
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/lines/move")
+def move_line(manuscript_id: str, n: str):
+    def change() -> str:
+        line_id = request.form.get("line", "")
+        if "region" in request.form:
+            segmentation.move_line(edition(), manuscript_id, line_id, g.user.name, region=request.form["region"])
+        else:
+            try:
+                index = int(request.form.get("index", ""))
+            except ValueError:
+                abort(400)
+            segmentation.move_line(edition(), manuscript_id, line_id, g.user.name, index=index)
+        return line_id
+
+    return _change_layout(manuscript_id, n, change, _("Line moved."))
+
+
+@bp.post("/m/<manuscript_id>/p/<n>/undo")
+def undo_layout(manuscript_id: str, n: str):
+    def change() -> str | None:
+        record = segmentation.undo(edition(), manuscript_id, n, g.user.name)
+        return record.before[0].line.id if record.before else None
+
+    return _change_layout(manuscript_id, n, change, _("Undone."))
+
+
+def _change_layout(manuscript_id: str, n: str, change, done: str):
+    """Run ``change`` (which returns the line to focus, if any) and answer with the page's lines."""
+    try:
+        focus = change()
+    except shorthand.ShorthandError as error:
+        mistakes = _shorthand_mistakes()
+        mistake = mistakes.get(error.code, mistakes["markup"])
+        return _lines_response(manuscript_id, n, error=_("The text of the line has a mistake: %(m)s", m=mistake)), 422
+    except editing.Conflict as conflict:
+        message = _(
+            "Someone else changed a line since you opened the page; it now reads: %(text)s",
+            text=_shorthand(conflict.current.text)[0] or "—",
+        )
+        return _lines_response(manuscript_id, n, error=message, focus=conflict.current.id), 409
+    except segmentation.LayoutError as error:
+        return _lines_response(manuscript_id, n, error=_layout_message(error), focus=error.line), 422
+    index_changed()
+    return _lines_response(manuscript_id, n, message=done, focus=focus)
+
+
+def _save_typed(manuscript_id: str, line_id: str) -> str:
+    """Save what the editor typed into the line, if it differs from the saved text; the
+    version of the line the change may then touch (the one the editor saw, if nothing was typed)."""
+    base = request.form.get(f"base-{line_id}", "")
+    typed = request.form.get(f"text-{line_id}")
+    _, line = editing.find_line(edition(), manuscript_id, line_id)
+    current, editable = _shorthand(line.text)
+    if typed is None or typed == current or not editable:
+        return base
+    saved = editing.save_line(edition(), manuscript_id, line_id, shorthand.to_tei(typed), base, g.user.name)
+    return editing.line_version(saved)
+
+
+def _point(pair: str) -> tuple[float, float]:
+    x, y = pair.split(",")
+    return float(x), float(y)
+
+
+def _layout_message(error: segmentation.LayoutError) -> str:
+    messages = {
+        "baseline": _("A baseline needs at least two different points on the page."),
+        "same-line": _("Choose two different lines to merge."),
+        "split-point": _("Cut the line somewhere along it, not at its ends."),
+        "split-text": _("The two parts of a split must together hold the whole text of the line."),
+        "split-markup": _("This line cannot be split there: put the cursor between words, outside any mark."),
+        "region": _("That region is not on this page."),
+        "nothing-to-undo": _("Nothing to undo on this page."),
+        "undo-changed": _("Cannot undo: a line it would change was edited since. Undo or revert that first."),
+        "undo-removed": _("Cannot undo: a line it would change was deleted or merged since. Undo that first."),
+        "undo-regions": _("Cannot undo: the page was segmented again since."),
+        "undo-back": _("Cannot undo: a line it would bring back is on the page again."),
+    }
+    return messages.get(error.code, str(error))
+
+
+def _lines_response(manuscript_id: str, n: str, message: str = "", error: str = "", focus: str | None = None) -> str:
+    page = edition().read(manuscript_id, n).pages[0]
+    return render_template(
+        "_lines.html", page=page, message=message, error=error, focus=focus, **_lines_context(manuscript_id, page)
+    )
+
+
+def _lines_context(manuscript_id: str, page: Page) -> dict:
+    """The page's line rows with their tools, the zones to draw, and the lines a
+    re-segmentation could not map (shown until someone deals with them)."""
+    regions = _regions(page)
+    rows = [_row(manuscript_id, page, line, tools=regions) for line in page.lines]
+    zones = [
+        {
+            "id": row["line"].id,
+            "n": row["number"],
+            "status": row["line"].status or "untranscribed",
+            "points": " ".join(f"{x},{y}" for x, y in row["line"].boundary),
+        }
+        for row in rows
+    ]
+    unmapped = segmentation.unmapped_lines(edition(), manuscript_id, page)
+    return {
+        "manuscript_id": manuscript_id,
+        "rows": rows,
+        "zones": zones,
+        "unmapped": [row for row in rows if row["line"].id in unmapped],
+    }
+
+
+def _regions(page: Page) -> list[tuple[str, str]]:
+    """The page's regions as (id, label) for the "move to region" choice."""
+    kinds = {"text": _("text"), "marginalia": _("margin")}
+    return [
+        (region.id, _("Region %(n)s (%(kind)s)", n=k, kind=kinds.get(region.kind, region.kind)))
+        for k, region in enumerate(page.regions, 1)
+    ]
 
 
 @bp.post("/m/<manuscript_id>/jobs")
@@ -278,7 +463,13 @@ def start_job(manuscript_id: str):
             return render_template("_job.html", error=_("Choose one of the trained models.")), 422
     try:
         job = JobStore.of(edition()).submit(
-            edition(), kind, manuscript_id, g.user.name, pages=request.form.get("pages") or None, model=model
+            edition(),
+            kind,
+            manuscript_id,
+            g.user.name,
+            pages=request.form.get("pages") or None,
+            model=model,
+            mode=request.form.get("mode") if kind == "segment" else None,
         )
     except WorkbenchError as error:
         return render_template("_job.html", error=str(error)), 422
@@ -336,8 +527,10 @@ def _row(
     error: str | None = None,
     conflict: editing.Conflict | None = None,
     state: str = "",
+    tools: list[tuple[str, str]] | None = None,
 ) -> dict:
-    """What the line template needs: the line, its shorthand, its image, its state."""
+    """What the line template needs: the line, its shorthand, its image, its state; and,
+    in the page editor, the page's regions for the line's segmentation tools."""
     current, editable = _shorthand(line.text)
     geometry = facsimiles.crop_version(edition(), manuscript_id, page, line)
     return {
@@ -355,6 +548,7 @@ def _row(
         "conflict": conflict,
         "theirs": current if conflict else None,
         "state": state or ("conflict" if conflict else "error" if error else ""),
+        "tools": tools,
     }
 
 

@@ -55,11 +55,24 @@ document.addEventListener("focusin", (event) => {
 });
 
 document.addEventListener("keydown", (event) => {
+  if (picking(event)) return;
+  if (event.altKey && (event.key === "a" || event.code === "KeyA")) {
+    event.preventDefault();
+    startAdding();
+    return;
+  }
+  if (event.altKey && (event.key === "z" || event.code === "KeyZ")) {
+    event.preventDefault();
+    changeLayout("undo", {});
+    return;
+  }
   const input = event.target.closest("input.text");
   if (!input) return;
   const row = input.closest("form.line");
   const palette = JSON.parse(document.querySelector("main.editor").dataset.palette);
-  if (event.key === "Enter" && !event.shiftKey) {
+  if (lineShortcut(event, row)) {
+    event.preventDefault();
+  } else if (event.key === "Enter" && !event.shiftKey) {
     event.preventDefault();
     save(row, event.ctrlKey || event.metaKey ? "verified" : "");
     focusRow(neighbour(row, 1));
@@ -87,6 +100,8 @@ document.addEventListener("keydown", (event) => {
 });
 
 document.addEventListener("click", (event) => {
+  if (event.target.closest("#facsimile") && pickPoint(event)) return;
+  if (lineTool(event)) return;
   const char = event.target.closest("button.char");
   if (char) insertAtCursor(char.dataset.char);
   const zone = event.target.closest("#facsimile .zone");
@@ -140,6 +155,215 @@ window.addEventListener("beforeunload", (event) => {
 document.addEventListener("htmx:afterSettle", () => {
   if (document.querySelector('#jobs .job[data-state="done"]') && !unsaved()) location.reload();
 });
+
+// -- Correcting the segmentation ------------------------------------------------------
+// Each change posts to the server, which answers with the page's whole list of lines
+// (#lines) to swap in. A change sends the text typed in the lines it touches (the
+// server saves it first); text typed in other lines is put back after the swap,
+// still unsaved.
+
+const SVG = "http://www.w3.org/2000/svg";
+const linesBox = () => document.getElementById("lines");
+let adding = null; // the baseline points clicked so far, while adding a line
+let splitting = null; // { row, cursor } while choosing where to cut a line
+let dragged = null;
+
+function changeLayout(action, values) {
+  const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+  return htmx.ajax("POST", linesBox().dataset.pageUrl + action, { target: "#lines", swap: "outerHTML", values, headers });
+}
+
+function lineValues(row) {
+  const id = row.dataset.line;
+  return { [`text-${id}`]: inputOf(row).value, [`base-${id}`]: row.querySelector("input[name=base]").value };
+}
+
+function hint(text) {
+  document.getElementById("layout-hint").textContent = text || "";
+  document.querySelector("main.editor").classList.toggle("picking", Boolean(text));
+}
+
+function hints() {
+  return document.querySelector(".layout-tools").dataset;
+}
+
+function lineShortcut(event, row) {
+  if (!event.altKey) return false;
+  const all = lines();
+  const id = row.dataset.line;
+  if (event.key === "s" || event.code === "KeyS") startSplitting(row);
+  else if (event.key === "m" || event.code === "KeyM") merge(row);
+  else if (event.key === "Delete") changeLayout("lines/delete", { line: id, ...lineValues(row) });
+  else if (event.key === "ArrowUp" && all.indexOf(row) > 0) changeLayout("lines/move", { line: id, index: all.indexOf(row) - 1 });
+  else if (event.key === "ArrowDown" && all.indexOf(row) < all.length - 1) changeLayout("lines/move", { line: id, index: all.indexOf(row) + 1 });
+  else return event.key === "ArrowUp" || event.key === "ArrowDown";
+  return true;
+}
+
+function lineTool(event) {
+  const row = event.target.closest("form.line");
+  if (event.target.closest("#add-line")) startAdding();
+  else if (event.target.closest("#undo-layout")) changeLayout("undo", {});
+  else if (event.target.closest("a.go-to-line")) focusRow(document.getElementById(`line-${event.target.dataset.line}`));
+  else if (row && event.target.closest("button.split-button")) startSplitting(row);
+  else if (row && event.target.closest("button.merge-button")) merge(row);
+  else if (row && event.target.closest("button.delete-button")) changeLayout("lines/delete", { line: row.dataset.line, ...lineValues(row) });
+  else return false;
+  event.preventDefault();
+  return true;
+}
+
+function merge(row) {
+  const next = neighbour(row, 1);
+  if (!next) return;
+  changeLayout("lines/merge", { line: row.dataset.line, other: next.dataset.line, ...lineValues(row), ...lineValues(next) });
+}
+
+function startSplitting(row) {
+  const input = inputOf(row);
+  splitting = { row, cursor: input.selectionStart ?? input.value.length };
+  hint(hints().splitHint.replace("{n}", row.querySelector(".number").textContent));
+}
+
+function startAdding() {
+  adding = [];
+  document.getElementById("add-line").setAttribute("aria-pressed", "true");
+  hint(hints().addHint);
+}
+
+function stopPicking() {
+  adding = null;
+  splitting = null;
+  document.getElementById("add-line").setAttribute("aria-pressed", "false");
+  document.getElementById("drawing").setAttribute("points", "");
+  hint("");
+}
+
+function finishAdding() {
+  const points = adding.map(({ x, y }) => `${x},${y}`).join(" ");
+  stopPicking();
+  if (points.includes(" ")) changeLayout("lines/add", { points });
+}
+
+function finishSplitting(at) {
+  const { row, cursor } = splitting;
+  stopPicking();
+  const values = { line: row.dataset.line, cursor, ...lineValues(row) };
+  if (at) values.at = `${at.x},${at.y}`;
+  changeLayout("lines/split", values);
+}
+
+// While adding a line or splitting one, Enter finishes and Escape cancels.
+function picking(event) {
+  if (!adding && !splitting) return false;
+  if (event.key === "Enter") {
+    event.preventDefault();
+    if (adding) finishAdding();
+    else finishSplitting(null);
+    return true;
+  }
+  if (event.key === "Escape") {
+    event.preventDefault();
+    stopPicking();
+    return true;
+  }
+  return false;
+}
+
+// A click on the facsimile, in page pixels (whatever the zoom and pan).
+function pagePoint(event) {
+  const svg = document.getElementById("facsimile");
+  const point = new DOMPoint(event.clientX, event.clientY).matrixTransform(svg.getScreenCTM().inverse());
+  return { x: Math.round(point.x), y: Math.round(point.y) };
+}
+
+function pickPoint(event) {
+  if (splitting) {
+    finishSplitting(pagePoint(event));
+    return true;
+  }
+  if (!adding) return false;
+  adding.push(pagePoint(event));
+  document.getElementById("drawing").setAttribute("points", adding.map(({ x, y }) => `${x},${y}`).join(" "));
+  return true;
+}
+
+document.addEventListener("dblclick", (event) => {
+  if (adding && event.target.closest("#facsimile")) finishAdding();
+});
+
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select.region-select");
+  if (select) changeLayout("lines/move", { line: select.closest("form.line").dataset.line, region: select.value });
+});
+
+// Reading order by drag and drop: a row dropped on another goes before it (or after
+// it, when dropped on its lower half).
+document.addEventListener("dragstart", (event) => {
+  const handle = event.target.closest?.(".handle");
+  if (!handle) return;
+  dragged = handle.closest("form.line");
+  event.dataTransfer.setData("text/plain", dragged.dataset.line);
+  event.dataTransfer.effectAllowed = "move";
+});
+document.addEventListener("dragover", (event) => {
+  if (dragged && event.target.closest?.("form.line")) event.preventDefault();
+});
+document.addEventListener("drop", (event) => {
+  const target = event.target.closest?.("form.line");
+  if (!dragged || !target) return;
+  event.preventDefault();
+  const all = lines();
+  const from = all.indexOf(dragged);
+  const box = target.getBoundingClientRect();
+  let to = all.indexOf(target) + (event.clientY > box.top + box.height / 2 ? 1 : 0);
+  if (from < to) to -= 1;
+  if (to !== from) changeLayout("lines/move", { line: dragged.dataset.line, index: to });
+  dragged = null;
+});
+document.addEventListener("dragend", () => {
+  dragged = null;
+});
+
+let typedElsewhere = null;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  if (event.detail.target.id !== "lines") return;
+  typedElsewhere = {};
+  for (const row of lines()) {
+    const input = inputOf(row);
+    if (input.value !== input.dataset.original) typedElsewhere[row.id] = { typed: input.value, original: input.dataset.original };
+  }
+  const focused = document.activeElement?.closest?.("form.line");
+  typedElsewhere.focused = focused ? focused.id : null;
+});
+document.addEventListener("htmx:afterSwap", () => {
+  if (!typedElsewhere || !linesBox()) return;
+  for (const row of lines()) {
+    const kept = typedElsewhere[row.id];
+    // Only where the change left the line's text as it was: otherwise it took the typing in.
+    if (kept && inputOf(row).dataset.original === kept.original) inputOf(row).value = kept.typed;
+  }
+  drawZones();
+  const focus = linesBox().dataset.focus ? `line-${linesBox().dataset.focus}` : typedElsewhere.focused;
+  typedElsewhere = null;
+  focusRow(document.getElementById(focus));
+});
+
+function drawZones() {
+  const unmapped = new Set([...linesBox().querySelectorAll(".unmapped a[data-line]")].map((link) => link.dataset.line));
+  const zones = JSON.parse(linesBox().dataset.zones).map((zone) => {
+    const polygon = document.createElementNS(SVG, "polygon");
+    polygon.setAttribute("class", `zone ${zone.status}${unmapped.has(zone.id) ? " unmapped" : ""}`);
+    polygon.setAttribute("id", `zone-${zone.id}`);
+    polygon.setAttribute("points", zone.points);
+    polygon.dataset.line = zone.id;
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = zone.n;
+    polygon.append(title);
+    return polygon;
+  });
+  document.getElementById("zones").replaceChildren(...zones);
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   const svg = document.getElementById("facsimile");
