@@ -458,3 +458,91 @@ def test_the_page_editor_offers_recognition_with_the_trained_models(editor, samp
     stored_model(sample_edition)
     page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     assert 'value="recognize"' in page and '<option value="letters-1">letters-1</option>' in page
+
+
+# -- correcting the segmentation -----------------------------------------------------
+
+
+def layout(client, action, **values):
+    headers = {"X-CSRFToken": client.token, "HX-Request": "true"}
+    return client.post(f"/m/{MS}/p/1/{action}", data=values, headers=headers)
+
+
+def test_segmentation_changes_need_an_editor_and_a_csrf_token(client, sample_edition):
+    before = sample_edition.tei_path(MS).read_bytes()
+    response = client.post(f"/m/{MS}/p/1/lines/delete", data={"line": LINE}, headers={"HX-Request": "true"})
+    assert response.status_code in (400, 401)
+    log_in(client)
+    response = client.post(f"/m/{MS}/p/1/lines/delete", data={"line": LINE}, headers={"HX-Request": "true"})
+    assert response.status_code == 400  # no CSRF token
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+def test_a_change_answers_with_the_page_lines_and_saves_text_typed_in_the_line_first(editor, sample_edition):
+    base = line_base(editor)
+    response = layout(editor, "lines/delete", line=LINE, **{f"text-{LINE}": "поправенъ редъ", f"base-{LINE}": base})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="lines"' in page and f'id="line-{LINE}"' not in page and "Редът е изтрит" in page
+    # What was typed was saved before the line went: it is the line's last version.
+    entries = list(sample_edition.journal.entries(MS, LINE))
+    assert [entry.new for entry in entries][-2:] == ["поправенъ редъ", ""] and entries[-1].event == "removed"
+    assert sample_edition.problems(MS) == []
+
+
+def test_deleting_a_line_a_colleague_changed_meanwhile_is_refused(editor, sample_edition):
+    stale = line_base(editor)
+    assert save(editor, "колегата поправи", base=stale).status_code == 200
+    response = layout(editor, "lines/delete", line=LINE, **{f"base-{LINE}": stale})
+    assert response.status_code == 409
+    assert "колегата поправи" in response.get_data(as_text=True)
+    assert sample_edition.load(MS).pages[0].lines[1].text == "колегата поправи"
+
+
+@pytest.mark.parametrize(
+    ("action", "values", "status", "message"),
+    [
+        ("undo", {}, 422, "На тази страница няма какво да се отмени."),
+        ("lines/add", {"points": "10,10"}, 422, "поне две различни точки"),
+        ("lines/add", {"points": "10,x 20,30"}, 400, ""),
+        ("lines/split", {"line": LINE, "cursor": "3"}, 422, "поставете курсора между думи"),  # inside a mark
+        ("lines/split", {"line": LINE, "cursor": "13", "at": "697,273"}, 422, "не в краищата"),  # its last point
+        ("lines/move", {"line": LINE, "region": "nowhere"}, 422, "Тази област не е на тази страница."),
+        ("lines/merge", {"line": LINE, "other": LINE}, 422, "Изберете два различни реда"),
+    ],
+)
+def test_impossible_changes_are_refused_with_a_message_and_nothing_changes(
+    editor, sample_edition, action, values, status, message
+):
+    if action == "lines/split":
+        assert save(editor, "по[[тъ]]ненъ въ кърви").status_code == 200  # a mark at the cursor's place
+        values = {**values, f"base-{LINE}": line_base(editor)}
+    before = sample_edition.tei_path(MS).read_bytes()
+    response = layout(editor, action, **values)
+    assert response.status_code == status
+    assert message in response.get_data(as_text=True)
+    assert sample_edition.tei_path(MS).read_bytes() == before
+
+
+def test_lines_a_resegmentation_could_not_map_are_listed_on_the_page(editor, sample_edition):
+    from workbench import segmentation
+
+    page = sample_edition.load(MS).pages[0]
+    segmentation.log_resegmentation(sample_edition, MS, page, page, "ivan", unmapped=[LINE])
+    html = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+    notice = html[html.index('class="message unmapped"') :]
+    assert f'data-line="{LINE}"' in notice[: notice.index("</div>")]
+    assert f'class="zone verified unmapped" id="zone-{LINE}"' in html
+    # Once someone deals with the line (here: deletes it), the notice goes.
+    layout(editor, "lines/delete", line=LINE, **{f"base-{LINE}": line_base(editor)})
+    assert 'class="message unmapped"' not in editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
+
+
+def test_resegmentation_mode_is_checked_before_a_job_starts(editor, sample_edition):
+    response = editor.post(
+        f"/m/{MS}/jobs",
+        data={"kind": "segment", "pages": "1", "mode": "merge"},
+        headers={"X-CSRFToken": editor.token, "HX-Request": "true"},
+    )
+    assert response.status_code == 422
+    assert "unknown segmentation mode" in response.get_data(as_text=True)
