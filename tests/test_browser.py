@@ -564,3 +564,28 @@ def test_an_undo_that_would_lose_later_work_is_refused_with_a_message(browser, s
     expect(page.locator(".message.error.layout")).to_be_visible()
     expect(page.locator("form.line")).to_have_count(19)
     assert page_lines(sample_edition)[7].text == "поправенъ следъ сливането"
+
+
+@pytest.mark.slow
+def test_resegment_a_page_adding_only_the_missing_lines(browser, server, sample_edition):
+    lines = page_lines(sample_edition)
+    page = logged_in(browser, server)
+    open_page(page, server)
+    # A line kraken should find again is deleted, and another one is merged into its neighbour.
+    row(page, 20).locator("input.text").focus()
+    page.keyboard.press("Alt+Delete")
+    expect(page.locator("form.line")).to_have_count(19)
+    row(page, 1).locator("input.text").focus()
+    page.keyboard.press("Alt+m")
+    expect(page.locator("form.line")).to_have_count(18)
+    kept = {line.id: line for line in page_lines(sample_edition)}
+    page.locator("select[name=mode]").select_option("add")
+    page.get_by_role("button", name="Сегментирай страницата").click()
+    # When the job is done the page shows the lines by itself: the 18 as they were, and
+    # the deleted line found again (empty); the merged line is not split up again.
+    expect(page.locator("form.line")).to_have_count(19, timeout=240_000)
+    after = page_lines(sample_edition)
+    assert all(kept[line.id] == line for line in after if line.id in kept)
+    (new,) = [line for line in after if line.id not in kept]
+    assert abs(new.baseline[0][1] - lines[19].baseline[0][1]) < 20 and new.text == ""
+    assert sample_edition.problems(MS) == []
