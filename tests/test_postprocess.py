@@ -58,6 +58,20 @@ def test_specks_shorter_than_the_line_spacing_are_dropped():
     assert mended.dropped == ["dot"] and short_word in mended.lines
 
 
+def test_a_page_number_above_the_text_is_kept_but_decoration_up_there_is_not():
+    folio = line("folio", 820, 850, 40)  # half a line spacing long, above the first line (y 100)
+    flourish = line("flourish", 500, 512, 50)  # a fifth of a line spacing: border decoration
+    mended = postprocess.mend([folio, flourish, *PAGE])
+    assert mended.lines[0] is folio and mended.dropped == ["flourish"]
+
+
+def test_a_short_line_below_the_first_whole_line_is_a_speck_even_near_the_top():
+    number = line("number", 820, 850, 120)  # as long as a folio number, but among the lines
+    assert postprocess.mend([*PAGE, number], ("specks",)).dropped == ["number"]
+    # With no whole line on the page there is no text to be above: everything short goes.
+    assert postprocess.mend([line("a", 100, 130, 40), line("b", 100, 130, 100)], ("specks",)).lines == []
+
+
 def test_steps_can_be_switched_off_and_unknown_ones_are_refused():
     pieces = [*PAGE[:2], line("a", 100, 400, 220), line("b", 440, 650, 222), line("dot", 400, 420, 130)]
     assert postprocess.mend(pieces, ()).lines == pieces

@@ -61,6 +61,15 @@ def test_eval_seg_on_a_real_handwritten_ground_truth_page():
 
 
 @pytest.mark.slow
+def test_mending_keeps_the_folio_number_of_a_real_page():
+    """f53 (an 18th-century letter): its folio number "30" is a ground-truth line, shorter than the line spacing."""
+    page = REPO / "tests/data/ground-truth/alto4-cremma-mss18/f53.xml"
+    result = CliRunner().invoke(cli, ["eval-seg", str(page)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "(truth 27, found 27, matched 27)" in result.output.split("overall:")[1], result.output
+
+
+@pytest.mark.slow
 def test_mending_beats_kraken_alone_on_a_real_page_where_kraken_splits_lines():
     """11.xml (a 13th-century charter): kraken returns several written lines in pieces."""
     page = str(REPO / "tests/data/ground-truth/page2019-escriptorium/11.xml")

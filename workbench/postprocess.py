@@ -7,7 +7,10 @@ by ``workbench eval-seg`` against real ground truth (README, "Segmentation quali
 - ``join``: pieces of one written line (one after the other, at the same height, a
   gap shorter than a few line spacings, in the same region) become one line;
 - ``specks``: lines shorter than the page's line spacing are dropped (nobody writes a
-  line shorter than the distance between two lines; a dot or a blot does).
+  line shorter than the distance between two lines; a dot or a blot does), except a
+  page or folio number: a short line above the text's first whole line, at least a
+  third of a line spacing long (one written digit is about that wide; the bits of
+  border decoration kraken takes for lines up there are narrower).
 
 Distances are relative to the page's own line spacing (the median distance between
 neighbouring baselines), so they hold at any resolution.
@@ -29,6 +32,8 @@ STEPS = ("join", "specks")
 # it ends, and no more than this fraction of a line spacing above or below it.
 JOIN_GAP = 3.0
 JOIN_HEIGHT = 0.3
+# A page number above the text is kept when at least this many line spacings long.
+NUMBER_LENGTH = 1 / 3
 DEFAULT_SPACING = 50.0
 
 
@@ -49,9 +54,7 @@ def mend(lines: list[Line], steps: tuple[str, ...] = STEPS) -> Mended:
     if "join" in steps:
         result.lines, result.joined = _join(result.lines, spacing)
     if "specks" in steps:
-        kept = [
-            line for line in result.lines if len(line.baseline) >= 2 and LineString(line.baseline).length >= spacing
-        ]
+        kept = _without_specks(result.lines, spacing)
         result.dropped = [line.id for line in result.lines if line not in kept]
         result.lines = kept
     return result
@@ -65,6 +68,24 @@ def baseline_spacing(baselines: list[list[Point]]) -> float | None:
     heights = sorted(sum(y for _, y in baseline) / len(baseline) for baseline in baselines if len(baseline) >= 2)
     gaps = [b - a for a, b in zip(heights, heights[1:], strict=False) if b - a > 5]
     return median(gaps) if gaps else None
+
+
+def _without_specks(lines: list[Line], spacing: float) -> list[Line]:
+    def length(line: Line) -> float:
+        return LineString(line.baseline).length if len(line.baseline) >= 2 else 0.0
+
+    whole = [line for line in lines if length(line) >= spacing]
+    text_top = min((y for line in whole for _, y in line.baseline), default=None)
+    return [
+        line
+        for line in lines
+        if line in whole
+        or (
+            text_top is not None
+            and length(line) >= NUMBER_LENGTH * spacing
+            and max(y for _, y in line.baseline) < text_top
+        )
+    ]
 
 
 def _join(lines: list[Line], spacing: float) -> tuple[list[Line], int]:
