@@ -60,5 +60,7 @@ bench: setup system-packages
 	$(BIN)/python bench/search_http.py
 	$(BIN)/python bench/segmentation.py
 	$(BIN)/python bench/training.py
-	$(BIN)/workbench eval-seg tests/data/ground-truth/page2019-escriptorium tests/data/ground-truth/alto4-escriptorium --steps none
-	$(BIN)/workbench eval-seg tests/data/ground-truth/page2019-escriptorium tests/data/ground-truth/alto4-escriptorium
+	$(BIN)/workbench eval-seg tests/data/ground-truth/*/ --steps none
+	$(BIN)/workbench eval-seg tests/data/ground-truth/*/
+	$(BIN)/python bench/segmentation_steps.py
+	$(BIN)/python bench/added_lines.py
