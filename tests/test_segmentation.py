@@ -199,7 +199,7 @@ def test_each_person_undoes_their_own_changes(ms: Edition):
 
 def test_a_torn_log_line_is_skipped(ms: Edition):
     segmentation.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
-    log = ms.state_dir / "layout" / "ms1.jsonl"
+    log = ms.state_dir / "layout" / "ms1" / "1.jsonl"
     with open(log, "a", encoding="utf-8") as file:
         file.write('{"id": "torn", "ti')
     assert segmentation.undo(ms, "ms1", "1", "tester").action == "reorder"

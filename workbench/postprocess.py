@@ -96,7 +96,7 @@ def _join(lines: list[Line], spacing: float) -> tuple[list[Line], int]:
         if pair is None:
             return lines, joined
         left, right = pair
-        lines[lines.index(left)] = _merged(left, right)
+        lines[lines.index(left)] = joined_line(left, right)
         lines.remove(right)
         joined += 1
 
@@ -128,7 +128,7 @@ def _next_pair(lines: list[Line], spacing: float) -> tuple[Line, Line] | None:
     return (best[1], best[2]) if best else None
 
 
-def _merged(left: Line, right: Line) -> Line:
+def joined_line(left: Line, right: Line) -> Line:
     """One line from two pieces: baselines end to end, polygons joined by a bridge between them."""
     baseline = sorted(left.baseline) + sorted(right.baseline)
     left_shape, right_shape = _polygon(left.boundary), _polygon(right.boundary)

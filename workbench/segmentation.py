@@ -3,7 +3,7 @@
 Every change is one validated, journalled, atomic save of its page (``Edition.edit``),
 so the edit journal keeps every line's text: a deleted line's text, the texts a merge
 joined, the halves of a split. Each change is also written to the manuscript's layout
-log (``.workbench/layout/<manuscript>.jsonl``): the lines it touched as they were, with
+log (``.workbench/layout/<manuscript>/<page>.jsonl``): the lines it touched as they were, with
 their places in the reading order, and as they became. A re-segmentation from the
 pipeline is logged the same way.
 
@@ -73,7 +73,9 @@ class Record:
 
 
 class LayoutLog:
-    """The layout log: one JSON Lines file per manuscript, appended, never rewritten."""
+    """The layout log: one JSON Lines file per page (``<manuscript>/<page>.jsonl``),
+    appended, never rewritten. Per page, so that showing or changing a page reads only
+    its own history, however large the manuscript."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -82,15 +84,19 @@ class LayoutLog:
     def of(cls, edition: Edition) -> LayoutLog:
         return cls(edition.state_dir / "layout")
 
+    def path(self, manuscript_id: str, page_n: str) -> Path:
+        return self.folder / manuscript_id / f"{page_n}.jsonl"
+
     def append(self, manuscript_id: str, record: Record) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / f"{manuscript_id}.jsonl", "a", encoding="utf-8") as log:
+        path = self.path(manuscript_id, record.page)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
             log.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
             log.flush()
             os.fsync(log.fileno())
 
-    def records(self, manuscript_id: str, page_n: str | None = None) -> Iterator[Record]:
-        path = self.folder / f"{manuscript_id}.jsonl"
+    def records(self, manuscript_id: str, page_n: str) -> Iterator[Record]:
+        path = self.path(manuscript_id, page_n)
         if not path.exists():
             return
         with open(path, encoding="utf-8") as log:
@@ -99,8 +105,7 @@ class LayoutLog:
                     record = _record(json.loads(raw))
                 except (ValueError, TypeError, KeyError):
                     continue  # a line torn by a crash mid-append; the ones before it stand
-                if page_n is None or record.page == page_n:
-                    yield record
+                yield record
 
 
 # -- the changes ------------------------------------------------------------------
@@ -155,7 +160,7 @@ def merge_lines(
         first, second = sorted((_line(page, line_id) for line_id in line_ids), key=page.lines.index)
         _check_versions(edition, manuscript_id, page, versions)
         left, right = sorted((first, second), key=lambda line: min(x for x, _ in line.baseline))
-        joined = postprocess._merged(left, right)
+        joined = postprocess.joined_line(left, right)
         first.boundary, first.baseline = joined.boundary, joined.baseline
         if first.text and second.text:
             first.text = f"{first.text} {second.text}"
