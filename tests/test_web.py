@@ -509,6 +509,8 @@ def test_deleting_a_line_a_colleague_changed_meanwhile_is_refused(editor, sample
         ("lines/split", {"line": LINE, "cursor": "13", "at": "697,273"}, 422, "не в краищата"),  # its last point
         ("lines/move", {"line": LINE, "region": "nowhere"}, 422, "Тази област не е на тази страница."),
         ("lines/merge", {"line": LINE, "other": LINE}, 422, "Изберете два различни реда"),
+        ("lines/merge", {"line": LINE, "other": f"{MS}_p2_l1"}, 400, ""),  # a line of another page
+        ("lines/delete", {"line": f"{MS}_p1_l999"}, 404, ""),
     ],
 )
 def test_impossible_changes_are_refused_with_a_message_and_nothing_changes(

@@ -288,7 +288,7 @@ def add_line(manuscript_id: str, n: str):
 @bp.post("/m/<manuscript_id>/p/<n>/lines/delete")
 def delete_line(manuscript_id: str, n: str):
     def change() -> None:
-        line_id = request.form.get("line", "")
+        line_id = _form_line(manuscript_id, n)
         segmentation.delete_line(edition(), manuscript_id, line_id, g.user.name, _save_typed(manuscript_id, line_id))
 
     return _change_layout(manuscript_id, n, change, _("Line deleted (undo brings it back with its text)."))
@@ -297,7 +297,7 @@ def delete_line(manuscript_id: str, n: str):
 @bp.post("/m/<manuscript_id>/p/<n>/lines/merge")
 def merge_lines(manuscript_id: str, n: str):
     def change() -> str:
-        ids = (request.form.get("line", ""), request.form.get("other", ""))
+        ids = (_form_line(manuscript_id, n), _form_line(manuscript_id, n, "other"))
         versions = {line_id: _save_typed(manuscript_id, line_id) for line_id in set(ids)}
         return segmentation.merge_lines(edition(), manuscript_id, ids, g.user.name, versions).id
 
@@ -307,7 +307,7 @@ def merge_lines(manuscript_id: str, n: str):
 @bp.post("/m/<manuscript_id>/p/<n>/lines/split")
 def split_line(manuscript_id: str, n: str):
     def change() -> str:
-        line_id = request.form.get("line", "")
+        line_id = _form_line(manuscript_id, n)
         version = _save_typed(manuscript_id, line_id)
         _, line = editing.find_line(edition(), manuscript_id, line_id)
         typed, editable = _shorthand(line.text)
@@ -332,7 +332,7 @@ def split_line(manuscript_id: str, n: str):
 @bp.post("/m/<manuscript_id>/p/<n>/lines/move")
 def move_line(manuscript_id: str, n: str):
     def change() -> str:
-        line_id = request.form.get("line", "")
+        line_id = _form_line(manuscript_id, n)
         if "region" in request.form:
             segmentation.move_line(edition(), manuscript_id, line_id, g.user.name, region=request.form["region"])
         else:
@@ -386,6 +386,14 @@ def _save_typed(manuscript_id: str, line_id: str) -> str:
         return base
     saved = editing.save_line(edition(), manuscript_id, line_id, shorthand.to_tei(typed), base, g.user.name)
     return editing.line_version(saved)
+
+
+def _form_line(manuscript_id: str, n: str, field: str = "line") -> str:
+    """The id of a line on page ``n`` named in the form (a line of another page is refused)."""
+    line_id = request.form.get(field, "")
+    if not line_id.startswith(f"{tei.page_id(manuscript_id, n)}_l"):
+        abort(400)
+    return line_id
 
 
 def _point(pair: str) -> tuple[float, float]:
