@@ -142,6 +142,36 @@ def main() -> None:
             f"max {max(renders) * 1000:.0f} ms  (target ≤ 200 ms)"
         )
 
+        # Corrections of the segmentation: each a save of its page and the page's whole
+        # list of lines sent back. Line 30 of a page moved to the top, merged into line
+        # 29, then both undone (editors' saves below use lines 1-8).
+        changes: dict[str, list[float]] = {"reorder": [], "merge": [], "undo": []}
+        for n in random.Random(2).sample(range(1, args.pages + 1), min(20, args.pages)):
+            last, before_last = f"big_p{n}_l{args.lines_per_page}", f"big_p{n}_l{args.lines_per_page - 1}"
+            seen = {  # the versions the editor's page shows (generated lines: LINE_TEXT, corrected)
+                f"base-{line_id}": editing.line_version(Line(line_id, [], [], text=LINE_TEXT, status="corrected"))
+                for line_id in (last, before_last)
+            }
+            steps = [
+                ("reorder", "lines/move", {"line": last, "index": "0"}),
+                ("undo", "undo", {}),
+                ("merge", "lines/merge", {"line": before_last, "other": last, **seen}),
+                ("undo", "undo", {}),
+            ]
+            for kind, action, values in steps:
+                t = time.perf_counter()
+                response = requests.post(f"{base}/m/big/p/{n}/{action}", data=values, headers=editors[0].headers)
+                changes[kind].append(time.perf_counter() - t)
+                if response.status_code != 200:
+                    server.terminate()
+                    raise SystemExit(f"{action} on page {n}: {response.status_code}")
+        for kind, times in changes.items():
+            times.sort()
+            print(
+                f"segmentation change over HTTP, {kind} (20 pages): median {statistics.median(times) * 1000:.0f} ms, "
+                f"p95 {times[int(0.95 * (len(times) - 1))] * 1000:.0f} ms"
+            )
+
         acknowledged: dict[str, tuple[str, str]] = {}  # line id → (text, editor) of the last acknowledged save
         errors: list[str] = []
         lock = threading.Lock()

@@ -113,19 +113,21 @@ class Indexer:
     def _catch_up_manuscript(
         self, manuscript_id: str, stat: list[int], state: dict, bulk: bool, progress: Progress | None
     ) -> int:
+        known = state.get(manuscript_id, {}).get("pages", {})
         try:
+            # The header first: an unpublished manuscript's pages are never copied (a
+            # copy of 15,000 lines, after every save, held the manuscript's lock ~0.1 s).
+            if not self.edition.header(manuscript_id).published:
+                if known:
+                    self.index.remove_manuscript(manuscript_id)
+                state[manuscript_id] = {"stat": stat, "pages": {}}
+                return len(known)
             manuscript = self.edition.read(manuscript_id)
         except WorkbenchError as error:
             # An invalid hand-edited file: keep what the index has; try again when it changes.
             log.warning("search index: %s skipped: %s", manuscript_id, error)
             state.setdefault(manuscript_id, {"pages": {}})["stat"] = stat
             return 0
-        known = state.get(manuscript_id, {}).get("pages", {})
-        if not manuscript.published:
-            if known:
-                self.index.remove_manuscript(manuscript_id)
-            state[manuscript_id] = {"stat": stat, "pages": {}}
-            return len(known)
         digests = {page.n: page_digest(manuscript, page) for page in manuscript.pages}
         changed = [page for page in manuscript.pages if known.get(page.n) != digests[page.n]]
         gone = [n for n in known if n not in digests]
