@@ -14,6 +14,7 @@ Re-segmenting a page that already has text must never drop that text (design.md
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from shapely.geometry import Polygon
@@ -134,14 +135,12 @@ def add_layout(page: Page, layout: Layout) -> MergeReport:
         if found.region in found_regions:
             if found.region not in region_ids:
                 new = found_regions[found.region]
-                shape = polygon(new.boundary)
-                best = max(((iou(shape, s), r.id) for r, s in old_regions), default=(0.0, ""))
-                if best[0] >= MATCH_IOU:
-                    region_ids[found.region] = best[1]
-                else:
-                    region_ids[found.region] = f"{page.id}_r{next_region}"
-                    page.regions.append(Region(f"{page.id}_r{next_region}", new.boundary, new.kind))
+                matched = _matching_region(polygon(new.boundary), old_regions)
+                if matched is None:
+                    matched = f"{page.id}_r{next_region}"
+                    page.regions.append(Region(matched, new.boundary, new.kind))
                     next_region += 1
+                region_ids[found.region] = matched
             region = region_ids[found.region]
         line = Line(f"{page.id}_l{next_line}", found.boundary, found.baseline, region=region)
         next_line += 1
@@ -163,14 +162,8 @@ def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
     regions = []
     used: set[str] = set()
     for region in found:
-        shape = polygon(region.boundary)
-        best = max(
-            ((iou(shape, s), r.id) for r, s in old_shapes if r.id not in used),
-            default=(0.0, ""),
-        )
-        if best[0] >= MATCH_IOU:
-            new_id = best[1]
-        else:
+        new_id = _matching_region(polygon(region.boundary), old_shapes, used)
+        if new_id is None:
             new_id = f"{page.id}_r{next_number}"
             next_number += 1
         used.add(new_id)
@@ -178,6 +171,12 @@ def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
         regions.append(Region(new_id, region.boundary, region.kind))
     page.regions = regions
     return ids
+
+
+def _matching_region(shape: Polygon, regions: list[tuple[Region, Polygon]], taken: Collection[str] = ()) -> str | None:
+    """The id of the region (not ``taken``) that ``shape`` overlaps most, if by IoU ≥ MATCH_IOU."""
+    score, region_id = max(((iou(shape, s), r.id) for r, s in regions if r.id not in taken), default=(0.0, None))
+    return region_id if score >= MATCH_IOU else None
 
 
 def _region_containing(regions: list[Region], shape: Polygon) -> str | None:
