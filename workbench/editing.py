@@ -9,7 +9,7 @@ work unseen (design.md §5: no last-write-wins).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from workbench.edition import Edition
 from workbench.journal import Entry
@@ -40,15 +40,15 @@ def line_version(line: Line) -> str:
 
 def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[Page, Line]:
     """(a copy of the page, the line) for a line id."""
-    page_n = _page_number(manuscript_id, line_id)
+    page_n = page_number(manuscript_id, line_id)
     try:
         page = edition.read(manuscript_id, page_n).pages[0]
     except WorkbenchError:
         raise _no_line(manuscript_id, line_id) from None
-    return page, _line_on(page, manuscript_id, line_id)
+    return page, line_on(page, manuscript_id, line_id)
 
 
-def _page_number(manuscript_id: str, line_id: str) -> str:
+def page_number(manuscript_id: str, line_id: str) -> str:
     """The page is part of a line's id (``<ms>_p<n>_l<k>``): no need to search for it."""
     page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
     if not page_n.isdigit():
@@ -56,11 +56,18 @@ def _page_number(manuscript_id: str, line_id: str) -> str:
     return page_n
 
 
-def _line_on(page: Page, manuscript_id: str, line_id: str) -> Line:
+def line_on(page: Page, manuscript_id: str, line_id: str) -> Line:
     line = next((line for line in page.lines if line.id == line_id), None)
     if line is None:
         raise _no_line(manuscript_id, line_id)
     return line
+
+
+def check_version(edition: Edition, manuscript_id: str, line: Line, base_version: str) -> None:
+    """Refuse (``Conflict``) a change to a line that changed since the editor saw ``base_version``."""
+    if line_version(line) != base_version:
+        entries = list(edition.journal.entries(manuscript_id, line.id))
+        raise Conflict(line.copy(), entries[-1] if entries else None)
 
 
 def _no_line(manuscript_id: str, line_id: str) -> WorkbenchError:
@@ -82,13 +89,11 @@ def save_line(
     (so a verified line that is edited again needs verifying again). ``@resp`` names
     whoever produced the text, so it changes only with the text.
     """
-    page_n = _page_number(manuscript_id, line_id)
+    page_n = page_number(manuscript_id, line_id)
 
     def change(manuscript: Manuscript) -> Line:
-        line = _line_on(manuscript.page(page_n), manuscript_id, line_id)
-        if line_version(line) != base_version:
-            entries = list(edition.journal.entries(manuscript_id, line_id))
-            raise Conflict(replace(line), entries[-1] if entries else None)
+        line = line_on(manuscript.page(page_n), manuscript_id, line_id)
+        check_version(edition, manuscript_id, line, base_version)
         if text != line.text:
             line.text = text
             line.resp = manuscript.source("transcription", who).id
@@ -97,7 +102,7 @@ def save_line(
         elif status:
             line.status = status
         # A copy: the line itself belongs to the edition's cached manuscript.
-        return replace(line, boundary=list(line.boundary), baseline=list(line.baseline))
+        return line.copy()
 
     # Saves by several editors at once are written together (Edition.apply).
     return edition.apply(manuscript_id, page_n, change, who)

@@ -50,6 +50,10 @@ class Line:
     resp: str | None = None
     cert: float | None = None
 
+    def copy(self) -> Line:
+        """A copy safe to change (points are tuples, shared safely)."""
+        return replace(self, boundary=list(self.boundary), baseline=list(self.baseline))
+
 
 @dataclass
 class Region:
@@ -81,7 +85,7 @@ class Page:
         return replace(
             self,
             regions=[replace(region, boundary=list(region.boundary)) for region in self.regions],
-            lines=[replace(line, boundary=list(line.boundary), baseline=list(line.baseline)) for line in self.lines],
+            lines=[line.copy() for line in self.lines],
         )
 
     def next_line_number(self) -> int:

@@ -26,8 +26,7 @@ from shapely.geometry import LineString, Polygon
 from shapely.geometry import Point as ShapelyPoint
 from shapely.ops import substring
 
-from workbench import postprocess, tei
-from workbench.editing import Conflict, line_version
+from workbench import editing, postprocess, tei
 from workbench.edition import Edition, now
 from workbench.layout import polygon, reading_position
 from workbench.model import Line, Manuscript, Page, Point, Region, WorkbenchError
@@ -115,12 +114,12 @@ def delete_line(edition: Edition, manuscript_id: str, line_id: str, who: str, ve
     """Take a line out of the page; its text stays in the journal and comes back with undo."""
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = _line(page, line_id)
-        _check_versions(edition, manuscript_id, page, {line_id: version})
+        line = editing.line_on(page, manuscript_id, line_id)
+        editing.check_version(edition, manuscript_id, line, version)
         page.lines.remove(line)
         return {line_id}
 
-    _change(edition, manuscript_id, _page_n(manuscript_id, line_id), who, "delete", change)
+    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_id), who, "delete", change)
 
 
 def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[Point], who: str) -> Line:
@@ -157,8 +156,11 @@ def merge_lines(
     def change(page: Page, manuscript: Manuscript) -> set[str]:
         if line_ids[0] == line_ids[1]:
             raise LayoutError("same-line", "choose two different lines to merge")
-        first, second = sorted((_line(page, line_id) for line_id in line_ids), key=page.lines.index)
-        _check_versions(edition, manuscript_id, page, versions)
+        first, second = sorted(
+            (editing.line_on(page, manuscript_id, line_id) for line_id in line_ids), key=page.lines.index
+        )
+        for line in (first, second):
+            editing.check_version(edition, manuscript_id, line, versions.get(line.id, ""))
         left, right = sorted((first, second), key=lambda line: min(x for x, _ in line.baseline))
         joined = postprocess.joined_line(left, right)
         first.boundary, first.baseline = joined.boundary, joined.baseline
@@ -171,7 +173,7 @@ def merge_lines(
         merged.append(first)
         return {first.id, second.id}
 
-    _change(edition, manuscript_id, _page_n(manuscript_id, line_ids[0]), who, "merge", change)
+    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_ids[0]), who, "merge", change)
     return merged[0]
 
 
@@ -190,8 +192,8 @@ def split_line(
     halves: list[Line] = []
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = _line(page, line_id)
-        _check_versions(edition, manuscript_id, page, {line_id: version})
+        line = editing.line_on(page, manuscript_id, line_id)
+        editing.check_version(edition, manuscript_id, line, version)
         _check_halves(line.text, texts)
         baseline = LineString(line.baseline)
         if at is None:
@@ -217,7 +219,7 @@ def split_line(
         halves.extend((line, right))
         return {line.id, right.id}
 
-    _change(edition, manuscript_id, _page_n(manuscript_id, line_id), who, "split", change)
+    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_id), who, "split", change)
     return halves[0], halves[1]
 
 
@@ -233,7 +235,7 @@ def move_line(
     it), or at another place in the reading order (``index``, 0-based)."""
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = _line(page, line_id)
+        line = editing.line_on(page, manuscript_id, line_id)
         page.lines.remove(line)
         if region is not None:
             if region not in {r.id for r in page.regions}:
@@ -246,7 +248,14 @@ def move_line(
 
     if (region is None) == (index is None):
         raise ValueError("move a line either to a region or to a place in the reading order")
-    _change(edition, manuscript_id, _page_n(manuscript_id, line_id), who, "move" if region else "reorder", change)
+    _change(
+        edition,
+        manuscript_id,
+        editing.page_number(manuscript_id, line_id),
+        who,
+        "move" if region else "reorder",
+        change,
+    )
 
 
 def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
@@ -279,7 +288,7 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
             raise LayoutError("undo-back", "cannot undo: a line it would bring back is on the page again")
         page.lines = [line for line in page.lines if line.id not in after_ids]
         for placed in sorted(record.before, key=lambda placed: placed.index):
-            page.lines.insert(min(placed.index, len(page.lines)), _copy(placed.line))
+            page.lines.insert(min(placed.index, len(page.lines)), placed.line.copy())
         if record.regions_before is not None:
             page.regions = [replace(region, boundary=list(region.boundary)) for region in record.regions_before]
         undone.append(record)
@@ -299,8 +308,8 @@ def log_resegmentation(
         who,
         after.n,
         "resegment",
-        [Placed(k, _copy(line)) for k, line in enumerate(before.lines)],
-        [_copy(line) for line in after.lines],
+        [Placed(k, line.copy()) for k, line in enumerate(before.lines)],
+        [line.copy() for line in after.lines],
         regions_before=[replace(r, boundary=list(r.boundary)) for r in before.regions],
         regions_after=[replace(r, boundary=list(r.boundary)) for r in after.regions],
         unmapped=unmapped,
@@ -400,7 +409,7 @@ def _change(
     log = LayoutLog.of(edition)
     with edition.edit(manuscript_id, who, pages=[page_n]) as manuscript:
         page = manuscript.page(page_n)
-        before = [Placed(k, _copy(line)) for k, line in enumerate(page.lines)]
+        before = [Placed(k, line.copy()) for k, line in enumerate(page.lines)]
         touched = change(page, manuscript)
         record = Record(
             uuid.uuid4().hex,
@@ -409,34 +418,11 @@ def _change(
             page_n,
             action,
             [placed for placed in before if placed.line.id in touched],
-            [_copy(line) for line in page.lines if line.id in touched],
+            [line.copy() for line in page.lines if line.id in touched],
             undoes=undoes() if undoes else None,
         )
     # After the save: a record of a change that failed validation would offer a false undo.
     log.append(manuscript_id, record)
-
-
-def _page_n(manuscript_id: str, line_id: str) -> str:
-    page_n = line_id.removeprefix(f"{manuscript_id}_p").partition("_l")[0]
-    if not page_n.isdigit():
-        raise WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
-    return page_n
-
-
-def _line(page: Page, line_id: str) -> Line:
-    for line in page.lines:
-        if line.id == line_id:
-            return line
-    raise WorkbenchError(f"page {page.n} has no line {line_id}")
-
-
-def _check_versions(edition: Edition, manuscript_id: str, page: Page, versions: Mapping[str, str]) -> None:
-    """Refuse to touch a line whose text changed since the editor saw it (design.md §5)."""
-    for line_id, version in versions.items():
-        line = _line(page, line_id)
-        if line_version(line) != version:
-            entries = list(edition.journal.entries(manuscript_id, line_id))
-            raise Conflict(_copy(line), entries[-1] if entries else None)
 
 
 def _check_halves(text: str, halves: tuple[str, str]) -> None:
@@ -471,10 +457,6 @@ def _region_at(page: Page, baseline: list[Point]) -> str | None:
 
 def _state(line: Line) -> tuple:
     return (line.text, line.status, line.region, list(line.boundary), list(line.baseline))
-
-
-def _copy(line: Line) -> Line:
-    return replace(line, boundary=list(line.boundary), baseline=list(line.baseline))
 
 
 def _record(data: dict) -> Record:
