@@ -61,6 +61,9 @@ class Region:
     boundary: list[Point]
     kind: str = "text"
 
+    def copy(self) -> Region:
+        return replace(self, boundary=list(self.boundary))
+
 
 @dataclass
 class Page:
@@ -84,7 +87,7 @@ class Page:
         """A copy safe to change (points are tuples, shared safely); much cheaper than deepcopy."""
         return replace(
             self,
-            regions=[replace(region, boundary=list(region.boundary)) for region in self.regions],
+            regions=[region.copy() for region in self.regions],
             lines=[line.copy() for line in self.lines],
         )
 

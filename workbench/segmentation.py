@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
 
@@ -290,7 +290,7 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
         for placed in sorted(record.before, key=lambda placed: placed.index):
             page.lines.insert(min(placed.index, len(page.lines)), placed.line.copy())
         if record.regions_before is not None:
-            page.regions = [replace(region, boundary=list(region.boundary)) for region in record.regions_before]
+            page.regions = [region.copy() for region in record.regions_before]
         undone.append(record)
         return after_ids | {placed.line.id for placed in record.before}
 
@@ -310,8 +310,8 @@ def log_resegmentation(
         "resegment",
         [Placed(k, line.copy()) for k, line in enumerate(before.lines)],
         [line.copy() for line in after.lines],
-        regions_before=[replace(r, boundary=list(r.boundary)) for r in before.regions],
-        regions_after=[replace(r, boundary=list(r.boundary)) for r in after.regions],
+        regions_before=[region.copy() for region in before.regions],
+        regions_after=[region.copy() for region in after.regions],
         unmapped=unmapped,
     )
     LayoutLog.of(edition).append(manuscript_id, record)
