@@ -1,7 +1,7 @@
 """A line added by hand: the polygon the editor computes for its baseline, against kraken's.
 
 When an editor adds a line by clicking its baseline, the workbench gives it a polygon at
-once (segmentation.band: as far above and below the baseline as the page's other lines
+once (corrections.band: as far above and below the baseline as the page's other lines
 reach around theirs). kraken has a polygon extractor for given baselines
 (kraken.lib.segmentation.calculate_polygonal_environment, a seam carver over the image).
 This compares both with the ground truth's own polygons on the real handwritten pages in
@@ -20,8 +20,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from workbench import interchange, segmentation
-from workbench.layout import iou, polygon
+from workbench.exchange import layout_files
+from workbench.layout import corrections
+from workbench.layout.merge import iou, polygon
 from workbench.model import Page
 
 GROUND_TRUTH = Path(__file__).resolve().parent.parent / "tests" / "data" / "ground-truth"
@@ -36,7 +37,7 @@ def main() -> None:
     for folder in sorted(path for path in GROUND_TRUTH.iterdir() if path.is_dir()):
         scores: dict[str, list[float]] = {"band": [], "kraken": []}
         for xml in sorted(folder.glob("*.xml")):
-            layout = interchange.read_layout(xml.read_bytes(), xml.name)
+            layout = layout_files.read_layout(xml.read_bytes(), xml.name)
             image = Image.open(folder / layout.image).convert("L")
             lines = [line for line in layout.lines if len(line.baseline) >= 2 and len(line.boundary) >= 3]
             for line in lines:
@@ -45,7 +46,7 @@ def main() -> None:
                 truth = polygon(line.boundary)
 
                 started = time.perf_counter()
-                band = segmentation.band(page, line.baseline)
+                band = corrections.band(page, line.baseline)
                 seconds["band"].append(time.perf_counter() - started)
                 scores["band"].append(iou(polygon(band), truth))
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from workbench.crops import LineImageCache, line_image
-from workbench.images import open_page
+from workbench.images.crops import LineImageCache, line_image
+from workbench.images.facsimile import open_page
+from workbench.images.render import HADZHI_DIMITAR, POD_IGOTO, render_page
 from workbench.model import Line, Page
-from workbench.render import HADZHI_DIMITAR, POD_IGOTO, render_page
 
 WIDTH, HEIGHT, FONT_SIZE, LINES = 2480, 3508, 48, 30
 

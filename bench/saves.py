@@ -29,10 +29,10 @@ from pathlib import Path
 import requests
 from validation import LINE_TEXT, generate
 
-from workbench import editing
+from workbench import transcription
 from workbench.edition import Edition
+from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.model import Line
-from workbench.render import HADZHI_DIMITAR, render_page
 from workbench.users import Users
 
 BIN = Path(sys.executable).parent
@@ -149,7 +149,7 @@ def main() -> None:
         for n in random.Random(2).sample(range(1, args.pages + 1), min(20, args.pages)):
             last, before_last = f"big_p{n}_l{args.lines_per_page}", f"big_p{n}_l{args.lines_per_page - 1}"
             seen = {  # the versions the editor's page shows (generated lines: LINE_TEXT, corrected)
-                f"base-{line_id}": editing.line_version(Line(line_id, [], [], text=LINE_TEXT, status="corrected"))
+                f"base-{line_id}": transcription.line_version(Line(line_id, [], [], text=LINE_TEXT, status="corrected"))
                 for line_id in (last, before_last)
             }
             steps = [
@@ -189,7 +189,7 @@ def main() -> None:
                 n = rng.randint(1, args.pages)
                 line_id = f"big_p{n}_l{k + 1}"
                 new = f"поправка {next(counter)} на {editor.name}: нѣщо ново"
-                base_version = editing.line_version(Line(line_id, [], [], text=texts[k][n], status="corrected"))
+                base_version = transcription.line_version(Line(line_id, [], [], text=texts[k][n], status="corrected"))
                 t = time.perf_counter()
                 response = requests.post(
                     f"{base}/m/big/lines/{line_id}", data={"text": new, "base": base_version}, headers=editor.headers

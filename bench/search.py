@@ -7,7 +7,7 @@ Prints:
   queries, and how many were refused as too broad (design.md §7 target: word and phrase
   p95 ≤ 50 ms on 1,000,000 lines);
 - save → findable: a line saved in a published 50-page TEI manuscript of the same edition
-  (validated, journalled, atomic save through ``editing.save_line``) until a search finds
+  (validated, journalled, atomic save through ``transcription.save_line``) until a search finds
   it, with the background ``IndexerThread`` the web workbench runs (target ≤ 2 s).
 
 The corpus: a vocabulary of generated stems in the pre-1945 spelling (ѣ, ѫ, final ъ,
@@ -28,11 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import analysis, editing
+from workbench import transcription
 from workbench.edition import Edition
-from workbench.indexing import Indexer, IndexerThread, index_directory
 from workbench.model import Line, Manuscript, Page
-from workbench.search import LineRecord, Query, QueryError, WhooshIndex
+from workbench.search import analysis
+from workbench.search.index import LineRecord, Query, QueryError, WhooshIndex
+from workbench.search.indexing import Indexer, IndexerThread, index_directory
 
 FUNCTION_WORDS = "и на въ се да не е сѫ съ за отъ по като че а то той тя тѣ ние ще си му ѝ ги бѣше".split()
 ONSETS = "б в г д ж з к л м н п р с т ф х ц ч ш щ бл бр вл вр гл гр др зв кл кр пл пр ст стр тр хр чр".split()
@@ -164,7 +165,9 @@ def save_to_findable(edition: Edition, index: WhooshIndex, repeat: int) -> list[
             word = f"звѣздобройцитѣ{chr(0x430 + i % 26)}{i}"
             line = edition.read(manuscript.id, "7").pages[0].lines[i % 30]
             started = time.perf_counter()
-            editing.save_line(edition, manuscript.id, line.id, f"{word} и пѫтьтъ", editing.line_version(line), "bench")
+            transcription.save_line(
+                edition, manuscript.id, line.id, f"{word} и пѫтьтъ", transcription.line_version(line), "bench"
+            )
             saved = time.perf_counter()
             thread.wake()  # what the web editor does after a save
             query = Query(modern(word))

@@ -25,7 +25,7 @@ import requests
 from saves import prepare, serve
 from search import lines, modern, vocabulary, zipf_sampler
 
-from workbench.indexing import Indexer
+from workbench.search.indexing import Indexer
 
 
 def percentile(values: list[float], p: float) -> float:

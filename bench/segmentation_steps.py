@@ -16,7 +16,10 @@ import pickle
 import time
 from pathlib import Path
 
-from workbench import htr, interchange, postprocess, segeval, transfer
+from workbench.exchange import layout_files, transfer
+from workbench.htr import kraken, segeval
+from workbench.layout import mend
+from workbench.model import Layout
 
 
 def main() -> None:
@@ -31,27 +34,23 @@ def main() -> None:
     for path in args.ground_truth:
         files = sorted(path.glob("*.xml"), key=transfer.natural_order) if path.is_dir() else [path]
         for file in files:
-            truth = interchange.read_layout(file.read_bytes(), file.name)
+            truth = layout_files.read_layout(file.read_bytes(), file.name)
             image = file.parent / truth.image
             layout, seconds = _segmented(image, args.cache)
             pages.append((file.parent.name, file.name, [line.baseline for line in truth.lines], layout, seconds))
 
     combinations = {"kraken alone": ()}
-    combinations.update({f"only {step}": (step,) for step in postprocess.STEPS})
-    combinations["all steps"] = postprocess.STEPS
-    if len(postprocess.STEPS) > 2:
-        combinations.update(
-            {f"all but {step}": tuple(s for s in postprocess.STEPS if s != step) for step in postprocess.STEPS}
-        )
+    combinations.update({f"only {step}": (step,) for step in mend.STEPS})
+    combinations["all steps"] = mend.STEPS
+    if len(mend.STEPS) > 2:
+        combinations.update({f"all but {step}": tuple(s for s in mend.STEPS if s != step) for step in mend.STEPS})
 
     sets = list(dict.fromkeys(name for name, *_ in pages))
-    print(
-        f"{len(pages)} pages, {sum(len(t) for _, _, t, _, _ in pages)} true lines; steps: {', '.join(postprocess.STEPS)}"
-    )
+    print(f"{len(pages)} pages, {sum(len(t) for _, _, t, _, _ in pages)} true lines; steps: {', '.join(mend.STEPS)}")
     for label, steps in combinations.items():
         scores = []
         for set_name, name, truth, layout, seconds in pages:
-            mended = postprocess.mend(layout.lines, steps)
+            mended = mend.mend(layout.lines, steps)
             scores.append(
                 (set_name, segeval.score_page(name, truth, [line.baseline for line in mended.lines], seconds))
             )
@@ -64,14 +63,17 @@ def main() -> None:
                     _show(f"  {score.name}", score, 1)
 
 
-def _segmented(image: Path, cache: Path) -> tuple[htr.Layout, float]:
+def _segmented(image: Path, cache: Path) -> tuple[Layout, float]:
     data = image.read_bytes()
     key = cache / f"{hashlib.sha256(data).hexdigest()[:16]}.pickle"
     if key.is_file():
-        return pickle.loads(key.read_bytes())
-    htr.load_segmenter()  # untimed, as in eval-seg
+        try:
+            return pickle.loads(key.read_bytes())
+        except (AttributeError, ImportError, pickle.UnpicklingError):
+            pass  # cached by an older version of the code: segment again
+    kraken.load_segmenter()  # untimed, as in eval-seg
     started = time.perf_counter()
-    layout = htr.segment_file(htr.PageImage(image))
+    layout = kraken.segment_file(kraken.PageImage(image))
     result = (layout, time.perf_counter() - started)
     key.write_bytes(pickle.dumps(result))
     return result

@@ -2,7 +2,7 @@
 
 Renders ``--pages`` pages of pre-1945 text (about 21 lines each) into a fresh
 edition, all but the last two transcribed by "a person", then:
-- trains a model with the workbench's default network (``htr.DEFAULT_SPEC``) for
+- trains a model with the workbench's default network (``kraken.DEFAULT_SPEC``) for
   ``--epochs`` epochs through ``training.train`` (the path the CLI and the job take),
   timing the preparation (kraken import, cutting the lines out, binary datasets) and
   each epoch, and reporting training lines per second;
@@ -22,16 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import htr, pipeline, training
 from workbench.edition import Edition
-from workbench.render import rendered_manuscript
+from workbench.htr import kraken, pipeline, training
+from workbench.images.render import rendered_manuscript
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--spec", default=htr.DEFAULT_SPEC)
+    parser.add_argument("--spec", default=kraken.DEFAULT_SPEC)
     arguments = parser.parse_args()
 
     import torch
@@ -55,7 +55,7 @@ def main() -> None:
         accuracies: list[float | None] = []
         start = time.perf_counter()
 
-        def progress(done: htr.EpochDone) -> None:
+        def progress(done: kraken.EpochDone) -> None:
             marks.append(time.perf_counter())
             accuracies.append(done.accuracy)
 
@@ -80,7 +80,7 @@ def main() -> None:
         weights = training.ModelStore.of(edition).weights("bench")
         pages = ",".join(str(n) for n in range(arguments.pages - 1, arguments.pages + 1))
         lines = sum(len(page.lines) for page in edition.load("letters").pages[-2:])
-        htr.load_recognizer(weights)  # time recognition, not loading
+        kraken.load_recognizer(weights)  # time recognition, not loading
         start = time.perf_counter()
         pipeline.recognize(edition, "letters", weights, "bench", pages, model_name="bench")
         elapsed = time.perf_counter() - start

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench import tei, validation
 from workbench.edition import Edition
 from workbench.model import Line, Manuscript, Page, Region
+from workbench.tei import codec, validation
 
 LINE_TEXT = "Живъ е той, живъ е! Тамъ на Балкана, потъненъ въ кърви лежи и пъшка"
 
@@ -62,22 +62,22 @@ def main() -> None:
     lines = args.pages * args.lines_per_page
     print(f"Validation and save: {args.pages} pages, {lines} lines, 22-point polygons\n")
 
-    data = tei.document_bytes(manuscript)
-    tree = tei.parse_xml(data)
+    data = codec.document_bytes(manuscript)
+    tree = codec.parse_xml(data)
     print(f"document size: {len(data) / 1e6:.1f} MB")
     started = time.perf_counter()
     validation.check_project(tree)
     print(f"project schema first use (load + check): {time.perf_counter() - started:.2f} s")
 
     for name, function in [
-        ("build the whole document", lambda: tei.document_bytes(manuscript)),
+        ("build the whole document", lambda: codec.document_bytes(manuscript)),
         ("check the whole document against the project schema", lambda: validation.check_project(tree)),
-        ("parse the file into the model", lambda: tei.parse_manuscript(data)),
+        ("parse the file into the model", lambda: codec.parse_manuscript(data)),
         (
             "build and check one page (what a page save validates)",
             lambda: validation.check_project(
-                tei.pages_document(
-                    manuscript, [tei.page_parts(manuscript.id, manuscript.pages[len(manuscript.pages) // 2])]
+                codec.pages_document(
+                    manuscript, [codec.page_parts(manuscript.id, manuscript.pages[len(manuscript.pages) // 2])]
                 )
             ),
         ),

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from workbench.cli import cli
 from workbench.edition import Edition
+from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.model import Line, Manuscript, Page, Region
-from workbench.render import HADZHI_DIMITAR, render_page
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,16 @@ import unicodedata
 
 import pytest
 
-from workbench.analysis import exact_form, index_terms, modern_forms, normalize, prefix_forms, query_terms, stem, words
+from workbench.search.analysis import (
+    exact_form,
+    index_terms,
+    modern_forms,
+    normalize,
+    prefix_forms,
+    query_terms,
+    stem,
+    words,
+)
 
 # Old (pre-1945) spelling → modern spelling: the first guess of modern_forms.
 OLD_TO_MODERN = [

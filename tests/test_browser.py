@@ -11,9 +11,10 @@ from conftest import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-from workbench import indexing, tei
 from workbench.model import Region
-from workbench.search import Query
+from workbench.search import indexing
+from workbench.search.index import Query
+from workbench.tei import codec
 from workbench.users import Users
 from workbench.web import create_app
 
@@ -330,7 +331,7 @@ def test_metadata_import_and_export_in_the_browser(browser, server, sample_editi
 @pytest.mark.slow
 def test_train_a_model_and_recognise_with_it_from_the_browser(browser, server, sample_edition):
     """The sample's verified lines are few: two epochs make a poor model, but a real one."""
-    from workbench.training import ModelStore
+    from workbench.htr.training import ModelStore
 
     page = logged_in(browser, server)
     page.goto(f"{server}/m/{MS}/")
@@ -378,7 +379,7 @@ def page_lines(edition):
 
 def characters(lines) -> list[str]:
     """Every character written on the page, whatever line it is on (spaces aside)."""
-    return sorted("".join("".join(tei.diplomatic_text(line.text).split()) for line in lines))
+    return sorted("".join("".join(codec.diplomatic_text(line.text).split()) for line in lines))
 
 
 def assert_valid_and_complete(edition, before: list[str]) -> None:

@@ -13,10 +13,10 @@ import pytest
 from conftest import REPO, make_manuscript
 from PIL import Image
 
-from workbench import tei
 from workbench.edition import Edition
 from workbench.model import WorkbenchError
-from workbench.validation import InvalidDocument
+from workbench.tei import codec
+from workbench.tei.validation import InvalidDocument
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_add_pages_copies_images_unchanged_with_checksums(edition, tmp_path):
     assert sums.returncode == 0, sums.stdout
     data = tei_bytes(edition)
     assert b'url="../facsimiles/ms1/b.tif#page=2"' in data
-    assert [p.frame for p in tei.parse_manuscript(data).pages] == [None, 0, 1]
+    assert [p.frame for p in codec.parse_manuscript(data).pages] == [None, 0, 1]
     again = edition.add_pages("ms1", [jpeg], who="tester")
     assert (again.pages, again.skipped) == ([], ["a.jpg"])
 
@@ -194,7 +194,7 @@ def test_a_page_save_writes_the_same_document_as_a_full_save(edition):
         manuscript.pages[1].lines[2].status = "corrected"
         manuscript.pages[1].lines[2].resp = manuscript.source("transcription", "ivan").id
     on_disk = edition.tei_path("ms1").read_bytes()
-    assert on_disk == tei.document_bytes(tei.parse_manuscript(on_disk))
+    assert on_disk == codec.document_bytes(codec.parse_manuscript(on_disk))
     assert edition.problems("ms1") == []
     assert edition.load("ms1").pages[1].lines[2].text == '<add place="above">нѣщо</add> ново'
 
@@ -232,7 +232,7 @@ def test_a_valid_change_made_by_hand_between_saves_is_kept(ms):
 def test_concurrent_line_saves_are_grouped_and_each_is_journalled_under_its_editor(edition):
     import threading
 
-    from workbench import editing
+    from workbench import transcription
 
     edition.create(make_manuscript(pages=4, lines=6), who="tester")
     start = threading.Barrier(12)
@@ -243,8 +243,8 @@ def test_concurrent_line_saves_are_grouped_and_each_is_journalled_under_its_edit
         line_id = f"ms1_p{page}_l{line}"
         current = next(line for line in edition.load("ms1").lines() if line.id == line_id)
         start.wait()
-        results[line_id] = editing.save_line(
-            edition, "ms1", line_id, f"text {k}", editing.line_version(current), f"editor{k}"
+        results[line_id] = transcription.save_line(
+            edition, "ms1", line_id, f"text {k}", transcription.line_version(current), f"editor{k}"
         )
 
     threads = [threading.Thread(target=editor, args=(k,)) for k in range(12)]
@@ -263,17 +263,17 @@ def test_concurrent_line_saves_are_grouped_and_each_is_journalled_under_its_edit
 
 
 def test_in_a_group_a_conflict_fails_alone(edition):
-    from workbench import editing
+    from workbench import transcription
     from workbench.model import Line as ModelLine
 
     edition.create(make_manuscript(lines=3), who="tester")
-    base = editing.line_version(edition.load("ms1").pages[0].lines[1])
+    base = transcription.line_version(edition.load("ms1").pages[0].lines[1])
 
     def change(text):
         def apply(manuscript):
             line = manuscript.pages[0].lines[1]
-            if editing.line_version(line) != base:
-                raise editing.Conflict(line, None)
+            if transcription.line_version(line) != base:
+                raise transcription.Conflict(line, None)
             line.text = text
             return ModelLine(line.id, [], [])
 
@@ -283,7 +283,7 @@ def test_in_a_group_a_conflict_fails_alone(edition):
 
     group = [_Pending("1", change("first"), "a"), _Pending("1", change("second"), "b")]
     edition._save_group("ms1", group)
-    assert group[0].error is None and isinstance(group[1].error, editing.Conflict)
+    assert group[0].error is None and isinstance(group[1].error, transcription.Conflict)
     assert edition.load("ms1").pages[0].lines[1].text == "first"
 
 

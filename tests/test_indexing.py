@@ -6,9 +6,11 @@ import time
 
 from conftest import make_manuscript
 
-from workbench import editing, search, tei
-from workbench.indexing import Indexer, IndexerThread, line_records
-from workbench.search import Query
+from workbench import transcription
+from workbench.search import index as search_index
+from workbench.search.index import Query
+from workbench.search.indexing import Indexer, IndexerThread, line_records
+from workbench.tei import codec
 
 
 def published_manuscript(edition, manuscript_id="ms1", pages=2):
@@ -67,7 +69,7 @@ def test_a_saved_line_is_reindexed_with_its_page_only(edition, monkeypatch):
     indexer = Indexer(edition)
     assert indexer.catch_up() == 2
     line = edition.load("ms1").pages[1].lines[2]
-    editing.save_line(edition, "ms1", line.id, "пѫть къмъ морето", editing.line_version(line), "ivan")
+    transcription.save_line(edition, "ms1", line.id, "пѫть къмъ морето", transcription.line_version(line), "ivan")
     replaced = []
     original = indexer.index.replace_pages
     monkeypatch.setattr(
@@ -117,7 +119,7 @@ def test_lines_without_text_are_not_indexed(edition):
     manuscript = published_manuscript(edition)
     records = line_records(manuscript, manuscript.pages[1])
     assert [r.line_id for r in records] == ["ms1_p2_l1"]
-    assert records[0].diplomatic == tei.diplomatic_text("Живъ е той")
+    assert records[0].diplomatic == codec.diplomatic_text("Живъ е той")
 
 
 def test_background_thread_makes_a_save_findable_without_being_told(edition):
@@ -129,7 +131,7 @@ def test_background_thread_makes_a_save_findable_without_being_told(edition):
     try:
         line = edition.load("ms1").pages[0].lines[2]
         saved_at = time.monotonic()
-        editing.save_line(edition, "ms1", line.id, "звѣздитѣ грѣятъ", editing.line_version(line), "ivan")
+        transcription.save_line(edition, "ms1", line.id, "звѣздитѣ грѣятъ", transcription.line_version(line), "ivan")
         while not found(indexer, "звездите") and time.monotonic() - saved_at < 30:
             time.sleep(0.05)
         assert found(indexer, "звездите") == ["ms1_p1_l3"]
@@ -141,7 +143,7 @@ def test_background_thread_makes_a_save_findable_without_being_told(edition):
 def test_an_index_of_another_version_is_filled_again_from_tei(edition, monkeypatch):
     published_manuscript(edition)
     Indexer(edition).catch_up()
-    monkeypatch.setattr(search, "SCHEMA_VERSION", search.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(search_index, "SCHEMA_VERSION", search_index.SCHEMA_VERSION + 1)
     indexer = Indexer(edition)
     assert indexer.catch_up() == 2
     assert found(indexer, "жив") == ["ms1_p1_l1", "ms1_p2_l1"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from conftest import make_manuscript
 
-from workbench.htr import Layout
-from workbench.layout import add_layout, merge_layout
-from workbench.model import Line, Region
+from workbench.layout.merge import add_layout, merge_layout
+from workbench.model import Layout, Line, Region
 
 
 def rect(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:

@@ -9,8 +9,9 @@ from conftest import make_manuscript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench import metadata, tei, validation
+from workbench import metadata
 from workbench.model import Editor, Manuscript, WorkbenchError
+from workbench.tei import codec, validation
 
 FULL = {
     "title": "Писма до Иван Вазов",
@@ -86,11 +87,11 @@ def test_unknown_fields_are_refused():
 def test_the_header_carries_every_field_and_stays_valid():
     manuscript = make_manuscript()
     metadata.update(manuscript, FULL)
-    tree = tei.build_document(manuscript)
+    tree = codec.build_document(manuscript)
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
-    header = tree.getroot().find("tei:teiHeader", tei.NSMAP)
-    xml = re.sub(r">\s+<", "><", tei.etree.tostring(header, encoding="unicode"))
+    header = tree.getroot().find("tei:teiHeader", codec.NSMAP)
+    xml = re.sub(r">\s+<", "><", codec.etree.tostring(header, encoding="unicode"))
     assert '<origDate notBefore="1890" notAfter="1895">1890–1895</origDate>' in xml
     assert '<language ident="bg"/>' in xml
     assert "<support><material>хартия</material></support><extent>12 листа<dimensions" in xml
@@ -98,7 +99,7 @@ def test_the_header_carries_every_field_and_stays_valid():
     assert '<handDesc hands="2">' in xml
     assert "<persName>Мария Иванова</persName>" in xml
     assert '<licence target="https://creativecommons.org/licenses/by/4.0/">' in xml
-    again = tei.parse_manuscript(tei.document_bytes(manuscript))
+    again = codec.parse_manuscript(codec.document_bytes(manuscript))
     assert metadata.as_text(again) == metadata.as_text(manuscript)
     # Sources stay sources: the lines still point at them.
     assert [s.id for s in again.sources] == [s.id for s in manuscript.sources]
@@ -107,12 +108,12 @@ def test_the_header_carries_every_field_and_stays_valid():
 def test_clearing_fields_leaves_no_empty_elements_and_a_valid_header():
     manuscript = make_manuscript()
     metadata.update(manuscript, FULL)
-    manuscript = tei.parse_manuscript(tei.document_bytes(manuscript))
+    manuscript = codec.parse_manuscript(codec.document_bytes(manuscript))
     cleared = {name: "" for name in metadata.FIELDS if name != "title"}
     metadata.update(manuscript, cleared)
-    tree = tei.build_document(manuscript)
+    tree = codec.build_document(manuscript)
     assert validation.check_project(tree) == [] and validation.check_tei_all(tree) == []
-    xml = tei.etree.tostring(tree, encoding="unicode")
+    xml = codec.etree.tostring(tree, encoding="unicode")
     for name in ("physDesc", "history", "profileDesc", "availability", "persName", "author"):
         assert f"<{name}" not in xml
     assert "<publicationStmt><p>" in xml.replace("\n", "").replace(" ", "")
@@ -120,20 +121,20 @@ def test_clearing_fields_leaves_no_empty_elements_and_a_valid_header():
 
 def test_header_elements_the_workbench_does_not_model_are_kept():
     manuscript = make_manuscript()
-    root = tei.build_document(manuscript).getroot()
-    ms_desc = root.find(".//tei:msDesc", tei.NSMAP)
-    alternative = tei.etree.SubElement(ms_desc.find("tei:msIdentifier", tei.NSMAP), f"{tei.T}altIdentifier")
-    tei.etree.SubElement(alternative, f"{tei.T}idno").text = "РБ-Русе 1234"
-    history = tei.etree.SubElement(ms_desc, f"{tei.T}history")
-    tei.etree.SubElement(history, f"{tei.T}provenance").text = "Дарение от наследниците, 1936 г."
-    manuscript = tei.parse_manuscript(tei.etree.tostring(root))
+    root = codec.build_document(manuscript).getroot()
+    ms_desc = root.find(".//tei:msDesc", codec.NSMAP)
+    alternative = codec.etree.SubElement(ms_desc.find("tei:msIdentifier", codec.NSMAP), f"{codec.T}altIdentifier")
+    codec.etree.SubElement(alternative, f"{codec.T}idno").text = "РБ-Русе 1234"
+    history = codec.etree.SubElement(ms_desc, f"{codec.T}history")
+    codec.etree.SubElement(history, f"{codec.T}provenance").text = "Дарение от наследниците, 1936 г."
+    manuscript = codec.parse_manuscript(codec.etree.tostring(root))
     metadata.update(manuscript, {"date": "1890", "shelfmark": "КФ-7"})
-    xml = tei.etree.tostring(tei.build_document(manuscript), encoding="unicode")
+    xml = codec.etree.tostring(codec.build_document(manuscript), encoding="unicode")
     assert "Дарение от наследниците" in xml and "РБ-Русе 1234" in xml
     assert xml.index("КФ-7") < xml.index("<altIdentifier>")  # idno before altIdentifier, as TEI wants
     # origin comes before provenance in TEI's order, and the document stays valid.
     assert xml.index("<origin>") < xml.index("<provenance>")
-    assert validation.check_project(tei.build_document(manuscript)) == []
+    assert validation.check_project(codec.build_document(manuscript)) == []
 
 
 @settings(max_examples=60, deadline=None)
@@ -158,9 +159,9 @@ def test_any_typed_metadata_gives_a_valid_header_or_a_clear_refusal(values):
     except metadata.MetadataError as error:
         assert error.field in values
         return
-    tree = tei.build_document(manuscript)
+    tree = codec.build_document(manuscript)
     assert validation.check_project(tree) == []
-    assert metadata.as_text(tei.parse_manuscript(tei.serialize(tree))) == metadata.as_text(manuscript)
+    assert metadata.as_text(codec.parse_manuscript(codec.serialize(tree))) == metadata.as_text(manuscript)
 
 
 def test_edition_saves_metadata_with_a_change_and_the_cli_shows_it(sample_edition):

@@ -16,9 +16,11 @@ import pytest
 from conftest import REPO
 from PIL import Image
 
-from workbench import editing, segmentation, tei, validation
+from workbench import transcription
 from workbench.edition import Edition
-from workbench.render import HADZHI_DIMITAR, render_page
+from workbench.images.render import HADZHI_DIMITAR, render_page
+from workbench.layout import corrections
+from workbench.tei import codec, validation
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +68,7 @@ def test_segment_finds_the_drawn_lines_and_writes_valid_tei(segmented):
         assert all(0 <= x <= page.width and 0 <= y <= page.height for x, y in line.boundary)
     ids = [line.id for line in manuscript.lines()] + [region.id for region in page.regions]
     assert len(ids) == len(set(ids))
-    tree = tei.parse_xml(edition.tei_path("letters").read_bytes())
+    tree = codec.parse_xml(edition.tei_path("letters").read_bytes())
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
 
@@ -98,7 +100,7 @@ def test_resegmenting_keeps_transcribed_text(segmented_copy):
     with edition.edit("letters", who="ivan") as manuscript:
         person = manuscript.source("transcription", "ivan")
         for line, text in zip(manuscript.pages[0].lines, HADZHI_DIMITAR.splitlines(), strict=False):
-            line.text, line.status, line.resp = tei.text_fragment(text), "corrected", person.id
+            line.text, line.status, line.resp = codec.text_fragment(text), "corrected", person.id
     before = {line.id: line.text for line in edition.load("letters").lines()}
     result = workbench_cli(root, "segment", "letters", "--pages", "1")
     assert result.returncode == 0, result.stderr
@@ -112,8 +114,10 @@ def test_resegmenting_adds_only_missing_lines_or_replaces_showing_what_it_could_
     page = edition.load("letters").pages[0]
     first, _, third = (line.id for line in page.lines[:3])
     # A person deletes line 3 and writes the text of line 1.
-    segmentation.delete_line(edition, "letters", third, "tester", editing.line_version(page.lines[2]))
-    editing.save_line(edition, "letters", first, "Живъ е той", editing.line_version(page.lines[0]), "tester")
+    corrections.delete_line(edition, "letters", third, "tester", transcription.line_version(page.lines[2]))
+    transcription.save_line(
+        edition, "letters", first, "Живъ е той", transcription.line_version(page.lines[0]), "tester"
+    )
     kept = {line.id: line for line in edition.load("letters").pages[0].lines}
 
     result = workbench_cli(root, "segment", "letters", "--pages", "1", "--mode", "add")
@@ -135,11 +139,11 @@ def test_resegmenting_adds_only_missing_lines_or_replaces_showing_what_it_could_
     assert result.returncode == 0, result.stderr
     assert f"matched no new line, kept as they were: {first}" in result.stdout
     page_now = edition.load("letters").pages[0]
-    assert segmentation.unmapped_lines(edition, "letters", page_now) == [first]
+    assert corrections.unmapped_lines(edition, "letters", page_now) == [first]
     assert next(line.text for line in page_now.lines if line.id == first) == "Живъ е той"
     assert edition.problems("letters") == []
     # The re-segmentation is one change its author can undo.
-    assert segmentation.undo(edition, "letters", "1", "tester").action == "resegment"
+    assert corrections.undo(edition, "letters", "1", "tester").action == "resegment"
     assert [line.id for line in edition.load("letters").pages[0].lines] == [line.id for line in lines]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from shapely.geometry import Polygon
 
-from workbench import postprocess
+from workbench.layout import mend
 from workbench.model import Line
 
 
@@ -18,19 +18,19 @@ PAGE = [line(f"l{k}", 100, 900, 100 + 60 * k) for k in range(6)]  # six whole li
 
 
 def test_the_line_spacing_is_the_median_distance_between_baselines():
-    assert postprocess.baseline_spacing([line.baseline for line in PAGE]) == 60
-    assert postprocess.baseline_spacing([PAGE[0].baseline]) is None
+    assert mend.baseline_spacing([line.baseline for line in PAGE]) == 60
+    assert mend.baseline_spacing([PAGE[0].baseline]) is None
 
 
 def test_whole_lines_are_left_as_they_are():
-    mended = postprocess.mend(PAGE)
+    mended = mend.mend(PAGE)
     assert mended.lines == PAGE and mended.joined == 0 and mended.dropped == []
 
 
 def test_pieces_of_one_written_line_are_joined_in_order():
     pieces = [line("a", 100, 400, 220), line("b", 440, 650, 222), line("c", 700, 900, 219)]
     page = PAGE[:2] + pieces + PAGE[3:]
-    mended = postprocess.mend(page)
+    mended = mend.mend(page)
     assert mended.joined == 2 and [found.id for found in mended.lines] == ["l0", "l1", "a", "l3", "l4", "l5"]
     joined = mended.lines[2]
     assert joined.baseline == [(100, 220), (400, 220), (440, 222), (650, 222), (700, 219), (900, 219)]
@@ -49,33 +49,33 @@ def test_pieces_of_one_written_line_are_joined_in_order():
 )
 def test_pieces_that_are_not_one_line_stay_apart(right):
     page = PAGE[:2] + [line("a", 100, 400, 220), right] + PAGE[3:]
-    assert postprocess.mend(page, ("join",)).joined == 0
+    assert mend.mend(page, ("join",)).joined == 0
 
 
 def test_specks_shorter_than_the_line_spacing_are_dropped():
     speck, short_word = line("dot", 400, 420, 130), line("amen", 100, 170, 460)
-    mended = postprocess.mend([*PAGE, speck, short_word])
+    mended = mend.mend([*PAGE, speck, short_word])
     assert mended.dropped == ["dot"] and short_word in mended.lines
 
 
 def test_a_page_number_above_the_text_is_kept_but_decoration_up_there_is_not():
     folio = line("folio", 820, 850, 40)  # half a line spacing long, above the first line (y 100)
     flourish = line("flourish", 500, 512, 50)  # a fifth of a line spacing: border decoration
-    mended = postprocess.mend([folio, flourish, *PAGE])
+    mended = mend.mend([folio, flourish, *PAGE])
     assert mended.lines[0] is folio and mended.dropped == ["flourish"]
 
 
 def test_a_short_line_below_the_first_whole_line_is_a_speck_even_near_the_top():
     number = line("number", 820, 850, 120)  # as long as a folio number, but among the lines
-    assert postprocess.mend([*PAGE, number], ("specks",)).dropped == ["number"]
+    assert mend.mend([*PAGE, number], ("specks",)).dropped == ["number"]
     # With no whole line on the page there is no text to be above: everything short goes.
-    assert postprocess.mend([line("a", 100, 130, 40), line("b", 100, 130, 100)], ("specks",)).lines == []
+    assert mend.mend([line("a", 100, 130, 40), line("b", 100, 130, 100)], ("specks",)).lines == []
 
 
 def test_steps_can_be_switched_off_and_unknown_ones_are_refused():
     pieces = [*PAGE[:2], line("a", 100, 400, 220), line("b", 440, 650, 222), line("dot", 400, 420, 130)]
-    assert postprocess.mend(pieces, ()).lines == pieces
-    assert postprocess.mend(pieces, ("specks",)).joined == 0
-    assert postprocess.mend(pieces, ("join",)).dropped == []
+    assert mend.mend(pieces, ()).lines == pieces
+    assert mend.mend(pieces, ("specks",)).joined == 0
+    assert mend.mend(pieces, ("join",)).dropped == []
     with pytest.raises(ValueError, match="unknown post-processing step"):
-        postprocess.mend(pieces, ("smooth",))
+        mend.mend(pieces, ("smooth",))

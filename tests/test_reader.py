@@ -7,7 +7,7 @@ import re
 import pytest
 from test_web import MS, PASSWORD, csrf_token, log_in
 
-from workbench.indexing import Indexer
+from workbench.search.indexing import Indexer
 from workbench.users import Users
 from workbench.web import create_app
 

@@ -1,4 +1,4 @@
-"""The Whoosh index (search.py) on a generated corpus in the old orthography."""
+"""The Whoosh index (index.py) on a generated corpus in the old orthography."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench import search
-from workbench.search import LineRecord, Query, QueryError, WhooshIndex
+from workbench.search import index as search_index
+from workbench.search.index import LineRecord, Query, QueryError, WhooshIndex
 
 # Lines a reader should find by the modern words after them.
 FINDABLE = [
@@ -62,7 +62,7 @@ def index(tmp_path_factory) -> WhooshIndex:
     return index
 
 
-def texts(results: search.Results) -> list[str]:
+def texts(results: search_index.Results) -> list[str]:
     return [hit.snippet.replace("<mark>", "").replace("</mark>", "") for hit in results.hits]
 
 
@@ -144,7 +144,7 @@ def test_results_are_paginated(index):
     second = index.search(Query("старо", page=2, per_page=10))
     assert len(first.hits) == len(second.hits) == 10
     assert not {h.line_id for h in first.hits} & {h.line_id for h in second.hits}
-    assert first.pages == min(search.MAX_PAGE, -(-first.total // 10))
+    assert first.pages == min(search_index.MAX_PAGE, -(-first.total // 10))
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_a_prefix_that_stands_for_too_many_words_is_refused(tmp_path, monkeypatc
     index = WhooshIndex(tmp_path / "index")
     words = [f"ка{chr(0x430 + a)}{chr(0x430 + b)}" for a in range(20) for b in range(20)]
     index.replace_pages("ms", ["1"], [LineRecord("ms", "T", "1", f"ms_p1_l{i}", i, w, w) for i, w in enumerate(words)])
-    monkeypatch.setattr(search, "MAX_EXPANSION", 100)
+    monkeypatch.setattr(search_index, "MAX_EXPANSION", 100)
     with pytest.raises(QueryError) as refused:
         index.search(Query("ка*"))
     assert refused.value.code == "too_many_words"
@@ -178,7 +178,7 @@ def test_a_prefix_that_stands_for_too_many_words_is_refused(tmp_path, monkeypatc
 
 
 def test_a_search_that_runs_too_long_returns_what_it_found(index, monkeypatch):
-    monkeypatch.setattr(search, "TIME_LIMIT", 0.0)
+    monkeypatch.setattr(search_index, "TIME_LIMIT", 0.0)
     results = index.search(Query("старо"))
     assert results.timed_out
     assert not results.exact_total
@@ -199,7 +199,7 @@ def test_replacing_a_page_drops_its_old_lines(tmp_path):
 def test_an_index_of_another_version_is_started_again(tmp_path, monkeypatch):
     index = WhooshIndex(tmp_path / "index")
     index.replace_pages("ms", ["1"], [LineRecord("ms", "T", "1", "ms_p1_l1", 1, "бѣлъ", "бѣлъ")])
-    monkeypatch.setattr(search, "SCHEMA_VERSION", search.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(search_index, "SCHEMA_VERSION", search_index.SCHEMA_VERSION + 1)
     again = WhooshIndex(tmp_path / "index")
     assert again.open()  # new and empty
     assert again.search(Query("бял")).total == 0

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
-from workbench import segeval
 from workbench.cli import cli
+from workbench.htr import segeval
 
 # Five written lines 60 px apart: the tolerance is a third of that, 20 px.
 TRUTH = [[(100, 100 + 60 * k), (900, 100 + 60 * k)] for k in range(5)]

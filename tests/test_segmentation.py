@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString
 
 from tests.conftest import make_manuscript
-from workbench import editing, segmentation, tei
-from workbench.editing import Conflict, line_version
+from workbench import transcription
 from workbench.edition import Edition
+from workbench.layout import corrections
 from workbench.model import Region, WorkbenchError
+from workbench.tei import codec
+from workbench.transcription import Conflict, line_version
 
 
 @pytest.fixture
@@ -42,17 +44,17 @@ def assert_valid(edition: Edition) -> None:
 
 
 def snapshot(edition: Edition) -> list:
-    return [segmentation._state(line) + (line.id,) for line in lines(edition)]
+    return [corrections._state(line) + (line.id,) for line in lines(edition)]
 
 
 def test_delete_keeps_the_text_in_the_journal_and_undo_brings_the_line_back(ms: Edition):
     before = snapshot(ms)
-    segmentation.delete_line(ms, "ms1", "ms1_p1_l3", "tester", version(ms, "ms1_p1_l3"))
+    corrections.delete_line(ms, "ms1", "ms1_p1_l3", "tester", version(ms, "ms1_p1_l3"))
     assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
     assert_valid(ms)
     removed = [e for e in ms.journal.entries("ms1", "ms1_p1_l3") if e.event == "removed"]
     assert removed and removed[-1].old == "свѣтъ"
-    record = segmentation.undo(ms, "ms1", "1", "tester")
+    record = corrections.undo(ms, "ms1", "1", "tester")
     assert record.action == "delete"
     assert snapshot(ms) == before
     assert_valid(ms)
@@ -60,15 +62,15 @@ def test_delete_keeps_the_text_in_the_journal_and_undo_brings_the_line_back(ms: 
 
 def test_delete_is_refused_when_the_text_changed_since_it_was_seen(ms: Edition):
     stale = version(ms, "ms1_p1_l3")
-    editing.save_line(ms, "ms1", "ms1_p1_l3", "свѣтътъ", stale, "colleague")
+    transcription.save_line(ms, "ms1", "ms1_p1_l3", "свѣтътъ", stale, "colleague")
     with pytest.raises(Conflict):
-        segmentation.delete_line(ms, "ms1", "ms1_p1_l3", "tester", stale)
+        corrections.delete_line(ms, "ms1", "ms1_p1_l3", "tester", stale)
     assert [line.text for line in lines(ms)][2] == "свѣтътъ"
 
 
 def test_add_a_line_from_baseline_points_gets_a_polygon_a_region_and_its_place(ms: Edition):
     # Between lines 2 (baseline y=192) and 3 (y=242) of make_manuscript's page.
-    line = segmentation.add_line(ms, "ms1", "1", [(100.4, 217), (500, 219), (880, 216)], "tester")
+    line = corrections.add_line(ms, "ms1", "1", [(100.4, 217), (500, 219), (880, 216)], "tester")
     assert line.id == "ms1_p1_l5"
     assert [found.id for found in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
     assert line.baseline == [(100, 217), (500, 219), (880, 216)]
@@ -77,41 +79,41 @@ def test_add_a_line_from_baseline_points_gets_a_polygon_a_region_and_its_place(m
     # The other lines reach 32 px above their baseline and 8 below: so does this one.
     assert (min(ys), max(ys)) == (216 - 32, 219 + 8)
     assert_valid(ms)
-    segmentation.undo(ms, "ms1", "1", "tester")
+    corrections.undo(ms, "ms1", "1", "tester")
     assert "ms1_p1_l5" not in [found.id for found in lines(ms)]
     # An undone line's id is never given again: its history stays its own.
-    assert segmentation.add_line(ms, "ms1", "1", [(100, 700), (800, 700)], "tester").id == "ms1_p1_l6"
+    assert corrections.add_line(ms, "ms1", "1", [(100, 700), (800, 700)], "tester").id == "ms1_p1_l6"
 
 
 def test_a_baseline_needs_two_points_on_the_page(ms: Edition):
     with pytest.raises(WorkbenchError, match="two different points"):
-        segmentation.add_line(ms, "ms1", "1", [(10, 10), (10, 10)], "tester")
+        corrections.add_line(ms, "ms1", "1", [(10, 10), (10, 10)], "tester")
 
 
 def test_merge_joins_the_texts_in_reading_order_and_undo_splits_them_again(ms: Edition):
     before = snapshot(ms)
     ids = ("ms1_p1_l3", "ms1_p1_l2")  # in either order: reading order decides
-    merged = segmentation.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
     assert merged.id == "ms1_p1_l2"
     assert merged.text == "пѫть <choice><abbr>г.</abbr><expan>господинъ</expan></choice> свѣтъ"
     assert merged.status == "corrected"
     assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
-    shape = segmentation.polygon(merged.boundary)
+    shape = corrections.polygon(merged.boundary)
     assert shape.is_valid and shape.contains(LineString(merged.baseline).centroid)
     assert_valid(ms)
-    segmentation.undo(ms, "ms1", "1", "tester")
+    corrections.undo(ms, "ms1", "1", "tester")
     assert snapshot(ms) == before
 
 
 def test_merging_with_an_empty_line_keeps_the_text_and_its_status(ms: Edition):
     ids = ("ms1_p1_l3", "ms1_p1_l4")
-    merged = segmentation.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
     assert (merged.text, merged.status) == ("свѣтъ", "verified")
 
 
 def test_split_at_a_point_divides_text_and_geometry_and_undo_joins_them(ms: Edition):
     before = snapshot(ms)
-    left, right = segmentation.split_line(
+    left, right = corrections.split_line(
         ms,
         "ms1",
         "ms1_p1_l2",
@@ -127,12 +129,12 @@ def test_split_at_a_point_divides_text_and_geometry_and_undo_joins_them(ms: Edit
     assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
     assert_valid(ms)
     assert [e.new for e in ms.journal.entries("ms1", "ms1_p1_l5")] == [right.text]
-    segmentation.undo(ms, "ms1", "1", "tester")
+    corrections.undo(ms, "ms1", "1", "tester")
     assert snapshot(ms) == before
 
 
 def test_split_without_a_point_cuts_where_the_text_is_cut(ms: Edition):
-    left, right = segmentation.split_line(ms, "ms1", "ms1_p1_l1", ("Живъ", "е той"), "tester", version(ms, "ms1_p1_l1"))
+    left, right = corrections.split_line(ms, "ms1", "ms1_p1_l1", ("Живъ", "е той"), "tester", version(ms, "ms1_p1_l1"))
     # "Живъ" is 4 of the line's 10 characters (spaces take room too): the cut lies 4/10
     # along the 840 px baseline.
     assert left.baseline[-1][0] == pytest.approx(60 + 840 * 4 / 10, abs=1)
@@ -145,13 +147,13 @@ def test_split_without_a_point_cuts_where_the_text_is_cut(ms: Edition):
 )
 def test_a_split_that_loses_or_adds_text_is_refused(ms: Edition, halves):
     with pytest.raises(WorkbenchError, match="whole text"):
-        segmentation.split_line(ms, "ms1", "ms1_p1_l1", halves, "tester", version(ms, "ms1_p1_l1"))
+        corrections.split_line(ms, "ms1", "ms1_p1_l1", halves, "tester", version(ms, "ms1_p1_l1"))
     assert lines(ms)[0].text == "Живъ е той"
 
 
 def test_a_split_point_at_the_end_of_the_line_is_refused(ms: Edition):
     with pytest.raises(WorkbenchError, match="within the line"):
-        segmentation.split_line(
+        corrections.split_line(
             ms, "ms1", "ms1_p1_l1", ("Живъ е той", ""), "tester", version(ms, "ms1_p1_l1"), at=(899, 142)
         )
 
@@ -160,53 +162,53 @@ def test_move_to_another_region_and_reorder_and_undo_both(ms: Edition):
     with ms.edit("ms1", "tester", pages=["1"]) as current:
         current.page("1").regions.append(Region("ms1_p1_r2", [(950, 50), (999, 50), (999, 1300), (950, 1300)]))
     before = snapshot(ms)
-    segmentation.move_line(ms, "ms1", "ms1_p1_l1", "tester", region="ms1_p1_r2")
+    corrections.move_line(ms, "ms1", "ms1_p1_l1", "tester", region="ms1_p1_r2")
     # The region had no lines: the line keeps its place by height, the top of the page.
     assert [(line.id, line.region) for line in lines(ms)][0] == ("ms1_p1_l1", "ms1_p1_r2")
     assert_valid(ms)
-    segmentation.move_line(ms, "ms1", "ms1_p1_l2", "tester", region="ms1_p1_r2")
+    corrections.move_line(ms, "ms1", "ms1_p1_l2", "tester", region="ms1_p1_r2")
     assert [(line.id, line.region) for line in lines(ms)][:2] == [
         ("ms1_p1_l1", "ms1_p1_r2"),
         ("ms1_p1_l2", "ms1_p1_r2"),
     ]
     assert_valid(ms)
-    segmentation.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
+    corrections.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
     assert [line.id for line in lines(ms)] == ["ms1_p1_l4", "ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"]
     assert_valid(ms)
-    assert segmentation.undo(ms, "ms1", "1", "tester").action == "reorder"
-    assert segmentation.undo(ms, "ms1", "1", "tester").action == "move"
-    assert segmentation.undo(ms, "ms1", "1", "tester").action == "move"
+    assert corrections.undo(ms, "ms1", "1", "tester").action == "reorder"
+    assert corrections.undo(ms, "ms1", "1", "tester").action == "move"
+    assert corrections.undo(ms, "ms1", "1", "tester").action == "move"
     assert snapshot(ms) == before
 
 
 def test_undo_never_throws_away_later_work(ms: Edition):
     ids = ("ms1_p1_l1", "ms1_p1_l2")
-    segmentation.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
-    editing.save_line(ms, "ms1", "ms1_p1_l1", "Живъ е той пѫть", version(ms, "ms1_p1_l1"), "tester")
+    corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    transcription.save_line(ms, "ms1", "ms1_p1_l1", "Живъ е той пѫть", version(ms, "ms1_p1_l1"), "tester")
     with pytest.raises(WorkbenchError, match="changed since"):
-        segmentation.undo(ms, "ms1", "1", "tester")
+        corrections.undo(ms, "ms1", "1", "tester")
     assert lines(ms)[0].text == "Живъ е той пѫть"
 
 
 def test_each_person_undoes_their_own_changes(ms: Edition):
-    segmentation.move_line(ms, "ms1", "ms1_p1_l4", "colleague", index=0)
+    corrections.move_line(ms, "ms1", "ms1_p1_l4", "colleague", index=0)
     with pytest.raises(WorkbenchError, match="nothing to undo"):
-        segmentation.undo(ms, "ms1", "1", "tester")
-    assert segmentation.undo(ms, "ms1", "1", "colleague").action == "reorder"
+        corrections.undo(ms, "ms1", "1", "tester")
+    assert corrections.undo(ms, "ms1", "1", "colleague").action == "reorder"
     with pytest.raises(WorkbenchError, match="nothing to undo"):
-        segmentation.undo(ms, "ms1", "1", "colleague")
+        corrections.undo(ms, "ms1", "1", "colleague")
 
 
 def test_a_torn_log_line_is_skipped(ms: Edition):
-    segmentation.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
+    corrections.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
     log = ms.state_dir / "layout" / "ms1" / "1.jsonl"
     with open(log, "a", encoding="utf-8") as file:
         file.write('{"id": "torn", "ti')
-    assert segmentation.undo(ms, "ms1", "1", "tester").action == "reorder"
+    assert corrections.undo(ms, "ms1", "1", "tester").action == "reorder"
 
 
 def all_text(edition: Edition) -> str:
-    return "".join(sorted("".join(tei.diplomatic_text(line.text).split()) for line in lines(edition)))
+    return "".join(sorted("".join(codec.diplomatic_text(line.text).split()) for line in lines(edition)))
 
 
 operations = st.lists(
@@ -232,18 +234,18 @@ def test_any_sequence_of_changes_stays_valid_and_undoing_all_restores_the_page(t
         try:
             if action == "merge":
                 ids = (first.id, second.id)
-                segmentation.merge_lines(edition, "ms1", ids, "tester", {i: version(edition, i) for i in ids})
+                corrections.merge_lines(edition, "ms1", ids, "tester", {i: version(edition, i) for i in ids})
             elif action == "split":
                 words = first.text.split(" ")
                 cut = 1 + b % max(len(words) - 1, 1)
                 halves = (" ".join(words[:cut]), " ".join(words[cut:]))
-                segmentation.split_line(edition, "ms1", first.id, halves, "tester", line_version(first))
+                corrections.split_line(edition, "ms1", first.id, halves, "tester", line_version(first))
             elif action == "move":
-                segmentation.move_line(edition, "ms1", first.id, "tester", index=b)
+                corrections.move_line(edition, "ms1", first.id, "tester", index=b)
             elif action == "delete" and not first.text:
-                segmentation.delete_line(edition, "ms1", first.id, "tester", line_version(first))
+                corrections.delete_line(edition, "ms1", first.id, "tester", line_version(first))
             elif action == "add":
-                segmentation.add_line(edition, "ms1", "1", [(100, 400 + 90 * a), (700, 400 + 90 * a + b)], "tester")
+                corrections.add_line(edition, "ms1", "1", [(100, 400 + 90 * a), (700, 400 + 90 * a + b)], "tester")
             else:
                 continue
         except WorkbenchError:
@@ -253,6 +255,6 @@ def test_any_sequence_of_changes_stays_valid_and_undoing_all_restores_the_page(t
         # Every character is still on the page, whatever the lines it is on.
         assert sorted(all_text(edition)) == sorted(text)
     for _ in range(done):
-        segmentation.undo(edition, "ms1", "1", "tester")
+        corrections.undo(edition, "ms1", "1", "tester")
     assert snapshot(edition) == original
     assert_valid(edition)

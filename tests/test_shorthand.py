@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from workbench import tei
 from workbench.model import WorkbenchError
-from workbench.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, ShorthandError, from_tei, pointer, to_tei
-from workbench.validation import check_project
+from workbench.tei import codec
+from workbench.tei.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, ShorthandError, from_tei, pointer, to_tei
+from workbench.tei.validation import check_project
 
 STRESS, TITLO = "\u0301", "\u0483"
 
@@ -89,7 +89,7 @@ CASES = [
 def test_hand_written_cases_convert_both_ways(shorthand, fragment):
     assert to_tei(shorthand) == fragment
     assert from_tei(fragment) == shorthand
-    tei._parse_fragment(fragment, "test")  # what Line.text must be
+    codec._parse_fragment(fragment, "test")  # what Line.text must be
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,9 @@ def test_every_construct_has_an_example_that_converts_both_ways():
 
 def test_the_readme_section_shows_every_construct():
     # Markdown tables need "|" inside a cell written as "\|".
-    text = (Path(__file__).resolve().parent.parent / "workbench" / "SHORTHAND.md").read_text().replace("\\|", "|")
+    text = (
+        (Path(__file__).resolve().parent.parent / "workbench" / "tei" / "SHORTHAND.md").read_text().replace("\\|", "|")
+    )
     for construct in CONSTRUCTS:
         assert f"`{construct.shorthand}`" in text and f"`{construct.tei}`" in text
     for attribute, keywords in KEYWORDS.values():
@@ -229,9 +231,9 @@ def test_converted_lines_validate_in_a_document_and_come_back_unchanged():
     person = manuscript.sources[0].id
     for line, shorthand in zip(manuscript.pages[0].lines, SHORTHAND_LINES, strict=True):
         line.text, line.status, line.resp = to_tei(shorthand), "corrected", person
-    document = tei.build_document(manuscript)
+    document = codec.build_document(manuscript)
     assert check_project(document) == []
-    again = tei.parse_manuscript(tei.serialize(document))
+    again = codec.parse_manuscript(codec.serialize(document))
     assert [from_tei(line.text) for line in again.pages[0].lines] == SHORTHAND_LINES
 
 
@@ -357,7 +359,7 @@ def test_any_valid_shorthand_line_survives_tei_and_back(tree):
 @given(lines)
 def test_any_valid_tei_fragment_survives_shorthand_and_back(tree):
     fragment = tei_of(tree)
-    tei._parse_fragment(fragment, "generated")
+    codec._parse_fragment(fragment, "generated")
     assert from_tei(fragment) == shorthand_of(tree)
     assert to_tei(from_tei(fragment)) == fragment
 
@@ -385,7 +387,7 @@ def test_any_string_converts_faithfully_or_is_refused_with_its_position(text):
             char = text[error.position]
             assert char in str(error) or f"U+{ord(char):04X}" in str(error)
         return
-    tei._parse_fragment(fragment, "converted")
+    codec._parse_fragment(fragment, "converted")
     canonical = from_tei(fragment)
     assert to_tei(canonical) == fragment  # stable
     # Never a different line: at most needless backslashes are gone.
@@ -434,4 +436,4 @@ def test_generated_lines_validate_in_a_document(shorthands):
     person = manuscript.sources[0].id
     for line, shorthand in zip(manuscript.pages[0].lines, shorthands, strict=True):
         line.text, line.status, line.resp = to_tei(shorthand), "corrected", person
-    assert check_project(tei.build_document(manuscript)) == []
+    assert check_project(codec.build_document(manuscript)) == []

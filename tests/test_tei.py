@@ -6,8 +6,8 @@ import pytest
 from conftest import make_manuscript
 from lxml import etree
 
-from workbench import tei
 from workbench.model import WorkbenchError
+from workbench.tei import codec
 
 
 def test_round_trip_is_identical():
@@ -18,9 +18,9 @@ def test_round_trip_is_identical():
     manuscript.pages[0].lines[1].status = "verified"
     manuscript.pages[0].lines[1].resp = manuscript.sources[0].id
     manuscript.pages[1].lines[2].cert = 0.875
-    data = tei.serialize(tei.build_document(manuscript))
-    again = tei.parse_manuscript(data)
-    assert tei.serialize(tei.build_document(again)) == data
+    data = codec.serialize(codec.build_document(manuscript))
+    again = codec.parse_manuscript(data)
+    assert codec.serialize(codec.build_document(again)) == data
     line = again.pages[0].lines[1]
     assert line.text == manuscript.pages[0].lines[1].text
     assert line.status == "verified"
@@ -30,12 +30,12 @@ def test_round_trip_is_identical():
 
 
 def test_encoding_links_text_and_facsimile_both_ways():
-    root = tei.build_document(make_manuscript()).getroot()
-    ns = tei.NSMAP
+    root = codec.build_document(make_manuscript()).getroot()
+    ns = codec.NSMAP
     zone = root.find(".//tei:zone[@type='line']", ns)
     lb = root.find(".//tei:lb", ns)
-    assert lb.get("facs") == f"#{zone.get(tei.XML_ID)}"
-    assert zone.get("corresp") == f"#{lb.get(tei.XML_ID)}"
+    assert lb.get("facs") == f"#{zone.get(codec.XML_ID)}"
+    assert zone.get("corresp") == f"#{lb.get(codec.XML_ID)}"
     assert zone.find("tei:path[@type='baseline']", ns) is not None
     # Zones carry @points only: @ulx…@lry as well make validation ten times slower.
     assert zone.get("ulx") is None
@@ -45,10 +45,10 @@ def test_encoding_links_text_and_facsimile_both_ways():
 def test_plain_text_is_escaped_and_read_without_markup():
     manuscript = make_manuscript()
     line = manuscript.pages[0].lines[1]
-    line.text = tei.text_fragment("a < b & ]]> <script>")
-    data = tei.serialize(tei.build_document(manuscript))
+    line.text = codec.text_fragment("a < b & ]]> <script>")
+    data = codec.serialize(codec.build_document(manuscript))
     assert b"<script>" not in data
-    assert tei.line_plain_text(tei.parse_manuscript(data).pages[0].lines[1]) == "a < b & ]]> <script>"
+    assert codec.line_plain_text(codec.parse_manuscript(data).pages[0].lines[1]) == "a < b & ]]> <script>"
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_invalid_markup_in_a_line_is_refused(text, complaint):
     manuscript = make_manuscript()
     manuscript.pages[0].lines[1].text = text
     with pytest.raises(WorkbenchError, match=complaint):
-        tei.build_document(manuscript)
+        codec.build_document(manuscript)
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -81,22 +81,22 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 @pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
 def test_hostile_xml_is_rejected_without_resolving_anything(payload):
-    with pytest.raises(tei.InvalidXML, match="DOCTYPE") as caught:
-        tei.parse_manuscript(payload, "hostile.xml")
+    with pytest.raises(codec.InvalidXML, match="DOCTYPE") as caught:
+        codec.parse_manuscript(payload, "hostile.xml")
     assert "root:" not in str(caught.value)  # nothing of /etc/passwd leaked into the message
 
 
 def test_the_parser_never_expands_entities():
     # Even below parse_xml's DOCTYPE check, the parser itself resolves nothing.
-    root = etree.fromstring(EXTERNAL_ENTITY, tei.parser())
+    root = etree.fromstring(EXTERNAL_ENTITY, codec.parser())
     assert "root:" not in etree.tostring(root, encoding="unicode")
 
 
 def test_malformed_xml_gets_a_message_with_its_position():
-    with pytest.raises(tei.InvalidXML, match=r"broken.xml cannot be read as XML: .*line 1"):
-        tei.parse_manuscript(b"<TEI><teiHeader></TEI>", "broken.xml")
+    with pytest.raises(codec.InvalidXML, match=r"broken.xml cannot be read as XML: .*line 1"):
+        codec.parse_manuscript(b"<TEI><teiHeader></TEI>", "broken.xml")
 
 
 def test_a_document_that_is_not_tei_is_refused():
     with pytest.raises(WorkbenchError, match="not a TEI document"):
-        tei.parse_manuscript(b"<html/>", "page.html")
+        codec.parse_manuscript(b"<html/>", "page.html")

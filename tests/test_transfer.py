@@ -16,20 +16,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from workbench import interchange, tei, transfer, validation
+from workbench.exchange import layout_files, transfer
 from workbench.model import Line, Page, Region, WorkbenchError
-from workbench.validation import InvalidDocument
+from workbench.tei import codec, validation
+from workbench.tei.validation import InvalidDocument
 
 GROUND_TRUTH = REPO / "tests/data/ground-truth"
 PAGE_SET = GROUND_TRUTH / "page2019-escriptorium"
 ALTO_SET = GROUND_TRUTH / "alto4-escriptorium"
 
 
-def layout_of(path: Path) -> interchange.Layout:
-    return interchange.read_layout(path.read_bytes(), path.name)
+def layout_of(path: Path) -> layout_files.Layout:
+    return layout_files.read_layout(path.read_bytes(), path.name)
 
 
-def summary(layout: interchange.Layout) -> dict:
+def summary(layout: layout_files.Layout) -> dict:
     """What a round trip must keep: geometry to the pixel, reading order, text, confidences, region types."""
     regions = {region.id: region for region in layout.regions}
     return {
@@ -75,18 +76,18 @@ def test_a_real_export_comes_in_whole_and_goes_out_the_same(edition, tmp_path, f
 
 def test_the_ground_truth_files_are_valid_against_their_official_schemas():
     for path in [*PAGE_SET.glob("*.xml"), *ALTO_SET.glob("*.xml")]:
-        assert validation.check_layout_xml(tei.parse_xml(path.read_bytes())) == [], path
+        assert validation.check_layout_xml(codec.parse_xml(path.read_bytes())) == [], path
 
 
 def test_corrected_text_goes_out_as_tei_valid_against_tei_all_and_as_page_and_alto(edition, tmp_path):
     """The issue's 'done when': in from eScriptorium, corrected, out as TEI, PAGE and ALTO."""
-    from workbench import editing
+    from workbench import transcription
 
     report = transfer.import_path(edition, PAGE_SET, "tester", manuscript_id="forais")
     manuscript = edition.load("forais")
     line = manuscript.pages[0].lines[2]
     text = "ffoy <choice><abbr>q</abbr><expan>que</expan></choice> mando"
-    editing.save_line(edition, "forais", line.id, text, editing.line_version(line), "maria", "verified")
+    transcription.save_line(edition, "forais", line.id, text, transcription.line_version(line), "maria", "verified")
     archive = transfer.export_zip(edition, "forais", tmp_path / "forais.zip")
     with zipfile.ZipFile(archive) as packed:
         names = packed.namelist()
@@ -95,13 +96,13 @@ def test_corrected_text_goes_out_as_tei_valid_against_tei_all_and_as_page_and_al
         alto_xml = packed.read(f"forais/alto/{Path(manuscript.pages[0].image).stem}.xml")
         text = packed.read("forais/text/forais-reading.txt").decode()
     assert f"forais/facsimiles/forais/{manuscript.pages[0].image}" in names
-    tree = tei.parse_xml(document)
+    tree = codec.parse_xml(document)
     assert validation.check_project(tree) == [] and validation.check_tei_all(tree) == []
     assert b'type="verified"' in document
     for data in (page_xml, alto_xml):
-        layout = interchange.read_layout(data, "export")
+        layout = layout_files.read_layout(data, "export")
         assert layout.lines[2].text == "ffoy q mando"  # as written: the abbreviation
-        assert validation.check_layout_xml(tei.parse_xml(data)) == []
+        assert validation.check_layout_xml(codec.parse_xml(data)) == []
     assert "ffoy que mando" in text  # normalised: the expansion
     assert len(report.pages) == 2
 
@@ -118,7 +119,7 @@ def test_kraken_reads_the_exported_page_and_alto_back(edition, tmp_path):
         ):
             read = XMLPage(path).to_container()
             assert [[tuple(p) for p in line.baseline] for line in read.lines] == [line.baseline for line in page.lines]
-            assert [line.text for line in read.lines] == [tei.diplomatic_text(line.text) for line in page.lines]
+            assert [line.text for line in read.lines] == [codec.diplomatic_text(line.text) for line in page.lines]
             assert Path(read.imagename).name == page.image
 
 
@@ -145,7 +146,7 @@ def pages(draw) -> Page:
                     draw(st.lists(coordinate, min_size=3, max_size=12)),
                     draw(st.lists(coordinate, min_size=2, max_size=5)),
                     region=f"g_p1_r{r}",
-                    text=tei.text_fragment(text),
+                    text=codec.text_fragment(text),
                     cert=draw(st.none() | st.integers(0, 1000).map(lambda c: c / 1000)) if text else None,
                 )
             )
@@ -161,25 +162,25 @@ def as_summary(page: Page) -> dict:
         "size": (page.width, page.height),
         "regions": [(region.boundary, region.kind) for region in regions],
         "lines": [
-            (line.boundary, line.baseline, tei.diplomatic_text(line.text), line.cert, order.index(line.region))
+            (line.boundary, line.baseline, codec.diplomatic_text(line.text), line.cert, order.index(line.region))
             for line in page.lines
         ],
     }
 
 
 WRITERS = {
-    "page": interchange.page_xml,
-    "page2013": lambda page, text_of: interchange.page_xml(page, text_of, version=interchange.PAGE_2013),
-    "alto": interchange.alto_xml,
+    "page": layout_files.page_xml,
+    "page2013": lambda page, text_of: layout_files.page_xml(page, text_of, version=layout_files.PAGE_2013),
+    "alto": layout_files.alto_xml,
 }
 
 
 @settings(max_examples=60, deadline=None)
 @given(pages(), st.sampled_from(sorted(WRITERS)))
 def test_generated_pages_survive_page_and_alto_to_the_pixel(page, kind):
-    data = WRITERS[kind](page, lambda line: tei.diplomatic_text(line.text))
-    assert validation.check_layout_xml(tei.parse_xml(data)) == []
-    assert summary(interchange.read_layout(data, "generated")) == as_summary(page)
+    data = WRITERS[kind](page, lambda line: codec.diplomatic_text(line.text))
+    assert validation.check_layout_xml(codec.parse_xml(data)) == []
+    assert summary(layout_files.read_layout(data, "generated")) == as_summary(page)
 
 
 def scan(folder: Path, name: str = "scan.png", size=(WIDTH, HEIGHT)) -> Path:
@@ -191,7 +192,7 @@ def scan(folder: Path, name: str = "scan.png", size=(WIDTH, HEIGHT)) -> Path:
 def page_2013(page: Page, shuffle_regions: bool = True) -> bytes:
     """A PAGE 2013 file as Transkribus writes one: regions in the file out of reading order,
     the order in ReadingOrder and in custom="readingOrder {index:…}"."""
-    data = interchange.page_xml(page, lambda line: tei.diplomatic_text(line.text), version=interchange.PAGE_2013)
+    data = layout_files.page_xml(page, lambda line: codec.diplomatic_text(line.text), version=layout_files.PAGE_2013)
     data = data.decode().replace(
         "<Creator>manuscript workbench", "<Creator>prov=University of Innsbruck:name=Transkribus"
     )
@@ -229,7 +230,7 @@ def summary_of_page(page: Page) -> dict:
         "size": (page.width, page.height),
         "regions": [(region.boundary, region.kind) for region in page.regions],
         "lines": [
-            (line.boundary, line.baseline, tei.diplomatic_text(line.text), line.cert, order.index(line.region))
+            (line.boundary, line.baseline, codec.diplomatic_text(line.text), line.cert, order.index(line.region))
             for line in page.lines
         ],
     }
@@ -263,7 +264,7 @@ def simple_page(image="scan.png", lines=2) -> Page:
 
 
 def page_file(page: Page) -> bytes:
-    return interchange.page_xml(page, lambda line: line.text)
+    return layout_files.page_xml(page, lambda line: line.text)
 
 
 def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(edition, tmp_path):

@@ -9,23 +9,23 @@ import pytest
 from conftest import REPO, make_manuscript
 from lxml import etree
 
-from workbench import tei, validation
+from workbench.tei import codec, validation
 
 
 def document(**changes) -> etree._ElementTree:
-    return tei.build_document(make_manuscript(**changes))
+    return codec.build_document(make_manuscript(**changes))
 
 
 def broken(edit) -> list[validation.Problem]:
     """Build a valid document, break it with ``edit(root)``, and re-parse it to get line numbers."""
     root = document().getroot()
     edit(root)
-    tree = tei.parse_xml(etree.tostring(root))
+    tree = codec.parse_xml(etree.tostring(root))
     return validation.check_project(tree)
 
 
 def find(root, path):
-    return root.find(path, tei.NSMAP)
+    return root.find(path, codec.NSMAP)
 
 
 def test_a_built_document_is_valid_against_both_schemas():
@@ -35,7 +35,7 @@ def test_a_built_document_is_valid_against_both_schemas():
 
 
 def test_the_sample_edition_is_valid_against_both_schemas():
-    tree = tei.parse_xml((REPO / "tei/trifonov-sample.xml").read_bytes())
+    tree = codec.parse_xml((REPO / "tei/trifonov-sample.xml").read_bytes())
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
 
@@ -44,7 +44,7 @@ def test_schemas_load_without_hanging():
     # Some TEI customisations make libxml2 hang while loading (TEIC/TEI#655): load ours
     # in a child process that is killed if it does not finish.
     code = (
-        "from workbench import validation as v; from workbench.tei import parse_xml;"
+        "from workbench.tei import validation as v; from workbench.tei.codec import parse_xml;"
         "v.check_project(parse_xml(open('tei/trifonov-sample.xml','rb').read()))"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
@@ -70,14 +70,14 @@ def test_resp_pointing_nowhere_is_refused():
 def test_duplicate_ids_are_refused():
     manuscript = make_manuscript()
     manuscript.pages[0].lines[1].id = manuscript.pages[0].lines[0].id
-    with pytest.raises(tei.InvalidXML, match="ID ms1_p1_l1 already defined"):
-        tei.build_document(manuscript)
+    with pytest.raises(codec.InvalidXML, match="ID ms1_p1_l1 already defined"):
+        codec.build_document(manuscript)
 
 
 def test_duplicate_ids_in_a_file_are_refused_when_it_is_read():
     text = etree.tostring(document()).replace(b'xml:id="ms1_p1_l2"', b'xml:id="ms1_p1_l1"')
-    with pytest.raises(tei.InvalidXML, match="ID ms1_p1_l1 already defined, line"):
-        tei.parse_xml(text)
+    with pytest.raises(codec.InvalidXML, match="ID ms1_p1_l1 already defined, line"):
+        codec.parse_xml(text)
 
 
 def test_points_outside_the_page_are_refused():
@@ -93,8 +93,8 @@ def test_a_zone_with_two_points_is_refused_by_the_tei_schema():
 
 def test_tei_all_reports_foreign_elements_with_line_numbers():
     root = document().getroot()
-    etree.SubElement(find(root, ".//tei:ab"), f"{tei.T}notAnElement")
-    problems = validation.check_tei_all(tei.parse_xml(etree.tostring(root, pretty_print=True)))
+    etree.SubElement(find(root, ".//tei:ab"), f"{codec.T}notAnElement")
+    problems = validation.check_tei_all(codec.parse_xml(etree.tostring(root, pretty_print=True)))
     assert problems
     assert all(p.check == "tei_all.rng" for p in problems)
     assert any(p.line for p in problems)

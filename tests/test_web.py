@@ -8,7 +8,7 @@ import pytest
 from babel.messages.pofile import read_po
 from conftest import REPO
 
-from workbench import tei
+from workbench.tei import codec
 from workbench.users import Users
 from workbench.web import create_app
 
@@ -154,7 +154,7 @@ def test_hostile_text_is_stored_as_text_and_shown_escaped(editor, sample_edition
     assert save(editor, hostile).status_code == 200
     data = sample_edition.tei_path(MS).read_bytes()
     assert b"<script>" not in data and b"&lt;script&gt;" in data and b"]]&gt; &amp;amp;" in data
-    assert tei.line_plain_text(sample_edition.load(MS).pages[0].lines[1]) == '<script>alert("x")</script> ]]> &amp;'
+    assert codec.line_plain_text(sample_edition.load(MS).pages[0].lines[1]) == '<script>alert("x")</script> ]]> &amp;'
     page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page
@@ -255,7 +255,7 @@ def test_every_interface_string_has_a_bulgarian_translation():
 def test_every_kind_of_shorthand_mistake_has_an_interface_message(app):
     from workbench.web.editor import _shorthand_mistakes
 
-    codes = set(re.findall(r'code="(\w+)"', (REPO / "workbench/shorthand.py").read_text()))
+    codes = set(re.findall(r'code="(\w+)"', (REPO / "workbench/tei/shorthand.py").read_text()))
     assert codes
     with app.test_request_context("/?lang=bg"):
         assert codes <= set(_shorthand_mistakes())
@@ -325,7 +325,7 @@ def test_editors_download_exports(editor, sample_edition):
     response = editor.get(f"/m/{MS}/export/tei")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == f"attachment; filename={MS}.xml"
-    assert tei.parse_manuscript(response.data).id == MS
+    assert codec.parse_manuscript(response.data).id == MS
     response = editor.get(f"/m/{MS}/export/all")
     names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
     assert f"{MS}/tei/{MS}.xml" in names and f"{MS}/page/001.xml" in names and f"{MS}/alto/002.xml" in names
@@ -416,7 +416,7 @@ def test_the_models_page_lists_models_and_refuses_training_without_lines(editor,
 
 
 def test_a_default_model_per_manuscript_is_offered_for_recognition(editor, sample_edition):
-    from workbench.training import ModelStore
+    from workbench.htr.training import ModelStore
 
     stored_model(sample_edition)
     page = editor.get(f"/m/{MS}/").get_data(as_text=True)
@@ -527,10 +527,10 @@ def test_impossible_changes_are_refused_with_a_message_and_nothing_changes(
 
 
 def test_lines_a_resegmentation_could_not_map_are_listed_on_the_page(editor, sample_edition):
-    from workbench import segmentation
+    from workbench.layout import corrections
 
     page = sample_edition.load(MS).pages[0]
-    segmentation.log_resegmentation(sample_edition, MS, page, page, "ivan", unmapped=[LINE])
+    corrections.log_resegmentation(sample_edition, MS, page, page, "ivan", unmapped=[LINE])
     html = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     notice = html[html.index('class="message unmapped"') :]
     assert f'data-line="{LINE}"' in notice[: notice.index("</div>")]

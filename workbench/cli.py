@@ -13,10 +13,13 @@ from pathlib import Path
 
 import click
 
-from workbench import htr, metadata, pipeline, postprocess, segeval, training, transfer
+from workbench import metadata
 from workbench.edition import Edition
+from workbench.exchange import transfer
+from workbench.htr import kraken, pipeline, segeval, training
+from workbench.layout import mend
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
-from workbench.validation import InvalidDocument
+from workbench.tei.validation import InvalidDocument
 
 
 class Context:
@@ -105,7 +108,7 @@ def new_manuscript(context: Context, manuscript_id: str, **values: str | tuple[s
 
 _steps_option = click.option(
     "--steps",
-    default=",".join(postprocess.STEPS),
+    default=",".join(mend.STEPS),
     show_default=True,
     callback=lambda context, parameter, value: _steps(value),
     help="Mending after kraken: join (pieces of one line), specks (dots taken for lines); 'none' for kraken alone.",
@@ -114,11 +117,9 @@ _steps_option = click.option(
 
 def _steps(value: str) -> tuple[str, ...]:
     steps = tuple(step.strip() for step in value.split(",") if step.strip() and step.strip() != "none")
-    unknown = set(steps) - set(postprocess.STEPS)
+    unknown = set(steps) - set(mend.STEPS)
     if unknown:
-        raise click.BadParameter(
-            f"unknown step(s) {', '.join(sorted(unknown))}; use {', '.join(postprocess.STEPS)} or none"
-        )
+        raise click.BadParameter(f"unknown step(s) {', '.join(sorted(unknown))}; use {', '.join(mend.STEPS)} or none")
     return steps
 
 
@@ -332,7 +333,7 @@ def recognize(context: Context, manuscript_id: str, model: str | None, pages: st
     "--base", help="Fine-tune this model (a trained model's name or a model file) instead of starting afresh."
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
-@click.option("--spec", default=htr.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
+@click.option("--spec", default=kraken.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
 @pass_context
 def train(
     context: Context, manuscript_ids: tuple[str, ...], name: str | None, base: str | None, epochs: int, spec: str
@@ -523,7 +524,7 @@ def publish(context: Context, manuscript_id: str, withdraw: bool) -> None:
 @pass_context
 def reindex(context: Context) -> None:
     """Rebuild the readers' search index from tei/ (published manuscripts only)."""
-    from workbench.indexing import Indexer
+    from workbench.search.indexing import Indexer
 
     bars: dict[str, click.progressbar] = {}
 
@@ -549,8 +550,8 @@ def reindex(context: Context) -> None:
 @pass_context
 def search(context: Context, words: tuple[str, ...], exact: bool, manuscript_id: str | None, limit: int) -> None:
     """Search the published lines as readers do (the index as it is now)."""
-    from workbench import indexing
-    from workbench.search import Query
+    from workbench.search import indexing
+    from workbench.search.index import Query
 
     results = indexing.open_index(context.edition).search(
         Query(" ".join(words), exact=exact, manuscript_id=manuscript_id, per_page=limit)

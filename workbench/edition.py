@@ -27,10 +27,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workbench import images, metadata, tei, validation
+from workbench import metadata
 from workbench.files import write_atomically
+from workbench.images import facsimile
 from workbench.journal import Entry, Journal
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
+from workbench.tei import codec, validation
 
 
 def now() -> str:
@@ -105,13 +107,13 @@ class Edition:
 
     def load(self, manuscript_id: str) -> Manuscript:
         path = self.require(manuscript_id)
-        return tei.parse_manuscript(path.read_bytes(), name=str(path.relative_to(self.root)))
+        return codec.parse_manuscript(path.read_bytes(), name=str(path.relative_to(self.root)))
 
     def problems(self, manuscript_id: str, tei_all: bool = False) -> list[validation.Problem]:
         """Validation problems of the document on disk (project schema; tei_all as well if asked)."""
         path = self.require(manuscript_id)
         try:
-            tree = tei.parse_xml(path.read_bytes(), str(path.relative_to(self.root)))
+            tree = codec.parse_xml(path.read_bytes(), str(path.relative_to(self.root)))
         except WorkbenchError as error:
             return [validation.Problem(None, str(error), "well-formedness")]
         problems = validation.check_project(tree, self.schema_dir)
@@ -152,7 +154,7 @@ class Edition:
                 checksums = {}
                 for name, path in image_files.items():
                     _copy_atomically(path, staging / _safe_file_name(name))
-                    checksums[name] = images.sha256(staging / name)
+                    checksums[name] = facsimile.sha256(staging / name)
                 _write_checksums(staging, checksums)
                 entries = _journal_entries(manuscript.id, {}, manuscript.pages, who, source, {})
                 if folder.exists():
@@ -306,8 +308,8 @@ class Edition:
         problems = []
         for path in paths:
             try:
-                infos[Path(path)] = images.inspect_image(Path(path))
-            except images.BadImage as error:
+                infos[Path(path)] = facsimile.inspect_image(Path(path))
+            except facsimile.BadImage as error:
                 problems.append(str(error))
         if problems:
             raise WorkbenchError("no pages were added:\n  " + "\n  ".join(problems))
@@ -321,7 +323,7 @@ class Edition:
                 checksums = _read_checksums(folder)
                 numbers = [int(page.n) for page in manuscript.pages if page.n.isdigit()]
                 for path in map(Path, paths):
-                    digest = images.sha256(path)
+                    digest = facsimile.sha256(path)
                     name = _safe_file_name(path.name)
                     if checksums.get(name) == digest:
                         skipped.append(name)
@@ -336,7 +338,7 @@ class Edition:
                         n = max(numbers, default=0) + 1
                         numbers.append(n)
                         page = Page(
-                            id=tei.page_id(manuscript_id, n),
+                            id=codec.page_id(manuscript_id, n),
                             n=str(n),
                             image=name,
                             width=info.width,
@@ -364,7 +366,7 @@ class Edition:
             return document
         data = path.read_bytes()
         name = str(path.relative_to(self.root))
-        problems = validation.check_project(tei.parse_xml(data, name), self.schema_dir)
+        problems = validation.check_project(codec.parse_xml(data, name), self.schema_dir)
         if problems:
             raise validation.InvalidDocument(
                 f"{name} was changed outside the workbench and is no longer valid, "
@@ -372,7 +374,7 @@ class Edition:
                 "or restore it from a backup",
                 problems,
             )
-        document = _Document.of(tei.parse_manuscript(data, name))
+        document = _Document.of(codec.parse_manuscript(data, name))
         document.stat = _stat_key(path)
         self._documents[manuscript_id] = document
         return document
@@ -380,24 +382,24 @@ class Edition:
     def _save(self, document: _Document, entries: list[Entry], pages: Collection[str] | None) -> None:
         """Validate what changed, journal it, and replace the file atomically."""
         manuscript = document.manuscript
-        header = tei.header_part(manuscript)
+        header = codec.header_part(manuscript)
         same_pages = [page.id for page in manuscript.pages] == list(document.parts)
         whole = pages is None or not same_pages
         if whole:
             changed = manuscript.pages
-            parts = {page.id: tei.page_parts(manuscript.id, page) for page in changed}
-            data = tei.assemble(manuscript.id, header, list(parts.values()))
-            problems = validation.check_project(tei.parse_xml(data, manuscript.id), self.schema_dir)
+            parts = {page.id: codec.page_parts(manuscript.id, page) for page in changed}
+            data = codec.assemble(manuscript.id, header, list(parts.values()))
+            problems = validation.check_project(codec.parse_xml(data, manuscript.id), self.schema_dir)
         else:
             wanted = set(pages)
             changed = [page for page in manuscript.pages if page.n in wanted]
             parts = dict(document.parts)
             for page in changed:
-                parts[page.id] = tei.page_parts(manuscript.id, page)
+                parts[page.id] = codec.page_parts(manuscript.id, page)
             # The header and the changed pages, checked together as one small document.
-            problems = validation.check_project(tei.pages_document(manuscript, [parts[page.id] for page in changed]))
+            problems = validation.check_project(codec.pages_document(manuscript, [parts[page.id] for page in changed]))
             problems += _ids_shared_with_other_pages(document, changed)
-            data = tei.assemble(manuscript.id, header, [parts[page.id] for page in manuscript.pages])
+            data = codec.assemble(manuscript.id, header, [parts[page.id] for page in manuscript.pages])
         if problems:
             raise validation.InvalidDocument(f"the change to {manuscript.id}", problems)
         # Journal first: an acknowledged change is recorded even if the machine stops
@@ -430,14 +432,14 @@ class _Document:
     """A manuscript with its serialised pages and the xml:ids on each, as last saved."""
 
     manuscript: Manuscript
-    parts: dict[str, tei.PageParts] = field(default_factory=dict)
+    parts: dict[str, codec.PageParts] = field(default_factory=dict)
     ids: dict[str, set[str]] = field(default_factory=dict)  # page id → the xml:ids on it
     owners: dict[str, str] = field(default_factory=dict)  # xml:id → the page it is on
     stat: tuple[int, int, int] | None = None
 
     @classmethod
     def of(cls, manuscript: Manuscript) -> _Document:
-        document = cls(manuscript, {page.id: tei.page_parts(manuscript.id, page) for page in manuscript.pages})
+        document = cls(manuscript, {page.id: codec.page_parts(manuscript.id, page) for page in manuscript.pages})
         document.index(manuscript.pages)
         return document
 

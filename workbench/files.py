@@ -1,9 +1,13 @@
-"""Writing files so that nobody ever reads half of one."""
+"""Writing files so that nobody ever reads half of one: whole-file replacement, copies,
+and append-only logs."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 
@@ -35,3 +39,51 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True, mode: int
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` so that ``target`` is never seen half-copied."""
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class AppendLog:
+    """A JSON Lines file that is only ever appended to: the edit journal, the layout log.
+
+    An append is flushed and fsynced before it returns, so an acknowledged change is
+    on disk. A crash mid-append can leave a torn last line; reading skips it and keeps
+    every line before it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def append(self, records: Iterable[Mapping]) -> None:
+        data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        if not data:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as log:
+            log.write(data)
+            log.flush()
+            os.fsync(log.fileno())
+
+    def records(self) -> Iterator[dict]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as log:
+            for raw in log:
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue  # torn by a crash mid-append
+                if isinstance(record, dict):
+                    yield record

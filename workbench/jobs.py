@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from workbench import htr, pipeline, training
 from workbench.edition import Edition
 from workbench.files import write_atomically
+from workbench.htr import kraken, pipeline, training
 from workbench.model import WorkbenchError
 
 Kind = Literal["segment", "recognize", "train"]
@@ -440,7 +440,7 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
 def _train(edition: Edition, store: JobStore, job: Job) -> str:
     store._update(job.id, current="loading kraken, cutting out the lines")
 
-    def progress(done: htr.EpochDone) -> None:
+    def progress(done: kraken.EpochDone) -> None:
         store._update(job.id, done=done.epoch, current=str(done))
         print(f"{_now()} {done}", flush=True)
 

@@ -7,11 +7,11 @@ journal how it got there.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from workbench.files import AppendLog
 
 
 @dataclass
@@ -36,26 +36,13 @@ class Journal:
 
     def append(self, manuscript_id: str, entries: list[Entry]) -> None:
         """Append and fsync, so an acknowledged save is on disk before the TEI changes."""
-        if not entries:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        data = "".join(json.dumps(asdict(entry), ensure_ascii=False) + "\n" for entry in entries)
-        with open(self.path(manuscript_id), "a", encoding="utf-8") as journal:
-            journal.write(data)
-            journal.flush()
-            os.fsync(journal.fileno())
+        AppendLog(self.path(manuscript_id)).append(asdict(entry) for entry in entries)
 
     def entries(self, manuscript_id: str, line_id: str | None = None) -> Iterator[Entry]:
-        path = self.path(manuscript_id)
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as journal:
-            for raw in journal:
-                if not raw.strip():
-                    continue
-                try:
-                    entry = Entry(**json.loads(raw))
-                except (ValueError, TypeError):
-                    continue  # a line torn by a crash mid-append; the ones before it stand
-                if line_id is None or entry.line == line_id:
-                    yield entry
+        for record in AppendLog(self.path(manuscript_id)).records():
+            try:
+                entry = Entry(**record)
+            except TypeError:
+                continue  # not an entry (a line torn by a crash may still parse as JSON)
+            if line_id is None or entry.line == line_id:
+                yield entry

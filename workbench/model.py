@@ -1,7 +1,8 @@
 """The workbench's own types: a manuscript is pages, a page is regions and lines.
 
-kraken's results become these at the kraken boundary (htr.py), and tei.py turns
-them into TEI and back; nothing else needs to know either format.
+kraken's results (htr/kraken.py) and PAGE/ALTO files (exchange/) become a ``Layout``
+of these at their boundary; tei/codec.py turns a ``Manuscript`` into TEI and back.
+Nothing else needs to know any of those formats.
 """
 
 from __future__ import annotations
@@ -96,6 +97,27 @@ class Page:
 
     def next_region_number(self) -> int:
         return 1 + max((_id_number(region.id, "_r") for region in self.regions), default=0)
+
+
+@dataclass
+class Layout:
+    """The regions and lines found on one page image, by kraken or in a PAGE/ALTO file,
+    before they are put onto a ``Page`` (layout/merge.py, exchange/transfer.py).
+
+    Ids are the finder's own until then. Line texts are TEI fragments, as on a page.
+    """
+
+    width: int
+    height: int
+    regions: list[Region] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)  # in reading order
+    image: str | None = None  # the image file name a PAGE/ALTO file gives (its last path component)
+    format: str | None = None  # "page2019", "page2013", "alto" for a file; None for kraken's results
+    producer: str | None = None  # the tool that wrote the file, as it says
+    notes: list[str] = field(default_factory=list)  # what was mended or left out, for the report
+    repaired: int = 0  # lines whose boundary polygon had to be rebuilt from the baseline
+    joined: int = 0  # pieces of a written line joined into one (layout/mend.py)
+    dropped: int = 0  # specks left out (layout/mend.py)
 
 
 @dataclass

@@ -21,8 +21,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from workbench import indexing
 from workbench.edition import Edition
+from workbench.search import indexing
 from workbench.users import Users
 
 LANGUAGES = ("bg", "en")

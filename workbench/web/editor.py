@@ -14,10 +14,12 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from workbench import editing, metadata, segmentation, shorthand, tei
+from workbench import metadata, transcription
+from workbench.htr.training import ModelStore
 from workbench.jobs import JobStore
+from workbench.layout import corrections
 from workbench.model import STATUSES, Line, Page, WorkbenchError
-from workbench.training import ModelStore
+from workbench.tei import codec, shorthand
 from workbench.web import edition, facsimiles, index_changed
 from workbench.web.auth import login_required
 
@@ -200,7 +202,7 @@ def line_image(manuscript_id: str, n: str, line_id: str):
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>")
 def save_line(manuscript_id: str, line_id: str):
-    page, line = editing.find_line(edition(), manuscript_id, line_id)
+    page, line = transcription.find_line(edition(), manuscript_id, line_id)
     typed = request.form.get("text", "")
     status = request.form.get("status") or None
     tools = _regions(page) if request.form.get("tools") else None
@@ -208,13 +210,13 @@ def save_line(manuscript_id: str, line_id: str):
         abort(400)
     try:
         text = shorthand.to_tei(typed)
-        saved = editing.save_line(
+        saved = transcription.save_line(
             edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
         )
     except shorthand.ShorthandError as error:
         row = _row(manuscript_id, page, line, typed=typed, error=_shorthand_message(typed, error), tools=tools)
         return render_template("_line.html", row=row), 422
-    except editing.Conflict as conflict:
+    except transcription.Conflict as conflict:
         row = _row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict, tools=tools)
         return render_template("_line.html", row=row), 409
     except WorkbenchError as error:
@@ -228,7 +230,7 @@ def save_line(manuscript_id: str, line_id: str):
 def preview():
     typed = request.form.get("text", "")
     try:
-        html = tei.line_html(shorthand.to_tei(typed))
+        html = codec.line_html(shorthand.to_tei(typed))
     except shorthand.ShorthandError as error:
         return render_template("_preview.html", error=_shorthand_message(typed, error))
     return render_template("_preview.html", html=Markup(html))
@@ -236,14 +238,14 @@ def preview():
 
 @bp.get("/m/<manuscript_id>/lines/<line_id>/history")
 def history(manuscript_id: str, line_id: str):
-    versions = editing.history(edition(), manuscript_id, line_id)
+    versions = transcription.history(edition(), manuscript_id, line_id)
     shown = [(version, _shorthand(version.text)[0]) for version in reversed(versions)]
     return render_template("_history.html", manuscript_id=manuscript_id, line_id=line_id, versions=shown)
 
 
 @bp.get("/m/<manuscript_id>/lines/<line_id>/diff")
 def diff(manuscript_id: str, line_id: str):
-    versions = editing.history(edition(), manuscript_id, line_id)
+    versions = transcription.history(edition(), manuscript_id, line_id)
     try:
         a, b = (versions[int(request.args.get(key, -1))] for key in ("a", "b"))
     except (ValueError, IndexError):
@@ -253,14 +255,16 @@ def diff(manuscript_id: str, line_id: str):
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
 def revert(manuscript_id: str, line_id: str):
-    page, line = editing.find_line(edition(), manuscript_id, line_id)
+    page, line = transcription.find_line(edition(), manuscript_id, line_id)
     tools = _regions(page) if request.form.get("tools") else None
     try:
         number = int(request.form.get("version", ""))
-        saved = editing.revert(edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name)
+        saved = transcription.revert(
+            edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name
+        )
     except ValueError:
         abort(400)
-    except editing.Conflict as conflict:
+    except transcription.Conflict as conflict:
         row = _row(manuscript_id, page, conflict.current, conflict=conflict, tools=tools)
         return render_template("_line.html", row=row), 409
     index_changed()
@@ -268,7 +272,7 @@ def revert(manuscript_id: str, line_id: str):
 
 
 # -- correcting the segmentation -------------------------------------------------
-# Each view makes one change (segmentation.py) and answers with the page's whole list
+# Each view makes one change (corrections.py) and answers with the page's whole list
 # of lines (_lines.html), which the editor swaps in, keeping what was typed elsewhere.
 # Text typed into a line the change touches is saved first, so no keystroke is lost.
 
@@ -280,7 +284,7 @@ def add_line(manuscript_id: str, n: str):
             points = [_point(pair) for pair in request.form.get("points", "").split()]
         except ValueError:
             abort(400)
-        return segmentation.add_line(edition(), manuscript_id, n, points, g.user.name).id
+        return corrections.add_line(edition(), manuscript_id, n, points, g.user.name).id
 
     return _change_layout(manuscript_id, n, change, _("Line added: type its text."))
 
@@ -289,7 +293,7 @@ def add_line(manuscript_id: str, n: str):
 def delete_line(manuscript_id: str, n: str):
     def change() -> None:
         line_id = _form_line(manuscript_id, n)
-        segmentation.delete_line(edition(), manuscript_id, line_id, g.user.name, _save_typed(manuscript_id, line_id))
+        corrections.delete_line(edition(), manuscript_id, line_id, g.user.name, _save_typed(manuscript_id, line_id))
 
     return _change_layout(manuscript_id, n, change, _("Line deleted (undo brings it back with its text)."))
 
@@ -299,7 +303,7 @@ def merge_lines(manuscript_id: str, n: str):
     def change() -> str:
         ids = (_form_line(manuscript_id, n), _form_line(manuscript_id, n, "other"))
         versions = {line_id: _save_typed(manuscript_id, line_id) for line_id in set(ids)}
-        return segmentation.merge_lines(edition(), manuscript_id, ids, g.user.name, versions).id
+        return corrections.merge_lines(edition(), manuscript_id, ids, g.user.name, versions).id
 
     return _change_layout(manuscript_id, n, change, _("Lines merged."))
 
@@ -309,7 +313,7 @@ def split_line(manuscript_id: str, n: str):
     def change() -> str:
         line_id = _form_line(manuscript_id, n)
         version = _save_typed(manuscript_id, line_id)
-        _, line = editing.find_line(edition(), manuscript_id, line_id)
+        _, line = transcription.find_line(edition(), manuscript_id, line_id)
         typed, editable = _shorthand(line.text)
         typed = request.form.get(f"text-{line_id}", typed)
         try:
@@ -318,13 +322,13 @@ def split_line(manuscript_id: str, n: str):
         except ValueError:
             abort(400)
         if not editable or not 0 <= cursor <= len(typed):
-            raise segmentation.LayoutError("split-markup", "this line cannot be split at that place", line_id)
+            raise corrections.LayoutError("split-markup", "this line cannot be split at that place", line_id)
         try:
             halves = (shorthand.to_tei(typed[:cursor].rstrip(" ")), shorthand.to_tei(typed[cursor:].lstrip(" ")))
         except shorthand.ShorthandError:
             # The cursor is inside a mark ({abbr|expansion}, [[deleted]] …): neither half is whole.
-            raise segmentation.LayoutError("split-markup", "a mark cannot be split", line_id) from None
-        return segmentation.split_line(edition(), manuscript_id, line_id, halves, g.user.name, version, at)[1].id
+            raise corrections.LayoutError("split-markup", "a mark cannot be split", line_id) from None
+        return corrections.split_line(edition(), manuscript_id, line_id, halves, g.user.name, version, at)[1].id
 
     return _change_layout(manuscript_id, n, change, _("Line split."))
 
@@ -334,13 +338,13 @@ def move_line(manuscript_id: str, n: str):
     def change() -> str:
         line_id = _form_line(manuscript_id, n)
         if "region" in request.form:
-            segmentation.move_line(edition(), manuscript_id, line_id, g.user.name, region=request.form["region"])
+            corrections.move_line(edition(), manuscript_id, line_id, g.user.name, region=request.form["region"])
         else:
             try:
                 index = int(request.form.get("index", ""))
             except ValueError:
                 abort(400)
-            segmentation.move_line(edition(), manuscript_id, line_id, g.user.name, index=index)
+            corrections.move_line(edition(), manuscript_id, line_id, g.user.name, index=index)
         return line_id
 
     return _change_layout(manuscript_id, n, change, _("Line moved."))
@@ -349,7 +353,7 @@ def move_line(manuscript_id: str, n: str):
 @bp.post("/m/<manuscript_id>/p/<n>/undo")
 def undo_layout(manuscript_id: str, n: str):
     def change() -> str | None:
-        record = segmentation.undo(edition(), manuscript_id, n, g.user.name)
+        record = corrections.undo(edition(), manuscript_id, n, g.user.name)
         return record.before[0].line.id if record.before else None
 
     return _change_layout(manuscript_id, n, change, _("Undone."))
@@ -363,13 +367,13 @@ def _change_layout(manuscript_id: str, n: str, change, done: str):
         mistakes = _shorthand_mistakes()
         mistake = mistakes.get(error.code, mistakes["markup"])
         return _lines_response(manuscript_id, n, error=_("The text of the line has a mistake: %(m)s", m=mistake)), 422
-    except editing.Conflict as conflict:
+    except transcription.Conflict as conflict:
         message = _(
             "Someone else changed a line since you opened the page; it now reads: %(text)s",
             text=_shorthand(conflict.current.text)[0] or "—",
         )
         return _lines_response(manuscript_id, n, error=message, focus=conflict.current.id), 409
-    except segmentation.LayoutError as error:
+    except corrections.LayoutError as error:
         return _lines_response(manuscript_id, n, error=_layout_message(error), focus=error.line), 422
     index_changed()
     return _lines_response(manuscript_id, n, message=done, focus=focus)
@@ -380,18 +384,18 @@ def _save_typed(manuscript_id: str, line_id: str) -> str:
     version of the line the change may then touch (the one the editor saw, if nothing was typed)."""
     base = request.form.get(f"base-{line_id}", "")
     typed = request.form.get(f"text-{line_id}")
-    _, line = editing.find_line(edition(), manuscript_id, line_id)
+    _, line = transcription.find_line(edition(), manuscript_id, line_id)
     current, editable = _shorthand(line.text)
     if typed is None or typed == current or not editable:
         return base
-    saved = editing.save_line(edition(), manuscript_id, line_id, shorthand.to_tei(typed), base, g.user.name)
-    return editing.line_version(saved)
+    saved = transcription.save_line(edition(), manuscript_id, line_id, shorthand.to_tei(typed), base, g.user.name)
+    return transcription.line_version(saved)
 
 
 def _form_line(manuscript_id: str, n: str, field: str = "line") -> str:
     """The id of a line on page ``n`` named in the form (a line of another page is refused)."""
     line_id = request.form.get(field, "")
-    if not line_id.startswith(f"{tei.page_id(manuscript_id, n)}_l"):
+    if not line_id.startswith(f"{codec.page_id(manuscript_id, n)}_l"):
         abort(400)
     return line_id
 
@@ -401,7 +405,7 @@ def _point(pair: str) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _layout_message(error: segmentation.LayoutError) -> str:
+def _layout_message(error: corrections.LayoutError) -> str:
     messages = {
         "baseline": _("A baseline needs at least two different points on the page."),
         "same-line": _("Choose two different lines to merge."),
@@ -439,7 +443,7 @@ def _lines_context(manuscript_id: str, page: Page) -> dict:
         }
         for row in rows
     ]
-    unmapped = segmentation.unmapped_lines(edition(), manuscript_id, page)
+    unmapped = corrections.unmapped_lines(edition(), manuscript_id, page)
     return {
         "manuscript_id": manuscript_id,
         "rows": rows,
@@ -533,7 +537,7 @@ def _row(
     line: Line,
     typed: str | None = None,
     error: str | None = None,
-    conflict: editing.Conflict | None = None,
+    conflict: transcription.Conflict | None = None,
     state: str = "",
     tools: list[tuple[str, str]] | None = None,
 ) -> dict:
@@ -548,9 +552,9 @@ def _row(
         "number": next((i for i, other in enumerate(page.lines, 1) if other.id == line.id), 0),
         "original": current,
         "value": current if typed is None else typed,
-        "version": editing.line_version(line),
+        "version": transcription.line_version(line),
         "geometry": geometry,
-        "html": Markup(tei.line_html(line.text)) if line.text else "",
+        "html": Markup(codec.line_html(line.text)) if line.text else "",
         "editable": editable,
         "error": error,
         "conflict": conflict,

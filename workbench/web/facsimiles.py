@@ -6,9 +6,9 @@ import hashlib
 
 from flask import Response, abort, send_file
 
-from workbench.crops import LineImageCache
 from workbench.edition import Edition
-from workbench.images import open_page
+from workbench.images.crops import LineImageCache
+from workbench.images.facsimile import open_page
 from workbench.model import Line, Page
 
 

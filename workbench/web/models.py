@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 
+from workbench.htr.training import ModelStore
 from workbench.jobs import JobStore
 from workbench.model import WorkbenchError
-from workbench.training import ModelStore
 from workbench.web import edition
 from workbench.web.auth import login_required
 from workbench.web.editor import manuscript_summaries

@@ -12,9 +12,9 @@ from flask import Blueprint, abort, current_app, render_template, request, url_f
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from workbench import tei
 from workbench.model import Manuscript, WorkbenchError
-from workbench.search import Hit, Query, QueryError, WhooshIndex
+from workbench.search.index import Hit, Query, QueryError, WhooshIndex
+from workbench.tei import codec
 from workbench.web import edition, facsimiles
 
 bp = Blueprint("reader", __name__, url_prefix="/read")
@@ -53,7 +53,7 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
     numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     lines = [
-        {"number": number, "line": line, "html": Markup(tei.line_html(line.text, reading=reading))}
+        {"number": number, "line": line, "html": Markup(codec.line_html(line.text, reading=reading))}
         for number, line in enumerate(page.lines, start=1)
     ]
     return render_template(
@@ -160,8 +160,8 @@ def _result_row(hit: Hit) -> dict | None:
     if not manuscript.published or k is None:
         return None
     # The lines above and below, as context: a sentence often runs over a line break.
-    before = tei.reading_text(lines[k - 1].text) if k > 0 else ""
-    after = tei.reading_text(lines[k + 1].text) if k + 1 < len(lines) else ""
+    before = codec.reading_text(lines[k - 1].text) if k > 0 else ""
+    after = codec.reading_text(lines[k + 1].text) if k + 1 < len(lines) else ""
     return {
         "hit": hit,
         "snippet": Markup(hit.snippet),

@@ -9,9 +9,9 @@ from pathlib import Path
 from flask import Blueprint, abort, after_this_request, g, render_template, request, send_file
 from flask_babel import gettext as _
 
-from workbench import transfer
+from workbench.exchange import transfer
 from workbench.model import WorkbenchError
-from workbench.validation import InvalidDocument
+from workbench.tei.validation import InvalidDocument
 from workbench.web import edition, index_changed
 from workbench.web.auth import login_required
 

@@ -24,7 +24,7 @@ from statistics import median
 from shapely.geometry import LineString, MultiPoint, Polygon
 from shapely.ops import unary_union
 
-from workbench.layout import polygon
+from workbench.layout.merge import polygon
 from workbench.model import Line, Point
 
 STEPS = ("join", "specks")

@@ -13,10 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import htr, images, interchange, postprocess, segeval, segmentation, tei
 from workbench.edition import Edition, now
-from workbench.layout import MergeReport, add_layout, merge_layout
-from workbench.model import Change, Line, Manuscript, Page, WorkbenchError
+from workbench.exchange import layout_files
+from workbench.htr import kraken, segeval
+from workbench.images import facsimile
+from workbench.layout import corrections, mend
+from workbench.layout.merge import MergeReport, add_layout, merge_layout
+from workbench.model import Change, Layout, Line, Manuscript, Page, WorkbenchError
+from workbench.tei import codec
 
 
 @dataclass
@@ -68,26 +72,26 @@ def segment(
     pages: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-    steps: tuple[str, ...] = postprocess.STEPS,
+    steps: tuple[str, ...] = mend.STEPS,
     mode: str = "replace",
 ) -> RunSummary:
     """Segment pages with kraken's bundled model, mend what it found (``steps``, see
-    postprocess.py), and keep any text the pages already have.
+    mend.py), and keep any text the pages already have.
 
     ``mode`` "replace" puts the new lines in place of the old ones, carrying text over
     by overlap (layout.merge_layout); "add" keeps the page's lines and adds new ones
     only where there are none (layout.add_layout). Either is logged as one change the
-    person can undo (segmentation.py).
+    person can undo (corrections.py).
     """
     if mode not in MODES:
         raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
     manuscript = edition.load(manuscript_id)
     selected = select_pages(manuscript, pages)
-    jobs = [htr.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
+    jobs = [kraken.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     summary = RunSummary()
     pending = [page.n for page in selected]
-    for index, result in htr.segment_pages(jobs, workers):
+    for index, result in kraken.segment_pages(jobs, workers):
         page = selected[index]
         pending.remove(page.n)
         # Workers take pages in order, so the ones in progress are the first pending.
@@ -96,17 +100,17 @@ def segment(
             outcome.error = _describe(result)
         else:
             _mend(result, steps)
-            with edition.edit(manuscript_id, who, f"kraken:{htr.SEGMENTATION_MODEL}", pages=[page.n]) as current:
+            with edition.edit(manuscript_id, who, f"kraken:{kraken.SEGMENTATION_MODEL}", pages=[page.n]) as current:
                 before = current.page(page.n).copy()
                 outcome.report = MODES[mode](current.page(page.n), result)
                 after = current.page(page.n).copy()
-            segmentation.log_resegmentation(edition, manuscript_id, before, after, who, outcome.report.unmapped)
+            corrections.log_resegmentation(edition, manuscript_id, before, after, who, outcome.report.unmapped)
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)
     order = [page.n for page in selected]
     summary.outcomes.sort(key=lambda outcome: order.index(outcome.page))  # pages finish in any order
-    _record_change(edition, manuscript_id, who, summary, f"segmented with kraken {htr.SEGMENTATION_MODEL}")
+    _record_change(edition, manuscript_id, who, summary, f"segmented with kraken {kraken.SEGMENTATION_MODEL}")
     return summary
 
 
@@ -135,8 +139,8 @@ def recognize(
         outcome = PageOutcome(page.n, page.image)
         empty = [line for line in page.lines if _machine_or_empty(line)]
         try:
-            image = images.open_page(edition.image_path(manuscript_id, page), page.frame)
-            results = {r.line_id: r for r in htr.recognize_lines(image, empty, model_path)}
+            image = facsimile.open_page(edition.image_path(manuscript_id, page), page.frame)
+            results = {r.line_id: r for r in kraken.recognize_lines(image, empty, model_path)}
         except WorkbenchError:
             raise  # the model itself is unusable: no point going on
         except Exception as error:
@@ -148,7 +152,7 @@ def recognize(
                     found = results.get(line.id)
                     if not _machine_or_empty(line) or found is None or not found.text.strip():
                         continue
-                    line.text = tei.text_fragment(found.text)
+                    line.text = codec.text_fragment(found.text)
                     line.status, line.resp, line.cert = "automatic", source.id, found.confidence
                     outcome.recognized += 1
         summary.outcomes.append(outcome)
@@ -158,8 +162,8 @@ def recognize(
     return summary
 
 
-def _mend(layout: htr.Layout, steps: tuple[str, ...]) -> None:
-    mended = postprocess.mend(layout.lines, steps)
+def _mend(layout: Layout, steps: tuple[str, ...]) -> None:
+    mended = mend.mend(layout.lines, steps)
     layout.lines, layout.joined, layout.dropped = mended.lines, mended.joined, len(mended.dropped)
 
 
@@ -185,7 +189,7 @@ def evaluate_segmentation(
     ground_truth: list[Path],
     workers: int = 1,
     progress: Callable[[segeval.PageScore], None] | None = None,
-    steps: tuple[str, ...] = postprocess.STEPS,
+    steps: tuple[str, ...] = mend.STEPS,
 ) -> list[segeval.PageScore]:
     """Segment the image of each ground-truth PAGE or ALTO file as the workbench does
     (kraken, then the post-processing ``steps``; none: kraken alone) and score the
@@ -195,16 +199,16 @@ def evaluate_segmentation(
     """
     truths = []
     for path in ground_truth:
-        layout = interchange.read_layout(Path(path).read_bytes(), Path(path).name)
+        layout = layout_files.read_layout(Path(path).read_bytes(), Path(path).name)
         image = Path(path).parent / layout.image
         if not image.is_file():
             raise WorkbenchError(f"{path}: its image {layout.image} is not beside it")
         truths.append((Path(path), image, layout))
     if workers == 1:
-        htr.load_segmenter()
+        kraken.load_segmenter()
     scores: list[segeval.PageScore | None] = [None] * len(truths)
     started = time.perf_counter()
-    for index, result in htr.segment_pages([htr.PageImage(image) for _, image, _ in truths], workers):
+    for index, result in kraken.segment_pages([kraken.PageImage(image) for _, image, _ in truths], workers):
         now_ = time.perf_counter()
         path, _, layout = truths[index]
         if isinstance(result, Exception):

@@ -3,7 +3,7 @@
 Lines a person corrected or verified are what a model learns from. A fixed share of
 the verified lines never goes into training: a line is held out by a hash of its id
 (``HELD_OUT``), so the split does not change as more lines are verified and the
-same lines measure every model. Training itself is kraken's (htr.py); this module
+same lines measure every model. Training itself is kraken's (kraken.py); this module
 chooses the lines, keeps the models and computes error rates.
 
 Models live in the edition's operational state::
@@ -28,10 +28,12 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from workbench import crops, htr, images, tei
 from workbench.edition import Edition
 from workbench.files import write_atomically
+from workbench.htr import kraken
+from workbench.images import crops, facsimile
 from workbench.model import Line, Manuscript, WorkbenchError
+from workbench.tei import codec
 
 # By the CRC-32 of its id, one line in ten is never trained on (the verified ones among
 # them measure models) and one in ten chooses the best epoch.
@@ -92,7 +94,7 @@ def split_lines(manuscripts: list[Manuscript]) -> Split:
     for manuscript in manuscripts:
         for page in manuscript.pages:
             for line in page.lines:
-                text = tei.diplomatic_text(line.text).strip() if line.text else ""
+                text = codec.diplomatic_text(line.text).strip() if line.text else ""
                 if line.status not in ("corrected", "verified") or not text:
                     continue
                 ref = LineRef(manuscript.id, page.n, line.id, text)
@@ -188,8 +190,8 @@ def train(
     *,
     base: str | None = None,
     epochs: int = 30,
-    spec: str = htr.DEFAULT_SPEC,
-    progress: Callable[[htr.EpochDone], None] | None = None,
+    spec: str = kraken.DEFAULT_SPEC,
+    progress: Callable[[kraken.EpochDone], None] | None = None,
 ) -> ModelRecord:
     """Train a model on the manuscripts' corrected and verified lines and keep it as ``name``.
 
@@ -206,7 +208,7 @@ def train(
     with tempfile.TemporaryDirectory(dir=store.folder, prefix=f".{name}.training-") as work:
         work_dir = Path(work)
         weights = work_dir / "model.safetensors"
-        accuracy = htr.train_recognizer(
+        accuracy = kraken.train_recognizer(
             [page for _, _, page in _pages(edition, manuscripts, split.training)],
             [page for _, _, page in _pages(edition, manuscripts, split.validation)],
             weights,
@@ -253,7 +255,7 @@ def check_enough(split: Split) -> None:
 
 def _pages(
     edition: Edition, manuscripts: list[Manuscript], refs: list[LineRef]
-) -> list[tuple[str, str, htr.TrainingPage]]:
+) -> list[tuple[str, str, kraken.TrainingPage]]:
     """The lines of ``refs`` grouped by page: (manuscript id, page number, the page with those lines)."""
     wanted: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for ref in refs:
@@ -265,7 +267,7 @@ def _pages(
             if texts:
                 lines = [_with_text(line, texts[line.id]) for line in page.lines if line.id in texts]
                 image = edition.image_path(manuscript.id, page)
-                pages.append((manuscript.id, page.n, htr.TrainingPage(image, page.frame, lines)))
+                pages.append((manuscript.id, page.n, kraken.TrainingPage(image, page.frame, lines)))
     return pages
 
 
@@ -319,8 +321,8 @@ def evaluate(edition: Edition, model: str | Path, manuscript_ids: list[str]) -> 
 def evaluate_lines(edition: Edition, manuscripts: list[Manuscript], refs: list[LineRef], weights: Path) -> Evaluation:
     results = []
     for manuscript_id, page_n, page in _pages(edition, manuscripts, refs):
-        image = images.open_page(page.image, page.frame)
-        found = {r.line_id: r.text for r in htr.recognize_lines(image, page.lines, weights)}
+        image = facsimile.open_page(page.image, page.frame)
+        found = {r.line_id: r.text for r in kraken.recognize_lines(image, page.lines, weights)}
         for line in page.lines:
             prediction = found.get(line.id, "").strip()
             results.append(
@@ -347,7 +349,7 @@ def write_line_images(edition: Edition, results: list[LineResult], folder: Path)
         by_page[result.manuscript_id, result.page].add(result.line_id)
     for (manuscript_id, page_n), line_ids in by_page.items():
         page = edition.read(manuscript_id, page_n).pages[0]
-        image = images.open_page(edition.image_path(manuscript_id, page), page.frame)
+        image = facsimile.open_page(edition.image_path(manuscript_id, page), page.frame)
         for line in page.lines:
             if line.id in line_ids:
                 written[line.id] = folder / f"{line.id}.png"

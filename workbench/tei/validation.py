@@ -16,9 +16,9 @@ from pathlib import Path
 
 from lxml import etree, isoschematron
 
-from workbench.tei import NSMAP, XML_ID, parser
+from workbench.tei.codec import NSMAP, XML_ID, parser
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 @dataclass(frozen=True)

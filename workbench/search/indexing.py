@@ -21,11 +21,11 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from workbench import tei
 from workbench.edition import Edition
 from workbench.files import write_atomically
 from workbench.model import Manuscript, Page, WorkbenchError
-from workbench.search import LineRecord, SearchIndex, WhooshIndex
+from workbench.search.index import LineRecord, SearchIndex, WhooshIndex
+from workbench.tei import codec
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (manuscript id, its pages done, its pages to index)
@@ -48,8 +48,8 @@ def line_records(manuscript: Manuscript, page: Page) -> list[LineRecord]:
             page_n=page.n,
             line_id=line.id,
             line_n=number,
-            diplomatic=tei.diplomatic_text(line.text),
-            reading=tei.reading_text(line.text),
+            diplomatic=codec.diplomatic_text(line.text),
+            reading=codec.reading_text(line.text),
             years=manuscript.years,
         )
         for number, line in enumerate(page.lines, start=1)

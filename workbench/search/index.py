@@ -41,8 +41,8 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.support.levenshtein import damerau_levenshtein
 
-from workbench import analysis
 from workbench.model import WorkbenchError
+from workbench.search import analysis
 
 # Bump when the schema changes; a change to analysis.py is noticed by itself (its digest
 # is part of the index's version). An index of another version is built again.

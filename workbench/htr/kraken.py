@@ -25,25 +25,12 @@ from statistics import fmean
 
 from PIL import Image
 
-from workbench import images
-from workbench.model import Line, Point, Region, WorkbenchError
+from workbench.images import facsimile
+from workbench.model import Layout, Line, Point, Region, WorkbenchError
 
 logger = logging.getLogger(__name__)
 
 SEGMENTATION_MODEL = "blla"  # the model bundled with kraken
-
-
-@dataclass
-class Layout:
-    """What segmentation found on one page; ids are kraken's until the page is merged."""
-
-    width: int
-    height: int
-    regions: list[Region]
-    lines: list[Line]
-    repaired: int = 0  # lines whose boundary polygon had to be rebuilt from the baseline
-    joined: int = 0  # pieces of a written line joined into one (postprocess.py)
-    dropped: int = 0  # specks left out (postprocess.py)
 
 
 @dataclass
@@ -113,7 +100,7 @@ def segment_image(image: Image.Image) -> Layout:
 
 
 def segment_file(page: PageImage) -> Layout:
-    return segment_image(images.open_page(page.path, page.frame))
+    return segment_image(facsimile.open_page(page.path, page.frame))
 
 
 def segment_pages(pages: list[PageImage], workers: int | None = None) -> Iterator[tuple[int, Layout | Exception]]:
@@ -207,7 +194,7 @@ def _layout(segmentation, width: int, height: int) -> Layout:
             repaired += 1
         region = next((r for r in (found.regions or []) if r in known_regions), None)
         lines.append(Line(found.id, boundary, baseline, region=region))
-    return Layout(width, height, regions, lines, repaired)
+    return Layout(width, height, regions, lines, repaired=repaired)
 
 
 def _clip(points, width: int, height: int) -> list[Point]:
@@ -359,7 +346,7 @@ def _training_segmentation(page: TrainingPage, work_dir: Path, name: str):
     image = page.image
     if page.frame is not None:  # kraken reads the first frame of a file: give it this one alone
         image = work_dir / f"{name}.png"
-        images.open_page(page.image, page.frame).save(image)
+        facsimile.open_page(page.image, page.frame).save(image)
     return Segmentation(
         type="baselines",
         imagename=str(image),

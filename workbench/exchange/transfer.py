@@ -5,7 +5,7 @@ images (as eScriptorium and Transkribus export them) become a new manuscript; a
 project TEI document (with its images) comes in as it is. Export writes TEI
 (checked against the project schema and tei_all first), PAGE XML 2019, ALTO v4 and
 plain text, or a zip of all of them with the images. The formats themselves are
-tei.py's and interchange.py's business; this module finds the files and checks them.
+codec.py's and formats.py's business; this module finds the files and checks them.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from workbench import images, interchange, tei, validation
 from workbench.edition import Edition
+from workbench.exchange import layout_files
+from workbench.images import facsimile
 from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
+from workbench.tei import codec, validation
 
 # A zip's declared sizes are checked before anything is unpacked (zip bombs).
 MAX_UNPACKED_BYTES = 8 * 1024**3
@@ -83,7 +85,7 @@ def _import_layouts(
     for path in xml:
         name = str(path.relative_to(folder))
         try:
-            layout = interchange.read_layout(path.read_bytes(), name)
+            layout = layout_files.read_layout(path.read_bytes(), name)
             image, info = _page_image(layout.image, (layout.width, layout.height), path, files, name)
             if image in used:
                 raise WorkbenchError(f"{name}: its image {layout.image} belongs to an earlier file already")
@@ -94,7 +96,7 @@ def _import_layouts(
         file_name = image.name if image.name not in image_files else f"{len(manuscript.pages) + 1:03}-{image.name}"
         image_files[file_name] = image
         n = len(manuscript.pages) + 1
-        page = Page(tei.page_id(manuscript_id, n), str(n), file_name, info.width, info.height, info.mime_type)
+        page = Page(codec.page_id(manuscript_id, n), str(n), file_name, info.width, info.height, info.mime_type)
         _fill_page(manuscript, page, layout)
         manuscript.pages.append(page)
         formats.add(layout.format)
@@ -107,7 +109,7 @@ def _import_layouts(
     return report
 
 
-def _fill_page(manuscript: Manuscript, page: Page, layout: interchange.Layout) -> None:
+def _fill_page(manuscript: Manuscript, page: Page, layout: layout_files.Layout) -> None:
     """The layout's regions and lines on ``page``, with the workbench's ids, as imported text."""
     source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
     region_ids = {}
@@ -121,7 +123,7 @@ def _fill_page(manuscript: Manuscript, page: Page, layout: interchange.Layout) -
                 line.boundary,
                 line.baseline,
                 region=region_ids.get(line.region),
-                text=tei.text_fragment(line.text),
+                text=codec.text_fragment(line.text),
                 status="automatic" if line.text else None,
                 resp=source.id if line.text else None,
                 cert=line.cert if line.text else None,
@@ -135,12 +137,12 @@ def _import_tei(
     """A project TEI document comes in unchanged: validated, its images found and checked."""
     name = str(path.relative_to(folder))
     data = path.read_bytes()
-    problems = validation.check_project(tei.parse_xml(data, name), edition.schema_dir)
+    problems = validation.check_project(codec.parse_xml(data, name), edition.schema_dir)
     if problems:
         raise validation.InvalidDocument(
             f"{name} is not valid project TEI, so it cannot be imported as it is", problems
         )
-    manuscript = tei.parse_manuscript(data, name)
+    manuscript = codec.parse_manuscript(data, name)
     if manuscript_id and manuscript_id != manuscript.id:
         raise WorkbenchError(
             f"{name} is manuscript {manuscript.id!r} (its xml:id, on which every line's id is built); "
@@ -166,10 +168,10 @@ def _import_tei(
 
 def _page_image(
     reference: str, size: tuple[int, int], xml: Path, files: list[Path], name: str, relative: str | None = None
-) -> tuple[Path, images.ImageInfo]:
+) -> tuple[Path, facsimile.ImageInfo]:
     """The image a file names, found (``_find_image``), whole, and of the size the file's coordinates are for."""
     image = _find_image(reference, xml, files, name, relative)
-    info = images.inspect_image(image)
+    info = facsimile.inspect_image(image)
     if (info.width, info.height) != size:
         raise WorkbenchError(
             f"{name}: its image {image.name} is {info.width}×{info.height} pixels, but the file's "
@@ -300,9 +302,9 @@ def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str
         yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript)
     names = _layout_names(manuscript.pages)
     writers = {
-        "page": interchange.page_xml,
-        "page2013": lambda page, text_of: interchange.page_xml(page, text_of, version=interchange.PAGE_2013),
-        "alto": interchange.alto_xml,
+        "page": layout_files.page_xml,
+        "page2013": lambda page, text_of: layout_files.page_xml(page, text_of, version=layout_files.PAGE_2013),
+        "alto": layout_files.alto_xml,
     }
     for kind, write in writers.items():
         if kind in formats:
@@ -316,8 +318,8 @@ def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str
 
 def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
     """The TEI document, refused unless it is valid against both the project schema and tei_all."""
-    data = tei.document_bytes(manuscript)
-    tree = tei.parse_xml(data, manuscript.id)
+    data = codec.document_bytes(manuscript)
+    tree = codec.parse_xml(data, manuscript.id)
     problems = validation.check_project(tree, edition.schema_dir) + validation.check_tei_all(tree, edition.schema_dir)
     if problems:
         raise validation.InvalidDocument(f"the export of {manuscript.id} (nothing was written)", problems)
@@ -326,7 +328,7 @@ def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
 
 def _checked(data: bytes, name: str) -> bytes:
     """PAGE or ALTO, refused unless valid against the format's official schema."""
-    problems = validation.check_layout_xml(tei.parse_xml(data, name))
+    problems = validation.check_layout_xml(codec.parse_xml(data, name))
     if problems:
         raise validation.InvalidDocument(f"the export {name} (nothing was written)", problems)
     return data
@@ -337,13 +339,13 @@ def plain_text(manuscript: Manuscript, reading: bool) -> str:
 
     ``reading``: the normalised reading (expansions, no deletions); else as written.
     """
-    convert = tei.reading_text if reading else tei.diplomatic_text
+    convert = codec.reading_text if reading else codec.diplomatic_text
     pages = ["".join(f"{' '.join(convert(line.text).split())}\n" for line in page.lines) for page in manuscript.pages]
     return "".join(f"{page}\f" for page in pages)
 
 
 def _diplomatic(line: Line) -> str:
-    return tei.diplomatic_text(line.text).strip()
+    return codec.diplomatic_text(line.text).strip()
 
 
 def _layout_names(pages: list[Page]) -> dict[str, str]:

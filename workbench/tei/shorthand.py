@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape as xml_escape
 from lxml import etree
 
 from workbench.model import WorkbenchError
-from workbench.tei import TEI_NS, XML_NS, parser
+from workbench.tei.codec import TEI_NS, XML_NS, parser
 
 MARKUP = frozenset("\\[]{}|")
 

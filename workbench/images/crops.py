@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from workbench.files import write_atomically
-from workbench.images import open_page
+from workbench.images.facsimile import open_page
 from workbench.model import Line, Page, Point, check_manuscript_id
 
 # Bump when the output of line_image changes, so crops made by older code are not served.

@@ -166,8 +166,8 @@ def rendered_manuscript(
     What the training tests and benchmark learn from: real kraken training needs
     real line images, and these are drawn like the sample edition's.
     """
-    from workbench import tei
     from workbench.model import Line, Manuscript
+    from workbench.tei import codec
 
     rng = random.Random(seed)
     words = (HADZHI_DIMITAR + " " + POD_IGOTO).split()
@@ -190,7 +190,7 @@ def rendered_manuscript(
                 added = Line(f"{page.id}_l{k}", boundary, line.baseline)
                 truth[added.id] = line.text
                 if int(page.n) <= transcribed:
-                    added.text, added.resp = tei.text_fragment(line.text), person.id
+                    added.text, added.resp = codec.text_fragment(line.text), person.id
                     added.status = "corrected" if k % 3 == 0 else "verified"
                 page.lines.append(added)
     return truth

@@ -21,8 +21,7 @@ from shapely.geometry import Polygon
 from shapely.ops import unary_union
 from shapely.validation import make_valid
 
-from workbench.htr import Layout
-from workbench.model import Line, Page, Point, Region
+from workbench.model import Layout, Line, Page, Point, Region
 
 MATCH_IOU = 0.5
 DUPLICATE_SHARE = 0.5

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from shapely.geometry import LineString
 
+from workbench.layout.mend import baseline_spacing
 from workbench.model import Point
-from workbench.postprocess import baseline_spacing
 
 COVERAGE = 0.75
 MIN_TOLERANCE = 8.0

@@ -26,10 +26,12 @@ from shapely.geometry import LineString, Polygon
 from shapely.geometry import Point as ShapelyPoint
 from shapely.ops import substring
 
-from workbench import editing, postprocess, tei
+from workbench import transcription
 from workbench.edition import Edition, now
-from workbench.layout import polygon, reading_position
+from workbench.layout import mend
+from workbench.layout.merge import polygon, reading_position
 from workbench.model import Line, Manuscript, Page, Point, Region, WorkbenchError
+from workbench.tei import codec
 
 # A split point this close to either end of the baseline (as a share of its length)
 # would leave a sliver, not a line.
@@ -114,12 +116,12 @@ def delete_line(edition: Edition, manuscript_id: str, line_id: str, who: str, ve
     """Take a line out of the page; its text stays in the journal and comes back with undo."""
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = editing.line_on(page, manuscript_id, line_id)
-        editing.check_version(edition, manuscript_id, line, version)
+        line = transcription.line_on(page, manuscript_id, line_id)
+        transcription.check_version(edition, manuscript_id, line, version)
         page.lines.remove(line)
         return {line_id}
 
-    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_id), who, "delete", change)
+    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "delete", change)
 
 
 def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[Point], who: str) -> Line:
@@ -157,12 +159,12 @@ def merge_lines(
         if line_ids[0] == line_ids[1]:
             raise LayoutError("same-line", "choose two different lines to merge")
         first, second = sorted(
-            (editing.line_on(page, manuscript_id, line_id) for line_id in line_ids), key=page.lines.index
+            (transcription.line_on(page, manuscript_id, line_id) for line_id in line_ids), key=page.lines.index
         )
         for line in (first, second):
-            editing.check_version(edition, manuscript_id, line, versions.get(line.id, ""))
+            transcription.check_version(edition, manuscript_id, line, versions.get(line.id, ""))
         left, right = sorted((first, second), key=lambda line: min(x for x, _ in line.baseline))
-        joined = postprocess.joined_line(left, right)
+        joined = mend.joined_line(left, right)
         first.boundary, first.baseline = joined.boundary, joined.baseline
         if first.text and second.text:
             first.text = f"{first.text} {second.text}"
@@ -173,7 +175,7 @@ def merge_lines(
         merged.append(first)
         return {first.id, second.id}
 
-    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_ids[0]), who, "merge", change)
+    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_ids[0]), who, "merge", change)
     return merged[0]
 
 
@@ -192,13 +194,13 @@ def split_line(
     halves: list[Line] = []
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = editing.line_on(page, manuscript_id, line_id)
-        editing.check_version(edition, manuscript_id, line, version)
+        line = transcription.line_on(page, manuscript_id, line_id)
+        transcription.check_version(edition, manuscript_id, line, version)
         _check_halves(line.text, texts)
         baseline = LineString(line.baseline)
         if at is None:
-            written = len(tei.diplomatic_text(line.text).strip())
-            share = len(tei.diplomatic_text(texts[0]).strip()) / written if written else 0.5
+            written = len(codec.diplomatic_text(line.text).strip())
+            share = len(codec.diplomatic_text(texts[0]).strip()) / written if written else 0.5
             distance = baseline.length * min(max(share, 0.1), 0.9)
         else:
             distance = baseline.project(ShapelyPoint(at))
@@ -219,7 +221,7 @@ def split_line(
         halves.extend((line, right))
         return {line.id, right.id}
 
-    _change(edition, manuscript_id, editing.page_number(manuscript_id, line_id), who, "split", change)
+    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "split", change)
     return halves[0], halves[1]
 
 
@@ -235,7 +237,7 @@ def move_line(
     it), or at another place in the reading order (``index``, 0-based)."""
 
     def change(page: Page, manuscript: Manuscript) -> set[str]:
-        line = editing.line_on(page, manuscript_id, line_id)
+        line = transcription.line_on(page, manuscript_id, line_id)
         page.lines.remove(line)
         if region is not None:
             if region not in {r.id for r in page.regions}:
@@ -251,7 +253,7 @@ def move_line(
     _change(
         edition,
         manuscript_id,
-        editing.page_number(manuscript_id, line_id),
+        transcription.page_number(manuscript_id, line_id),
         who,
         "move" if region else "reorder",
         change,
@@ -345,7 +347,7 @@ def band(page: Page, baseline: list[Point]) -> list[Point]:
     if above:
         up, down = median(above), median(below)
     else:
-        spacing = postprocess.baseline_spacing([line.baseline for line in page.lines]) or page.height / 30
+        spacing = mend.baseline_spacing([line.baseline for line in page.lines]) or page.height / 30
         up, down = 0.7 * spacing, 0.25 * spacing
     up, down = max(up, 4), max(down, 2)
     top = [(x, round(max(0, y - up))) for x, y in baseline]
@@ -427,7 +429,7 @@ def _change(
 
 def _check_halves(text: str, halves: tuple[str, str]) -> None:
     """The two halves of a split must hold exactly the line's characters (spaces aside)."""
-    for plain in (tei.diplomatic_text, tei.reading_text):
+    for plain in (codec.diplomatic_text, codec.reading_text):
         if _squashed(plain(halves[0]) + plain(halves[1])) != _squashed(plain(text)):
             raise LayoutError("split-text", "the two parts of a split must together hold the line's whole text")
 
