@@ -1,7 +1,7 @@
 """A line added by hand: the polygon the editor computes for its baseline, against kraken's.
 
 When an editor adds a line by clicking its baseline, the workbench gives it a polygon at
-once (corrections.band: as far above and below the baseline as the page's other lines
+once (geometry.band: as far above and below the baseline as the page's other lines
 reach around theirs). kraken has a polygon extractor for given baselines
 (kraken.lib.segmentation.calculate_polygonal_environment, a seam carver over the image).
 This compares both with the ground truth's own polygons on the real handwritten pages in
@@ -21,8 +21,8 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.exchange import layout_files
-from workbench.layout import corrections
-from workbench.layout.merge import iou, polygon
+from workbench.layout import geometry
+from workbench.layout.geometry import iou, polygon
 from workbench.model import Page
 
 GROUND_TRUTH = Path(__file__).resolve().parent.parent / "tests" / "data" / "ground-truth"
@@ -46,7 +46,7 @@ def main() -> None:
                 truth = polygon(line.boundary)
 
                 started = time.perf_counter()
-                band = corrections.band(page, line.baseline)
+                band = geometry.band(line.baseline, page.lines, page.height)
                 seconds["band"].append(time.perf_counter() - started)
                 scores["band"].append(iou(polygon(band), truth))
 

@@ -33,7 +33,7 @@ from workbench.edition import Edition
 from workbench.model import Line, Manuscript, Page
 from workbench.search import analysis
 from workbench.search.index import LineRecord, Query, QueryError, WhooshIndex
-from workbench.search.indexing import Indexer, IndexerThread, index_directory
+from workbench.search.indexing import Indexer, IndexerThread
 
 FUNCTION_WORDS = "и на въ се да не е сѫ съ за отъ по като че а то той тя тѣ ние ще си му ѝ ги бѣше".split()
 ONSETS = "б в г д ж з к л м н п р с т ф х ц ч ш щ бл бр вл вр гл гр др зв кл кр пл пр ст стр тр хр чр".split()
@@ -196,7 +196,7 @@ def main() -> None:
     sample = zipf_sampler(forms, rng)
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-search-"))
     edition = Edition(root)
-    index = WhooshIndex(index_directory(edition))
+    index = WhooshIndex(edition.index_dir)
     print(f"corpus: {args.lines:,} generated lines, {len(forms):,} distinct old-spelling word forms; edition {root}")
 
     per_page = 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conftest import make_manuscript
 
+from workbench.layout.ids import LineIds
 from workbench.layout.merge import add_layout, merge_layout
 from workbench.model import Layout, Line, Region
 
@@ -22,7 +23,9 @@ def kraken_line(name: str, top: int, x0: int = 62, x1: int = 898) -> Line:
 
 def test_matched_lines_keep_id_text_and_status_on_new_geometry():
     page = make_manuscript(lines=3).pages[0]
-    report = merge_layout(page, layout(kraken_line("a", 112), kraken_line("b", 161), kraken_line("c", 209)))
+    report = merge_layout(
+        page, layout(kraken_line("a", 112), kraken_line("b", 161), kraken_line("c", 209)), LineIds(page)
+    )
     assert [line.id for line in page.lines] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"]
     assert page.lines[0].text == "Живъ е той" and page.lines[0].status == "corrected"
     assert page.lines[0].boundary == rect(62, 112, 898, 152)
@@ -34,7 +37,7 @@ def test_a_transcribed_line_nothing_matches_is_kept_and_its_fragments_left_out()
     page = make_manuscript(lines=3).pages[0]
     # kraken splits the transcribed first line (y 110-150) into two halves.
     left, right = kraken_line("a1", 110, 60, 440), kraken_line("a2", 110, 520, 900)
-    report = merge_layout(page, layout(left, right, kraken_line("b", 160), kraken_line("c", 210)))
+    report = merge_layout(page, layout(left, right, kraken_line("b", 160), kraken_line("c", 210)), LineIds(page))
     assert page.lines[0].id == "ms1_p1_l1" and page.lines[0].text == "Живъ е той"
     assert len(page.lines) == 3
     assert (report.kept, report.duplicates, report.matched) == (1, 2, 2)
@@ -45,14 +48,18 @@ def test_a_new_line_across_two_unmapped_transcribed_lines_is_not_added_over_them
     page = make_manuscript(lines=3).pages[0]
     page.lines[1].text, page.lines[1].status, page.lines[1].resp = "втори", "corrected", page.lines[0].resp
     # One tall kraken line covering both transcribed lines (y 110-150 and 160-200).
-    report = merge_layout(page, layout(Line("ab", rect(60, 110, 900, 200), [(60, 180), (900, 180)], region="k-r")))
+    report = merge_layout(
+        page, layout(Line("ab", rect(60, 110, 900, 200), [(60, 180), (900, 180)], region="k-r")), LineIds(page)
+    )
     assert [line.text for line in page.lines] == ["Живъ е той", "втори"]
     assert (report.unmapped, report.duplicates, report.added) == (["ms1_p1_l1", "ms1_p1_l2"], 1, 0)
 
 
 def test_new_lines_get_fresh_ids_and_empty_unmatched_lines_go():
     page = make_manuscript(lines=3).pages[0]
-    report = merge_layout(page, layout(kraken_line("a", 110), kraken_line("x", 600), kraken_line("y", 700)))
+    report = merge_layout(
+        page, layout(kraken_line("a", 110), kraken_line("x", 600), kraken_line("y", 700)), LineIds(page)
+    )
     ids = [line.id for line in page.lines]
     assert ids == ["ms1_p1_l1", "ms1_p1_l4", "ms1_p1_l5"]
     assert (report.added, report.removed) == (2, 2)
@@ -60,7 +67,7 @@ def test_new_lines_get_fresh_ids_and_empty_unmatched_lines_go():
 
 def test_an_empty_layout_keeps_every_transcribed_line():
     page = make_manuscript(lines=3).pages[0]
-    report = merge_layout(page, Layout(1000, 1400, [], []))
+    report = merge_layout(page, Layout(1000, 1400, [], []), LineIds(page))
     assert [line.text for line in page.lines] == ["Живъ е той"]
     assert page.lines[0].region is None  # its region is gone with the old layout
     assert (report.kept, report.removed, report.lines) == (1, 2, 1)
@@ -69,7 +76,7 @@ def test_an_empty_layout_keeps_every_transcribed_line():
 def test_kept_lines_take_their_place_in_reading_order():
     page = make_manuscript(lines=3).pages[0]
     page.lines[2].text = "third"
-    merge_layout(page, layout(kraken_line("a", 111), kraken_line("n", 800)))
+    merge_layout(page, layout(kraken_line("a", 111), kraken_line("n", 800)), LineIds(page))
     assert [line.text for line in page.lines] == ["Живъ е той", "third", ""]
 
 
@@ -83,7 +90,7 @@ def test_add_only_keeps_every_line_and_adds_new_ones_only_where_there_are_none()
         Line("m", rect(960, 100, 995, 400), [(975, 100), (975, 400)], region="k-m"),  # a marginal note
         regions=[Region("k-r", rect(52, 50, 950, 1300)), margin],
     )
-    report = add_layout(page, found)
+    report = add_layout(page, found, LineIds(page))
     assert [(line.id, line.boundary, line.text) for line in page.lines[:3]] == before
     # The note is read where it stands, after the lines above it.
     assert [(line.id, line.region) for line in page.lines[3:]] == [

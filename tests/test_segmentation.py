@@ -11,8 +11,9 @@ from shapely.geometry import LineString
 from tests.conftest import make_manuscript
 from workbench import transcription
 from workbench.edition import Edition
-from workbench.layout import corrections
-from workbench.model import Region, WorkbenchError
+from workbench.layout import corrections, geometry
+from workbench.layout.ids import LineIds
+from workbench.model import Layout, Line, Region, WorkbenchError
 from workbench.tei import codec
 from workbench.transcription import Conflict, line_version
 
@@ -98,7 +99,7 @@ def test_merge_joins_the_texts_in_reading_order_and_undo_splits_them_again(ms: E
     assert merged.text == "пѫть <choice><abbr>г.</abbr><expan>господинъ</expan></choice> свѣтъ"
     assert merged.status == "corrected"
     assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
-    shape = corrections.polygon(merged.boundary)
+    shape = geometry.polygon(merged.boundary)
     assert shape.is_valid and shape.contains(LineString(merged.baseline).centroid)
     assert_valid(ms)
     corrections.undo(ms, "ms1", "1", "tester")
@@ -258,3 +259,31 @@ def test_any_sequence_of_changes_stays_valid_and_undoing_all_restores_the_page(t
         corrections.undo(edition, "ms1", "1", "tester")
     assert snapshot(edition) == original
     assert_valid(edition)
+
+
+@pytest.mark.parametrize("mode", ["replace", "add"])
+def test_a_line_found_where_one_was_deleted_gets_a_new_id_and_the_delete_can_still_be_undone(ms: Edition, mode):
+    """Line ids are never reused: the sequence reported in issue #14 (delete the page's
+    highest-numbered line, re-segment, and the new line took the deleted one's id and history)."""
+    transcription.save_line(ms, "ms1", "ms1_p1_l4", "краятъ", version(ms, "ms1_p1_l4"), "tester")
+    deleted = next(line for line in lines(ms) if line.id == "ms1_p1_l4")
+    corrections.delete_line(ms, "ms1", "ms1_p1_l4", "tester", version(ms, "ms1_p1_l4"))
+
+    page = ms.read("ms1", "1").pages[0]
+    found = [Line(f"k{k}", line.boundary, line.baseline) for k, line in enumerate([*page.lines, deleted])]
+    corrections.resegment(ms, "ms1", "1", Layout(page.width, page.height, [], found), "colleague", mode)
+
+    new = [line for line in lines(ms) if line.id not in {"ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"}]
+    assert [line.id for line in new] == ["ms1_p1_l5"]
+    assert list(ms.journal.entries("ms1", "ms1_p1_l5")) == []
+    assert_valid(ms)
+    # The delete is the tester's latest change, and undoing it brings the old line back beside the new one.
+    assert corrections.undo(ms, "ms1", "1", "tester").action == "delete"
+    assert {line.id: line.text for line in lines(ms)}["ms1_p1_l4"] == "краятъ"
+    assert_valid(ms)
+
+
+def test_ids_skip_every_id_in_the_page_history():
+    page = make_manuscript("ms1", pages=1, lines=2).pages[0]
+    ids = LineIds(page, used=["ms1_p1_l9", "ms1_p1_r4", "other_p1_l"])
+    assert (ids.line(), ids.line(), ids.region()) == ("ms1_p1_l10", "ms1_p1_l11", "ms1_p1_r5")

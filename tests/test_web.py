@@ -529,8 +529,8 @@ def test_impossible_changes_are_refused_with_a_message_and_nothing_changes(
 def test_lines_a_resegmentation_could_not_map_are_listed_on_the_page(editor, sample_edition):
     from workbench.layout import corrections
 
-    page = sample_edition.load(MS).pages[0]
-    corrections.log_resegmentation(sample_edition, MS, page, page, "ivan", unmapped=[LINE])
+    # A re-segmentation that changed nothing but could not map LINE.
+    corrections.change_page(sample_edition, MS, "1", "ivan", "resegment", lambda *_: None, unmapped=lambda: [LINE])
     html = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     notice = html[html.index('class="message unmapped"') :]
     assert f'data-line="{LINE}"' in notice[: notice.index("</div>")]

@@ -640,7 +640,7 @@ def serve(context: Context, host: str, port: int, threads: int) -> None:
 def _users(context: Context):
     from workbench.users import Users
 
-    return Users(context.edition.state_dir / "users.json")
+    return Users(context.edition.users_file)
 
 
 def _report_result(edition: Edition, manuscript_id: str) -> None:

@@ -28,9 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import metadata
-from workbench.files import write_atomically
+from workbench.files import copy_atomically, write_atomically
 from workbench.images import facsimile
 from workbench.journal import Entry, Journal
+from workbench.layout.log import LayoutLog
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
 
@@ -75,9 +76,18 @@ class Edition:
         self.root = Path(root).resolve()
         self.tei_dir = self.root / "tei"
         self.facsimile_dir = self.root / "facsimiles"
-        self.state_dir = self.root / ".workbench"
         self.schema_dir = schema_dir or validation.SCHEMA_DIR
-        self.journal = Journal(self.state_dir / "journal")
+        # Operational state (design.md §1): every path under .workbench/ is named here.
+        self.state_dir = self.root / ".workbench"
+        self.journal = Journal(self.state_dir / "journal")  # back it up with tei/
+        self.users_file = self.state_dir / "users.json"  # back it up with tei/
+        self.layout_log = LayoutLog(self.state_dir / "layout")  # undo of segmentation changes
+        self.locks_dir = self.state_dir / "locks"
+        self.jobs_dir = self.state_dir / "jobs"
+        self.models_dir = self.state_dir / "models"
+        self.index_dir = self.state_dir / "index"
+        self.cache_dir = self.state_dir / "cache"  # page and line images, rebuilt on demand
+        self.secret_key_file = self.state_dir / "secret_key"
         # Documents as last validated or written, by manuscript id; an entry is used
         # only while the file's (inode, size, mtime) is unchanged.
         self._documents: dict[str, _Document] = {}
@@ -153,7 +163,7 @@ class Edition:
             try:
                 checksums = {}
                 for name, path in image_files.items():
-                    _copy_atomically(path, staging / _safe_file_name(name))
+                    copy_atomically(path, staging / _safe_file_name(name))
                     checksums[name] = facsimile.sha256(staging / name)
                 _write_checksums(staging, checksums)
                 entries = _journal_entries(manuscript.id, {}, manuscript.pages, who, source, {})
@@ -330,7 +340,7 @@ class Edition:
                         continue
                     if name in checksums or (folder / name).exists():
                         raise WorkbenchError(f"a different file named {name} is already in {manuscript_id}; rename it")
-                    _copy_atomically(path, folder / name)
+                    copy_atomically(path, folder / name)
                     copied.append(folder / name)
                     checksums[name] = digest
                     info = infos[path]
@@ -417,9 +427,8 @@ class Edition:
     @contextmanager
     def lock(self, manuscript_id: str) -> Iterator[None]:
         """The manuscript's lock: held by every save (and by whoever must not interrupt one)."""
-        folder = self.state_dir / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.locks_dir / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -523,17 +532,6 @@ def _journal_entries(
 def _stat_key(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _safe_file_name(name: str) -> str:

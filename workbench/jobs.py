@@ -90,7 +90,7 @@ class JobStore:
 
     @classmethod
     def of(cls, edition: Edition) -> JobStore:
-        return cls(edition.state_dir / "jobs")
+        return cls(edition.jobs_dir)
 
     def path(self, job_id: str) -> Path:
         return self.folder / f"{_check_id(job_id)}.json"
@@ -124,7 +124,7 @@ class JobStore:
         missing model, too few corrected lines, another job already working on the
         manuscript) is raised here as a WorkbenchError, and nothing is started.
         """
-        if edition.state_dir / "jobs" != self.folder:
+        if edition.jobs_dir != self.folder:
             # The worker finds its job from the edition root alone.
             raise ValueError(f"{self.folder} is not the jobs folder of {edition.root}")
         if kind not in KINDS:

@@ -92,12 +92,6 @@ class Page:
             lines=[line.copy() for line in self.lines],
         )
 
-    def next_line_number(self) -> int:
-        return 1 + max((_id_number(line.id, "_l") for line in self.lines), default=0)
-
-    def next_region_number(self) -> int:
-        return 1 + max((_id_number(region.id, "_r") for region in self.regions), default=0)
-
 
 @dataclass
 class Layout:
@@ -219,8 +213,3 @@ class Manuscript:
         source = Source(source_id, kind, name)
         self.sources.append(source)
         return source
-
-
-def _id_number(xml_id: str, marker: str) -> int:
-    tail = xml_id.rsplit(marker, 1)[-1]
-    return int(tail) if tail.isdigit() else 0

@@ -27,6 +27,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 
 from lxml import etree
 
+from workbench.layout import geometry
 from workbench.model import Line, Page, Point, Region, WorkbenchError
 from workbench.tei.codec import parse_xml
 
@@ -322,8 +323,8 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     kept, clipped = [], 0
     for line in layout.lines:
         if len(line.boundary) < 3 and len(line.baseline) >= 2:
-            line.boundary = _box_around(line.baseline)
-            layout.notes.append(f"line {line.id}: no polygon, a box around its baseline was used")
+            line.boundary = geometry.band(line.baseline, layout.lines, height)
+            layout.notes.append(f"line {line.id}: no polygon, a band around its baseline was used")
         if len(line.boundary) < 3 or off_page(line.boundary):
             what = "has no polygon or baseline" if len(line.boundary) < 3 else "lies wholly outside the page"
             text = f" (its text was: {line.text!r})" if line.text else ""
@@ -342,7 +343,7 @@ def _fit_to_page(layout: Layout, name: str) -> None:
             if not members:
                 layout.notes.append(f"region {region.id} left out: it has no polygon and no lines")
                 continue
-            region.boundary = _box(members)
+            region.boundary = geometry.box(members)
             layout.notes.append(f"region {region.id}: no polygon, the box around its lines was used")
         fitted = on_page(region.boundary)
         clipped += fitted != region.boundary
@@ -351,17 +352,6 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     layout.regions = regions
     if clipped:
         layout.notes.append(f"{clipped} polygon(s) or baseline(s) reached past the page's edge and were moved onto it")
-
-
-def _box(points: list[Point]) -> list[Point]:
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
-
-
-def _box_around(baseline: list[Point]) -> list[Point]:
-    """A polygon for a line known only by its baseline: from a line-height above to a little below."""
-    xs, ys = [x for x, _ in baseline], [y for _, y in baseline]
-    return [(min(xs), min(ys) - 40), (max(xs), min(ys) - 40), (max(xs), max(ys) + 10), (min(xs), max(ys) + 10)]
 
 
 # -- writing ------------------------------------------------------------------------
@@ -383,7 +373,7 @@ def _blocks(page: Page) -> list[tuple[Region, list[Line]]]:
         if line.region in by_id:
             blocks.setdefault(line.region, (by_id[line.region], []))[1].append(line)
         elif loose:
-            region = Region(f"{page.id}_r0", _box([p for li in loose for p in li.boundary]))
+            region = Region(f"{page.id}_r0", geometry.box([p for li in loose for p in li.boundary]))
             blocks.setdefault(region.id, (region, loose))
     for region in page.regions:
         blocks.setdefault(region.id, (region, []))

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from workbench.edition import Edition
 from workbench.exchange import layout_files
 from workbench.images import facsimile
+from workbench.layout.ids import LineIds
 from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
 
@@ -112,14 +113,15 @@ def _import_layouts(
 def _fill_page(manuscript: Manuscript, page: Page, layout: layout_files.Layout) -> None:
     """The layout's regions and lines on ``page``, with the workbench's ids, as imported text."""
     source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
+    ids = LineIds(page)
     region_ids = {}
-    for k, region in enumerate(layout.regions, start=1):
-        region_ids[region.id] = f"{page.id}_r{k}"
+    for region in layout.regions:
+        region_ids[region.id] = ids.region()
         page.regions.append(Region(region_ids[region.id], region.boundary, region.kind))
-    for k, line in enumerate(layout.lines, start=1):
+    for line in layout.lines:
         page.lines.append(
             Line(
-                f"{page.id}_l{k}",
+                ids.line(),
                 line.boundary,
                 line.baseline,
                 region=region_ids.get(line.region),

@@ -26,7 +26,8 @@ from statistics import fmean
 from PIL import Image
 
 from workbench.images import facsimile
-from workbench.model import Layout, Line, Point, Region, WorkbenchError
+from workbench.layout import geometry
+from workbench.model import Layout, Line, Region, WorkbenchError
 
 logger = logging.getLogger(__name__)
 
@@ -176,36 +177,24 @@ def _layout(segmentation, width: int, height: int) -> Layout:
     regions = []
     for kind, found in (segmentation.regions or {}).items():
         for region in found:
-            boundary = _clip(region.boundary, width, height)
+            boundary = geometry.clip(region.boundary, width, height)
             if len(set(boundary)) >= 3:
                 regions.append(Region(region.id, boundary, kind=kind))
     known_regions = {region.id for region in regions}
     lines = []
-    repaired = 0
     for found in segmentation.lines:
-        baseline = _clip(found.baseline or [], width, height)
+        baseline = geometry.clip(found.baseline or [], width, height)
         if len(set(baseline)) < 2:
             continue  # a line with no usable baseline is noise
-        boundary = _clip(found.boundary or [], width, height)
-        if len(set(boundary)) < 3:
-            # kraken's polygoniser sometimes fails (a TopologyException in its log):
-            # keep the line, with a band around its baseline.
-            boundary = _band(baseline, height)
-            repaired += 1
         region = next((r for r in (found.regions or []) if r in known_regions), None)
-        lines.append(Line(found.id, boundary, baseline, region=region))
-    return Layout(width, height, regions, lines, repaired=repaired)
-
-
-def _clip(points, width: int, height: int) -> list[Point]:
-    return [(min(max(int(round(x)), 0), width), min(max(int(round(y)), 0), height)) for x, y in points]
-
-
-def _band(baseline: list[Point], page_height: int) -> list[Point]:
-    above, below = max(8, page_height // 60), max(3, page_height // 200)
-    top = [(x, max(0, y - above)) for x, y in baseline]
-    bottom = [(x, min(page_height, y + below)) for x, y in reversed(baseline)]
-    return top + bottom
+        lines.append(Line(found.id, geometry.clip(found.boundary or [], width, height), baseline, region=region))
+    # kraken's polygoniser sometimes fails (a TopologyException in its log): keep such a
+    # line, with a band around its baseline as high as the page's other lines.
+    broken = [line for line in lines if len(set(line.boundary)) < 3]
+    whole = [line for line in lines if len(set(line.boundary)) >= 3]
+    for line in broken:
+        line.boundary = geometry.band(line.baseline, whole, height)
+    return Layout(width, height, regions, lines, repaired=len(broken))
 
 
 # -- training ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from workbench.exchange import layout_files
 from workbench.htr import kraken, segeval
 from workbench.images import facsimile
 from workbench.layout import corrections, mend
-from workbench.layout.merge import MergeReport, add_layout, merge_layout
+from workbench.layout.merge import MODES, MergeReport
 from workbench.model import Change, Layout, Line, Manuscript, Page, WorkbenchError
 from workbench.tei import codec
 
@@ -49,7 +49,6 @@ class RunSummary:
 Progress = Callable[[PageOutcome], None]
 
 # How a new segmentation goes onto a page that has lines: in their place, or beside them.
-MODES = {"replace": merge_layout, "add": add_layout}
 
 
 def select_pages(manuscript: Manuscript, spec: str | None) -> list[Page]:
@@ -79,9 +78,9 @@ def segment(
     mend.py), and keep any text the pages already have.
 
     ``mode`` "replace" puts the new lines in place of the old ones, carrying text over
-    by overlap (layout.merge_layout); "add" keeps the page's lines and adds new ones
-    only where there are none (layout.add_layout). Either is logged as one change the
-    person can undo (corrections.py).
+    by overlap (layout/merge.py, merge_layout); "add" keeps the page's lines and adds new ones
+    only where there are none (add_layout). Either is logged as one change the
+    person can undo (layout/corrections.py).
     """
     if mode not in MODES:
         raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
@@ -100,11 +99,9 @@ def segment(
             outcome.error = _describe(result)
         else:
             _mend(result, steps)
-            with edition.edit(manuscript_id, who, f"kraken:{kraken.SEGMENTATION_MODEL}", pages=[page.n]) as current:
-                before = current.page(page.n).copy()
-                outcome.report = MODES[mode](current.page(page.n), result)
-                after = current.page(page.n).copy()
-            corrections.log_resegmentation(edition, manuscript_id, before, after, who, outcome.report.unmapped)
+            outcome.report = corrections.resegment(
+                edition, manuscript_id, page.n, result, who, mode, source=f"kraken:{kraken.SEGMENTATION_MODEL}"
+            )
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from shapely.geometry import LineString
 
-from workbench.layout.mend import baseline_spacing
+from workbench.layout.geometry import baseline_spacing
 from workbench.model import Point
 
 COVERAGE = 0.75

@@ -118,7 +118,7 @@ class ModelStore:
 
     @classmethod
     def of(cls, edition: Edition) -> ModelStore:
-        return cls(edition.state_dir / "models")
+        return cls(edition.models_dir)
 
     def list(self) -> list[ModelRecord]:
         """Models, newest first."""

@@ -14,23 +14,20 @@ Each person undoes their own changes, latest first.
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from statistics import median
+from collections.abc import Callable, Mapping
 
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import LineString
 from shapely.geometry import Point as ShapelyPoint
 from shapely.ops import substring
 
 from workbench import transcription
 from workbench.edition import Edition, now
-from workbench.layout import mend
-from workbench.layout.merge import polygon, reading_position
-from workbench.model import Line, Manuscript, Page, Point, Region, WorkbenchError
+from workbench.layout import geometry, mend
+from workbench.layout.ids import LineIds
+from workbench.layout.log import Placed, Record
+from workbench.layout.merge import MODES, MergeReport
+from workbench.model import Layout, Line, Manuscript, Page, Point, WorkbenchError
 from workbench.tei import codec
 
 # A split point this close to either end of the baseline (as a share of its length)
@@ -48,80 +45,19 @@ class LayoutError(WorkbenchError):
         self.line = line
 
 
-@dataclass
-class Placed:
-    """A line and its place in the page's reading order (0-based)."""
-
-    index: int
-    line: Line
-
-
-@dataclass
-class Record:
-    """One change to a page's segmentation, as the layout log keeps it."""
-
-    id: str
-    time: str
-    who: str
-    page: str
-    action: str  # delete, add, merge, split, move, reorder, resegment, undo
-    before: list[Placed]  # the lines the change touched, as they were
-    after: list[Line]  # the same lines (and new ones) as they became
-    regions_before: list[Region] | None = None  # the page's regions, when the change replaced them
-    regions_after: list[Region] | None = None
-    undoes: str | None = None  # for an undo: the record it undid
-    unmapped: list[str] = field(default_factory=list)  # resegment: transcribed lines no new line matched
-
-
-class LayoutLog:
-    """The layout log: one JSON Lines file per page (``<manuscript>/<page>.jsonl``),
-    appended, never rewritten. Per page, so that showing or changing a page reads only
-    its own history, however large the manuscript."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    @classmethod
-    def of(cls, edition: Edition) -> LayoutLog:
-        return cls(edition.state_dir / "layout")
-
-    def path(self, manuscript_id: str, page_n: str) -> Path:
-        return self.folder / manuscript_id / f"{page_n}.jsonl"
-
-    def append(self, manuscript_id: str, record: Record) -> None:
-        path = self.path(manuscript_id, record.page)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-
-    def records(self, manuscript_id: str, page_n: str) -> Iterator[Record]:
-        path = self.path(manuscript_id, page_n)
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as log:
-            for raw in log:
-                try:
-                    record = _record(json.loads(raw))
-                except (ValueError, TypeError, KeyError):
-                    continue  # a line torn by a crash mid-append; the ones before it stand
-                yield record
-
-
 # -- the changes ------------------------------------------------------------------
 
 
 def delete_line(edition: Edition, manuscript_id: str, line_id: str, who: str, version: str) -> None:
     """Take a line out of the page; its text stays in the journal and comes back with undo."""
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
         line = transcription.line_on(page, manuscript_id, line_id)
         transcription.check_version(edition, manuscript_id, line, version)
         page.lines.remove(line)
         return {line_id}
 
-    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "delete", change)
+    change_page(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "delete", change)
 
 
 def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[Point], who: str) -> Line:
@@ -133,18 +69,18 @@ def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[P
     """
     added: list[Line] = []
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
         points = [(min(max(round(x), 0), page.width), min(max(round(y), 0), page.height)) for x, y in baseline]
         points = [point for k, point in enumerate(points) if k == 0 or point != points[k - 1]]
         if len(points) < 2:
             raise LayoutError("baseline", "a baseline needs at least two different points on the page")
-        line = Line(_new_line_id(edition, manuscript_id, page), band(page, points), points)
-        line.region = _region_at(page, points)
-        page.lines.insert(reading_position(page.lines, line), line)
+        line = Line(ids.line(), geometry.band(points, page.lines, page.height), points)
+        line.region = geometry.region_at(page, points)
+        page.lines.insert(geometry.reading_position(page.lines, line), line)
         added.append(line)
         return {line.id}
 
-    _change(edition, manuscript_id, page_n, who, "add", change)
+    change_page(edition, manuscript_id, page_n, who, "add", change)
     return added[0]
 
 
@@ -155,7 +91,7 @@ def merge_lines(
     joined by a space; their baselines and polygons are joined end to end."""
     merged: list[Line] = []
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
         if line_ids[0] == line_ids[1]:
             raise LayoutError("same-line", "choose two different lines to merge")
         first, second = sorted(
@@ -175,7 +111,7 @@ def merge_lines(
         merged.append(first)
         return {first.id, second.id}
 
-    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_ids[0]), who, "merge", change)
+    change_page(edition, manuscript_id, transcription.page_number(manuscript_id, line_ids[0]), who, "merge", change)
     return merged[0]
 
 
@@ -193,7 +129,7 @@ def split_line(
     which together must hold every character it had. The left part keeps the id."""
     halves: list[Line] = []
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
         line = transcription.line_on(page, manuscript_id, line_id)
         transcription.check_version(edition, manuscript_id, line, version)
         _check_halves(line.text, texts)
@@ -206,12 +142,13 @@ def split_line(
             distance = baseline.project(ShapelyPoint(at))
         if not SPLIT_MARGIN * baseline.length < distance < (1 - SPLIT_MARGIN) * baseline.length:
             raise LayoutError("split-point", "the split point must lie within the line, not at its ends", line_id)
-        left_base = _points(substring(baseline, 0, distance))
-        right_base = _points(substring(baseline, distance, baseline.length))
-        left_shape, right_shape = _cut(polygon(line.boundary), baseline, distance)
-        right = Line(_new_line_id(edition, manuscript_id, page), [], right_base, region=line.region)
-        right.boundary = _outline(right_shape, right_base) or band(page, right_base)
-        line.boundary, line.baseline = _outline(left_shape, left_base) or band(page, left_base), left_base
+        left_base = geometry.points_of(substring(baseline, 0, distance))
+        right_base = geometry.points_of(substring(baseline, distance, baseline.length))
+        left_shape, right_shape = geometry.cut(geometry.polygon(line.boundary), baseline, distance)
+        right = Line(ids.line(), [], right_base, region=line.region)
+        right.boundary = geometry.outline(right_shape, right_base) or geometry.band(right_base, page.lines, page.height)
+        left = geometry.outline(left_shape, left_base) or geometry.band(left_base, page.lines, page.height)
+        line.boundary, line.baseline = left, left_base
         line.text, right.text = texts
         right.status, right.resp, right.cert = line.status, line.resp, line.cert
         for part in (line, right):
@@ -221,7 +158,7 @@ def split_line(
         halves.extend((line, right))
         return {line.id, right.id}
 
-    _change(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "split", change)
+    change_page(edition, manuscript_id, transcription.page_number(manuscript_id, line_id), who, "split", change)
     return halves[0], halves[1]
 
 
@@ -236,21 +173,21 @@ def move_line(
     """Put a line in another region (``region``; it goes after that region's lines above
     it), or at another place in the reading order (``index``, 0-based)."""
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
         line = transcription.line_on(page, manuscript_id, line_id)
         page.lines.remove(line)
         if region is not None:
             if region not in {r.id for r in page.regions}:
                 raise LayoutError("region", f"page {page.n} has no region {region}")
             line.region = region
-            page.lines.insert(reading_position(page.lines, line), line)
+            page.lines.insert(geometry.reading_position(page.lines, line), line)
         else:
             page.lines.insert(min(max(index or 0, 0), len(page.lines)), line)
         return {line_id}
 
     if (region is None) == (index is None):
         raise ValueError("move a line either to a region or to a place in the reading order")
-    _change(
+    change_page(
         edition,
         manuscript_id,
         transcription.page_number(manuscript_id, line_id),
@@ -262,11 +199,10 @@ def move_line(
 
 def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
     """Undo ``who``'s latest change to the page's segmentation that is not undone yet."""
-    log = LayoutLog.of(edition)
     undone: list[Record] = []
 
-    def change(page: Page, manuscript: Manuscript) -> set[str]:
-        records = list(log.records(manuscript_id, page_n))
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
+        records = list(edition.layout_log.records(manuscript_id, page_n))
         done = {record.undoes for record in records if record.undoes}
         mine = [r for r in records if r.who == who and r.action != "undo" and r.id not in done]
         if not mine:
@@ -289,41 +225,52 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
         if any(placed.line.id in current and placed.line.id not in after_ids for placed in record.before):
             raise LayoutError("undo-back", "cannot undo: a line it would bring back is on the page again")
         page.lines = [line for line in page.lines if line.id not in after_ids]
-        for placed in sorted(record.before, key=lambda placed: placed.index):
-            page.lines.insert(min(placed.index, len(page.lines)), placed.line.copy())
         if record.regions_before is not None:
             page.regions = [region.copy() for region in record.regions_before]
+        regions = {region.id for region in page.regions}
+        for placed in sorted(record.before, key=lambda placed: placed.index):
+            line = placed.line.copy()
+            if line.region not in regions:
+                # Its region went with a later re-segmentation: it joins the one it lies in.
+                line.region = geometry.region_containing(page.regions, geometry.polygon(line.boundary))
+            page.lines.insert(min(placed.index, len(page.lines)), line)
         undone.append(record)
         return after_ids | {placed.line.id for placed in record.before}
 
-    _change(edition, manuscript_id, page_n, who, "undo", change, undoes=lambda: undone[0].id)
+    change_page(edition, manuscript_id, page_n, who, "undo", change, undoes=lambda: undone[0].id)
     return undone[0]
 
 
-def log_resegmentation(
-    edition: Edition, manuscript_id: str, before: Page, after: Page, who: str, unmapped: list[str]
-) -> None:
-    """Log a re-segmentation (the whole page's lines and regions), so that it can be undone."""
-    record = Record(
-        uuid.uuid4().hex,
-        now(),
-        who,
-        after.n,
-        "resegment",
-        [Placed(k, line.copy()) for k, line in enumerate(before.lines)],
-        [line.copy() for line in after.lines],
-        regions_before=[region.copy() for region in before.regions],
-        regions_after=[region.copy() for region in after.regions],
-        unmapped=unmapped,
+def resegment(
+    edition: Edition,
+    manuscript_id: str,
+    page_n: str,
+    layout: Layout,
+    who: str,
+    mode: str = "replace",
+    source: str | None = None,
+) -> MergeReport:
+    """Put a new segmentation of a page (kraken's, mended) onto it, in ``mode`` (see
+    layout/merge.py), as one change that its author can undo."""
+    if mode not in MODES:
+        raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
+    reports: list[MergeReport] = []
+
+    def change(page: Page, manuscript: Manuscript, ids: LineIds) -> None:
+        reports.append(MODES[mode](page, layout, ids))
+        return None  # the whole page, regions included
+
+    change_page(
+        edition, manuscript_id, page_n, who, "resegment", change, source=source, unmapped=lambda: reports[0].unmapped
     )
-    LayoutLog.of(edition).append(manuscript_id, record)
+    return reports[0]
 
 
 def unmapped_lines(edition: Edition, manuscript_id: str, page: Page) -> list[str]:
     """Transcribed lines the page's latest re-segmentation could not map onto a new line,
     still on the page as they were then: what an editor should look at."""
     latest = None
-    for record in LayoutLog.of(edition).records(manuscript_id, page.n):
+    for record in edition.layout_log.records(manuscript_id, page.n):
         if record.action == "resegment":
             latest = record
     if latest is None:
@@ -332,99 +279,51 @@ def unmapped_lines(edition: Edition, manuscript_id: str, page: Page) -> list[str
     return [line.id for line in page.lines if line.id in kept and _state(line) == kept[line.id]]
 
 
-# -- geometry ---------------------------------------------------------------------
-
-
-def band(page: Page, baseline: list[Point]) -> list[Point]:
-    """A polygon around ``baseline`` reaching as far above and below it as the page's
-    other lines reach around theirs (the median), or a share of the line spacing."""
-    above, below = [], []
-    for line in page.lines:
-        if len(line.baseline) >= 2 and len(line.boundary) >= 3:
-            y = sum(y for _, y in line.baseline) / len(line.baseline)
-            above.append(y - min(y for _, y in line.boundary))
-            below.append(max(y for _, y in line.boundary) - y)
-    if above:
-        up, down = median(above), median(below)
-    else:
-        spacing = mend.baseline_spacing([line.baseline for line in page.lines]) or page.height / 30
-        up, down = 0.7 * spacing, 0.25 * spacing
-    up, down = max(up, 4), max(down, 2)
-    top = [(x, round(max(0, y - up))) for x, y in baseline]
-    bottom = [(x, round(min(page.height, y + down))) for x, y in reversed(baseline)]
-    shape = polygon(top + bottom)
-    if shape.geom_type != "Polygon":
-        shape = shape.convex_hull
-    return _points(shape.exterior)
-
-
-def _cut(shape, baseline: LineString, distance: float) -> tuple:
-    """``shape`` cut in two across the baseline at ``distance`` along it."""
-    (x, y) = baseline.interpolate(distance).coords[0]
-    (ax, ay) = baseline.interpolate(max(distance - 1, 0)).coords[0]
-    (bx, by) = baseline.interpolate(min(distance + 1, baseline.length)).coords[0]
-    dx, dy = bx - ax, by - ay
-    norm = (dx * dx + dy * dy) ** 0.5 or 1.0
-    dx, dy = dx / norm, dy / norm
-    reach = 10 * (shape.length + baseline.length)
-    # Everything behind the cut (against the writing direction) is the left part.
-    behind = Polygon(
-        [
-            (x - dy * reach, y + dx * reach),
-            (x + dy * reach, y - dx * reach),
-            (x + dy * reach - dx * reach, y - dx * reach - dy * reach),
-            (x - dy * reach - dx * reach, y + dx * reach - dy * reach),
-        ]
-    )
-    return shape.intersection(behind), shape.difference(behind)
-
-
-def _outline(shape, baseline: list[Point]) -> list[Point] | None:
-    """The outline of the part of ``shape`` along ``baseline`` (None if there is none)."""
-    parts = [shape] if shape.geom_type == "Polygon" else [g for g in getattr(shape, "geoms", []) if g.area]
-    parts = [part for part in parts if not part.is_empty and part.area]
-    if not parts:
-        return None
-    line = LineString(baseline)
-    best = max(parts, key=lambda part: (part.buffer(2).intersection(line).length, part.area))
-    points = _points(best.exterior)
-    return points if len(set(points)) >= 3 else None
-
-
-def _points(geometry) -> list[Point]:
-    return [(round(x), round(y)) for x, y in geometry.coords]
-
-
 # -- helpers ----------------------------------------------------------------------
 
 
-def _change(
+def change_page(
     edition: Edition,
     manuscript_id: str,
     page_n: str,
     who: str,
     action: str,
-    change: Callable[[Page, Manuscript], set[str]],
+    change: Callable[[Page, Manuscript, LineIds], set[str] | None],
+    *,
+    source: str | None = None,
     undoes: Callable[[], str] | None = None,
-) -> None:
-    """Apply ``change`` to the page in one save, and log the lines it touched (the ids it returns)."""
-    log = LayoutLog.of(edition)
-    with edition.edit(manuscript_id, who, pages=[page_n]) as manuscript:
+    unmapped: Callable[[], list[str]] | None = None,
+) -> Record:
+    """Change a page's segmentation in one save, and log it so that it can be undone.
+
+    The one way the layout of a page changes after it was first made: the hand
+    corrections here and a re-segmentation (htr/pipeline.py). ``change`` gets the page,
+    its manuscript and the page's id allocator, and returns the ids of the lines it
+    touched, or None when it replaced the whole page (its regions too).
+    ``undoes`` and ``unmapped`` are asked after the change, for the log.
+    """
+    with edition.edit(manuscript_id, who, source, pages=[page_n]) as manuscript:
         page = manuscript.page(page_n)
         before = [Placed(k, line.copy()) for k, line in enumerate(page.lines)]
-        touched = change(page, manuscript)
+        regions_before = [region.copy() for region in page.regions]
+        touched = change(page, manuscript, edition.layout_log.ids_for(manuscript_id, page))
+        whole = touched is None
         record = Record(
             uuid.uuid4().hex,
             now(),
             who,
             page_n,
             action,
-            [placed for placed in before if placed.line.id in touched],
-            [line.copy() for line in page.lines if line.id in touched],
+            [placed for placed in before if whole or placed.line.id in touched],
+            [line.copy() for line in page.lines if whole or line.id in touched],
+            regions_before=regions_before if whole else None,
+            regions_after=[region.copy() for region in page.regions] if whole else None,
             undoes=undoes() if undoes else None,
+            unmapped=unmapped() if unmapped else [],
         )
     # After the save: a record of a change that failed validation would offer a false undo.
-    log.append(manuscript_id, record)
+    edition.layout_log.append(manuscript_id, record)
+    return record
 
 
 def _check_halves(text: str, halves: tuple[str, str]) -> None:
@@ -438,51 +337,5 @@ def _squashed(text: str) -> str:
     return "".join(text.split())
 
 
-def _new_line_id(edition: Edition, manuscript_id: str, page: Page) -> str:
-    """A line id never used on the page before, so no two lines ever share a history."""
-    used = [page.next_line_number()]
-    for record in LayoutLog.of(edition).records(manuscript_id, page.n):
-        for line in record.after + [placed.line for placed in record.before]:
-            number = line.id.rsplit("_l", 1)[-1]
-            if number.isdigit():
-                used.append(int(number) + 1)
-    return f"{page.id}_l{max(used)}"
-
-
-def _region_at(page: Page, baseline: list[Point]) -> str | None:
-    middle = LineString(baseline).interpolate(0.5, normalized=True)
-    for region in page.regions:
-        if len(region.boundary) >= 3 and polygon(region.boundary).buffer(2).contains(middle):
-            return region.id
-    return None
-
-
 def _state(line: Line) -> tuple:
     return (line.text, line.status, line.region, list(line.boundary), list(line.baseline))
-
-
-def _record(data: dict) -> Record:
-    def line(value: dict) -> Line:
-        value = dict(value)
-        value["boundary"] = [tuple(p) for p in value["boundary"]]
-        value["baseline"] = [tuple(p) for p in value["baseline"]]
-        return Line(**value)
-
-    def regions(values: list[dict] | None) -> list[Region] | None:
-        if values is None:
-            return None
-        return [Region(v["id"], [tuple(p) for p in v["boundary"]], v.get("kind", "text")) for v in values]
-
-    return Record(
-        data["id"],
-        data["time"],
-        data["who"],
-        data["page"],
-        data["action"],
-        [Placed(p["index"], line(p["line"])) for p in data["before"]],
-        [line(value) for value in data["after"]],
-        regions(data.get("regions_before")),
-        regions(data.get("regions_after")),
-        data.get("undoes"),
-        data.get("unmapped", []),
-    )

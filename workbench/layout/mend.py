@@ -19,13 +19,12 @@ neighbouring baselines), so they hold at any resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from statistics import median
 
 from shapely.geometry import LineString, MultiPoint, Polygon
 from shapely.ops import unary_union
 
-from workbench.layout.merge import polygon
-from workbench.model import Line, Point
+from workbench.layout.geometry import baseline_spacing, solid_polygon
+from workbench.model import Line
 
 STEPS = ("join", "specks")
 # A piece joins the one before it when it starts within this many line spacings after
@@ -58,16 +57,6 @@ def mend(lines: list[Line], steps: tuple[str, ...] = STEPS) -> Mended:
         result.dropped = [line.id for line in result.lines if line not in kept]
         result.lines = kept
     return result
-
-
-def baseline_spacing(baselines: list[list[Point]]) -> float | None:
-    """The median vertical distance between neighbouring baselines; None with fewer than two lines.
-
-    Baselines less than 5 px apart in height (side by side, in two columns) are one level.
-    """
-    heights = sorted(sum(y for _, y in baseline) / len(baseline) for baseline in baselines if len(baseline) >= 2)
-    gaps = [b - a for a, b in zip(heights, heights[1:], strict=False) if b - a > 5]
-    return median(gaps) if gaps else None
 
 
 def _without_specks(lines: list[Line], spacing: float) -> list[Line]:
@@ -131,7 +120,7 @@ def _next_pair(lines: list[Line], spacing: float) -> tuple[Line, Line] | None:
 def joined_line(left: Line, right: Line) -> Line:
     """One line from two pieces: baselines end to end, polygons joined by a bridge between them."""
     baseline = sorted(left.baseline) + sorted(right.baseline)
-    left_shape, right_shape = _polygon(left.boundary), _polygon(right.boundary)
+    left_shape, right_shape = solid_polygon(left.boundary), solid_polygon(right.boundary)
     end, start = max(left.baseline)[0], min(right.baseline)[0]
     near = [p for p in left.boundary if p[0] >= end - 5] + [p for p in right.boundary if p[0] <= start + 5]
     bridge = MultiPoint(near).convex_hull if len(near) >= 3 else Polygon()
@@ -140,8 +129,3 @@ def joined_line(left: Line, right: Line) -> Line:
         shape = shape.convex_hull
     boundary = [(round(x), round(y)) for x, y in shape.exterior.coords]
     return replace(left, boundary=boundary, baseline=baseline)
-
-
-def _polygon(points: list[Point]) -> Polygon:
-    shape = polygon(points) if len(points) >= 3 else Polygon()
-    return shape if shape.geom_type == "Polygon" else shape.convex_hull

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from shapely.geometry import Polygon
 from shapely.ops import unary_union
-from shapely.validation import make_valid
 
-from workbench.model import Layout, Line, Page, Point, Region
+from workbench.layout import geometry
+from workbench.layout.ids import LineIds
+from workbench.model import Layout, Line, Page, Region
 
 MATCH_IOU = 0.5
 DUPLICATE_SHARE = 0.5
@@ -48,32 +49,20 @@ class MergeReport:
         return self.matched + self.kept + self.existing + self.added
 
 
-def polygon(points: list[Point]) -> Polygon:
-    shape = Polygon(points)
-    return shape if shape.is_valid else make_valid(shape)
-
-
-def iou(a: Polygon, b: Polygon) -> float:
-    if not a.intersects(b):
-        return 0.0
-    inter = a.intersection(b).area
-    union = a.area + b.area - inter
-    return inter / union if union else 0.0
-
-
-def merge_layout(page: Page, layout: Layout) -> MergeReport:
-    """Replace ``page``'s regions and lines by ``layout``'s, keeping every transcribed line."""
+def merge_layout(page: Page, layout: Layout, ids: LineIds) -> MergeReport:
+    """Replace ``page``'s regions and lines by ``layout``'s, keeping every transcribed line;
+    new lines and regions take their ids from ``ids``."""
     report = MergeReport(repaired=layout.repaired, joined=layout.joined, dropped=layout.dropped)
-    region_ids = _merge_regions(page, layout.regions)
+    region_ids = _merge_regions(page, layout.regions, ids)
 
-    old_shapes = {line.id: polygon(line.boundary) for line in page.lines}
-    new_shapes = [polygon(line.boundary) for line in layout.lines]
+    old_shapes = {line.id: geometry.polygon(line.boundary) for line in page.lines}
+    new_shapes = [geometry.polygon(line.boundary) for line in layout.lines]
     pairs = sorted(
         (
             (score, old.id, index)
             for old in page.lines
             for index, shape in enumerate(new_shapes)
-            if (score := iou(old_shapes[old.id], shape)) >= MATCH_IOU
+            if (score := geometry.iou(old_shapes[old.id], shape)) >= MATCH_IOU
         ),
         reverse=True,
     )
@@ -89,7 +78,6 @@ def merge_layout(page: Page, layout: Layout) -> MergeReport:
     report.removed = sum(1 for line in page.lines if line.id not in taken and not line.text)
     covered = unary_union([old_shapes[line.id] for line in kept])
 
-    next_number = page.next_line_number()
     lines: list[Line] = []
     for index, found in enumerate(layout.lines):
         region = region_ids.get(found.region) if found.region else None
@@ -102,50 +90,50 @@ def merge_layout(page: Page, layout: Layout) -> MergeReport:
         if _covered(new_shapes[index], covered):
             report.duplicates += 1
             continue
-        lines.append(Line(f"{page.id}_l{next_number}", found.boundary, found.baseline, region=region))
-        next_number += 1
+        lines.append(Line(ids.line(), found.boundary, found.baseline, region=region))
         report.added += 1
 
     for line in kept:
-        line.region = _region_containing(page.regions, old_shapes[line.id])
-        lines.insert(reading_position(lines, line), line)
+        line.region = geometry.region_containing(page.regions, old_shapes[line.id])
+        lines.insert(geometry.reading_position(lines, line), line)
         report.unmapped.append(line.id)
     page.lines = lines
     return report
 
 
-def add_layout(page: Page, layout: Layout) -> MergeReport:
+def add_layout(page: Page, layout: Layout, ids: LineIds) -> MergeReport:
     """Add ``layout``'s lines where ``page`` has none; every line it has stays as it is.
 
     A new line's region is the page's region it matches, or a new one.
     """
     report = MergeReport(repaired=layout.repaired, joined=layout.joined, dropped=layout.dropped)
     report.existing = len(page.lines)
-    covered = unary_union([polygon(line.boundary) for line in page.lines])
-    old_regions = [(region, polygon(region.boundary)) for region in page.regions]
-    next_line, next_region = page.next_line_number(), page.next_region_number()
+    covered = unary_union([geometry.polygon(line.boundary) for line in page.lines])
+    old_regions = [(region, geometry.polygon(region.boundary)) for region in page.regions]
     found_regions = {region.id: region for region in layout.regions}
     region_ids: dict[str, str] = {}
     for found in layout.lines:
-        if _covered(polygon(found.boundary), covered):
+        if _covered(geometry.polygon(found.boundary), covered):
             report.duplicates += 1
             continue
         region = None
         if found.region in found_regions:
             if found.region not in region_ids:
                 new = found_regions[found.region]
-                matched = _matching_region(polygon(new.boundary), old_regions)
+                matched = _matching_region(geometry.polygon(new.boundary), old_regions)
                 if matched is None:
-                    matched = f"{page.id}_r{next_region}"
+                    matched = ids.region()
                     page.regions.append(Region(matched, new.boundary, new.kind))
-                    next_region += 1
                 region_ids[found.region] = matched
             region = region_ids[found.region]
-        line = Line(f"{page.id}_l{next_line}", found.boundary, found.baseline, region=region)
-        next_line += 1
-        page.lines.insert(reading_position(page.lines, line), line)
+        line = Line(ids.line(), found.boundary, found.baseline, region=region)
+        page.lines.insert(geometry.reading_position(page.lines, line), line)
         report.added += 1
     return report
+
+
+# How a re-segmentation meets the lines a page has (htr/pipeline.py, layout/corrections.py).
+MODES = {"replace": merge_layout, "add": add_layout}
 
 
 def _covered(shape: Polygon, covered) -> bool:
@@ -153,50 +141,26 @@ def _covered(shape: Polygon, covered) -> bool:
     return bool(shape.area) and shape.intersection(covered).area / shape.area >= DUPLICATE_SHARE
 
 
-def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
+def _merge_regions(page: Page, found: list[Region], ids: LineIds) -> dict[str, str]:
     """Replace the page's regions, keeping the id of an old region a new one matches."""
-    old_shapes = [(region, polygon(region.boundary)) for region in page.regions]
-    next_number = page.next_region_number()
-    ids: dict[str, str] = {}
+    old_shapes = [(region, geometry.polygon(region.boundary)) for region in page.regions]
+    new_ids: dict[str, str] = {}
     regions = []
     used: set[str] = set()
     for region in found:
-        new_id = _matching_region(polygon(region.boundary), old_shapes, used)
+        new_id = _matching_region(geometry.polygon(region.boundary), old_shapes, used)
         if new_id is None:
-            new_id = f"{page.id}_r{next_number}"
-            next_number += 1
+            new_id = ids.region()
         used.add(new_id)
-        ids[region.id] = new_id
+        new_ids[region.id] = new_id
         regions.append(Region(new_id, region.boundary, region.kind))
     page.regions = regions
-    return ids
+    return new_ids
 
 
 def _matching_region(shape: Polygon, regions: list[tuple[Region, Polygon]], taken: Collection[str] = ()) -> str | None:
     """The id of the region (not ``taken``) that ``shape`` overlaps most, if by IoU ≥ MATCH_IOU."""
-    score, region_id = max(((iou(shape, s), r.id) for r, s in regions if r.id not in taken), default=(0.0, None))
+    score, region_id = max(
+        ((geometry.iou(shape, s), r.id) for r, s in regions if r.id not in taken), default=(0.0, None)
+    )
     return region_id if score >= MATCH_IOU else None
-
-
-def _region_containing(regions: list[Region], shape: Polygon) -> str | None:
-    centre = shape.centroid
-    for region in regions:
-        if polygon(region.boundary).contains(centre):
-            return region.id
-    return None
-
-
-def reading_position(lines: list[Line], line: Line) -> int:
-    """Where ``line`` goes in the reading order ``lines``: after the last line of its
-    region (of the page, if its region has none) that lies above it."""
-    same = [k for k, other in enumerate(lines) if other.region == line.region] or list(range(len(lines)))
-    if not same:
-        return 0
-    y = _baseline_y(line)
-    above = [k for k in same if _baseline_y(lines[k]) <= y]
-    return above[-1] + 1 if above else same[0]
-
-
-def _baseline_y(line: Line) -> float:
-    points = line.baseline or line.boundary
-    return sum(y for _, y in points) / len(points)

@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from workbench.edition import Edition
 from workbench.files import write_atomically
@@ -31,12 +30,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (manuscript id, its pages done, its pages to index)
 
 
-def index_directory(edition: Edition) -> Path:
-    return edition.state_dir / "index"
-
-
 def open_index(edition: Edition) -> WhooshIndex:
-    return WhooshIndex(index_directory(edition))
+    return WhooshIndex(edition.index_dir)
 
 
 def line_records(manuscript: Manuscript, page: Page) -> list[LineRecord]:
@@ -69,7 +64,7 @@ class Indexer:
     def __init__(self, edition: Edition, index: SearchIndex | None = None):
         self.edition = edition
         self.index = index if index is not None else open_index(edition)
-        self._state_path = index_directory(edition) / "pages.json"
+        self._state_path = edition.index_dir / "pages.json"
         self._lock = threading.Lock()  # one catch-up at a time in this process
 
     def catch_up(self, progress: Progress | None = None, bulk: bool = False) -> int:

@@ -58,7 +58,7 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
         app.config.update(test_config)
     app.config.setdefault("SEARCH_INDEXER", not app.testing)
     app.extensions["edition"] = edition
-    app.extensions["users"] = Users(edition.state_dir / "users.json")
+    app.extensions["users"] = Users(edition.users_file)
     app.extensions["search"] = indexing.open_index(edition)
     if app.config["SEARCH_INDEXER"]:
         indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
@@ -115,7 +115,7 @@ def _locale() -> str:
 
 def _secret_key(edition: Edition) -> str:
     """A random key made on first start and kept with the edition (never in the code)."""
-    path = edition.state_dir / "secret_key"
+    path = edition.secret_key_file
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

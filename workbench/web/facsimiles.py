@@ -18,7 +18,7 @@ def page_image(edition: Edition, manuscript_id: str, page: Page) -> Response:
         return send_file(path, mimetype=page.mime_type, max_age=86400, conditional=True)
     # Browsers do not show TIFF: serve a PNG made once and kept with the other caches.
     stat = path.stat()
-    cached = edition.state_dir / "cache/pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
+    cached = edition.cache_dir / "pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
     if not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         temporary = cached.with_suffix(".tmp")
@@ -31,7 +31,7 @@ def line_image(edition: Edition, manuscript_id: str, page: Page, line_id: str) -
     line = next((line for line in page.lines if line.id == line_id), None)
     if line is None:
         abort(404)
-    cache = LineImageCache(edition.state_dir / "cache/lines")
+    cache = LineImageCache(edition.cache_dir / "lines")
     path = cache.path(manuscript_id, page, line, edition.image_path(manuscript_id, page))
     # The URL carries a digest of the geometry (``crop_version``), so the browser may keep it for good.
     return send_file(path, mimetype="image/png", max_age=31536000, conditional=True)
