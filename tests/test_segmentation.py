@@ -256,3 +256,31 @@ def test_any_sequence_of_changes_stays_valid_and_undoing_all_restores_the_page(t
         segmentation.undo(edition, "ms1", "1", "tester")
     assert snapshot(edition) == original
     assert_valid(edition)
+
+
+def test_undoing_a_resegmentation_brings_back_regions_with_the_ids_they_were_imported_with(edition: Edition):
+    """The layout log keeps a region's foreign id: without it, undo found the regions "changed"."""
+    from workbench.htr import Layout
+    from workbench.layout import merge_layout
+
+    manuscript = make_manuscript("ms1", pages=1, lines=2)
+    manuscript.pages[0].regions[0].source_id = "eSc_textblock_1"
+    edition.create(manuscript, "tester")
+    with edition.edit("ms1", "tester", "kraken:test", pages=["1"]) as current:
+        before = current.page("1").copy()
+        found = [Region("k-r", [(40, 40), (960, 40), (960, 1310), (40, 1310)])]
+        merge_layout(current.page("1"), Layout(1000, 1400, found, []))
+        after = current.page("1").copy()
+    segmentation.log_resegmentation(edition, "ms1", before, after, "tester", [])
+    assert edition.read("ms1", "1").pages[0].regions[0].source_id == "eSc_textblock_1"
+    segmentation.undo(edition, "ms1", "1", "tester")
+    assert edition.read("ms1", "1").pages[0].regions == before.regions
+
+
+def test_merging_lines_that_end_in_spaces_joins_them_with_one(ms: Edition):
+    """Imported lines often end in a space: the merged text has one space where they meet, and the second's end."""
+    for line_id, text in (("ms1_p1_l2", "пѫть "), ("ms1_p1_l3", "свѣтъ ")):
+        editing.save_line(ms, "ms1", line_id, text, version(ms, line_id), "tester")
+    ids = ("ms1_p1_l2", "ms1_p1_l3")
+    merged = segmentation.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    assert merged.text == "пѫть свѣтъ "

@@ -158,6 +158,8 @@ def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
     """Replace the page's regions, keeping the id of an old region a new one matches."""
     old_shapes = [(region, polygon(region.boundary)) for region in page.regions]
     next_number = page.next_region_number()
+    # A region that keeps its id keeps the id it was imported with, too: it is the same region.
+    source_ids = {region.id: region.source_id for region in page.regions}
     ids: dict[str, str] = {}
     regions = []
     used: set[str] = set()
@@ -168,7 +170,7 @@ def _merge_regions(page: Page, found: list[Region]) -> dict[str, str]:
             next_number += 1
         used.add(new_id)
         ids[region.id] = new_id
-        regions.append(Region(new_id, region.boundary, region.kind))
+        regions.append(Region(new_id, region.boundary, region.kind, source_ids.get(new_id)))
     page.regions = regions
     return ids
 

@@ -165,7 +165,8 @@ def merge_lines(
         joined = postprocess.joined_line(left, right)
         first.boundary, first.baseline = joined.boundary, joined.baseline
         if first.text and second.text:
-            first.text = f"{first.text} {second.text}"
+            # One space where they join, however many their ends had (imported lines often end in one).
+            first.text = f"{first.text.rstrip()} {second.text.lstrip()}"
             first.status, first.resp, first.cert = "corrected", manuscript.source("transcription", who).id, None
         elif second.text:
             first.text, first.status, first.resp, first.cert = second.text, second.status, second.resp, second.cert
@@ -207,7 +208,8 @@ def split_line(
         left_base = _points(substring(baseline, 0, distance))
         right_base = _points(substring(baseline, distance, baseline.length))
         left_shape, right_shape = _cut(polygon(line.boundary), baseline, distance)
-        right = Line(_new_line_id(edition, manuscript_id, page), [], right_base, region=line.region)
+        # The right part is a new line: the same type, but no id in the tool the line came from.
+        right = Line(_new_line_id(edition, manuscript_id, page), [], right_base, region=line.region, kind=line.kind)
         right.boundary = _outline(right_shape, right_base) or band(page, right_base)
         line.boundary, line.baseline = _outline(left_shape, left_base) or band(page, left_base), left_base
         line.text, right.text = texts
@@ -469,7 +471,10 @@ def _record(data: dict) -> Record:
     def regions(values: list[dict] | None) -> list[Region] | None:
         if values is None:
             return None
-        return [Region(v["id"], [tuple(p) for p in v["boundary"]], v.get("kind", "text")) for v in values]
+        return [
+            Region(v["id"], [tuple(p) for p in v["boundary"]], v.get("kind", "text"), v.get("source_id"))
+            for v in values
+        ]
 
     return Record(
         data["id"],
