@@ -99,3 +99,14 @@ def test_add_only_keeps_every_line_and_adds_new_ones_only_where_there_are_none()
     ]
     assert [region.id for region in page.regions] == ["ms1_p1_r1", "ms1_p1_r2"]
     assert (report.existing, report.added, report.duplicates, report.lines) == (3, 2, 1, 5)
+
+
+def test_a_matched_region_and_line_keep_their_type_and_the_id_they_were_imported_with():
+    """eScriptorium updates its own lines when the export comes back: a re-segmented page keeps their ids."""
+    page = make_manuscript(lines=3).pages[0]
+    page.regions[0].source_id = "eSc_textblock_1"
+    page.lines[0].kind, page.lines[0].source_id = "heading", "eSc_line_1"
+    merge_layout(page, layout(kraken_line("a", 112), kraken_line("b", 161), kraken_line("c", 209)), LineIds(page))
+    assert (page.regions[0].id, page.regions[0].source_id) == ("ms1_p1_r1", "eSc_textblock_1")
+    assert (page.lines[0].kind, page.lines[0].source_id) == ("heading", "eSc_line_1")
+    assert [line.source_id for line in page.lines[1:]] == [None, None]

@@ -287,3 +287,25 @@ def test_ids_skip_every_id_in_the_page_history():
     page = make_manuscript("ms1", pages=1, lines=2).pages[0]
     ids = LineIds(page, used=["ms1_p1_l9", "ms1_p1_r4", "other_p1_l"])
     assert (ids.line(), ids.line(), ids.region()) == ("ms1_p1_l10", "ms1_p1_l11", "ms1_p1_r5")
+
+
+def test_undoing_a_resegmentation_brings_back_regions_with_the_ids_they_were_imported_with(edition: Edition):
+    """The layout log keeps a region's foreign id: without it, undo found the regions "changed"."""
+    manuscript = make_manuscript("ms1", pages=1, lines=2)
+    manuscript.pages[0].regions[0].source_id = "eSc_textblock_1"
+    edition.create(manuscript, "tester")
+    before = edition.read("ms1", "1").pages[0]
+    found = [Region("k-r", [(40, 40), (960, 40), (960, 1310), (40, 1310)])]
+    corrections.resegment(edition, "ms1", "1", Layout(1000, 1400, found, []), "tester", source="kraken:test")
+    assert edition.read("ms1", "1").pages[0].regions[0].source_id == "eSc_textblock_1"
+    corrections.undo(edition, "ms1", "1", "tester")
+    assert edition.read("ms1", "1").pages[0].regions == before.regions
+
+
+def test_merging_lines_that_end_in_spaces_joins_them_with_one(ms: Edition):
+    """Imported lines often end in a space: the merged text has one space where they meet, and the second's end."""
+    for line_id, text in (("ms1_p1_l2", "пѫть "), ("ms1_p1_l3", "свѣтъ ")):
+        transcription.save_line(ms, "ms1", line_id, text, version(ms, line_id), "tester")
+    ids = ("ms1_p1_l2", "ms1_p1_l3")
+    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    assert merged.text == "пѫть свѣтъ "

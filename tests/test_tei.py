@@ -100,3 +100,47 @@ def test_malformed_xml_gets_a_message_with_its_position():
 def test_a_document_that_is_not_tei_is_refused():
     with pytest.raises(WorkbenchError, match="not a TEI document"):
         codec.parse_manuscript(b"<html/>", "page.html")
+
+
+def test_spaces_at_the_ends_of_a_line_are_kept_and_indentation_is_not():
+    """eScriptorium's lines often end in a space; TEI → workbench → TEI must keep it, while
+    the line break and indentation the file puts after each line are not part of it."""
+    manuscript = make_manuscript(lines=5)
+    texts = ["ends in a space ", " starts with one", "  both  ", "<del>струк</del> ", "none"]
+    for line, text in zip(manuscript.pages[0].lines, texts, strict=True):
+        line.text = text
+    data = codec.serialize(codec.build_document(manuscript))
+    again = codec.parse_manuscript(data)
+    assert [line.text for line in again.pages[0].lines] == texts
+    assert codec.serialize(codec.build_document(again)) == data
+    # Written by hand, or by another tool: each line on a line of its own, indented.
+    by_hand = data.replace(b"ends in a space \n", b"ends in a space\n        \n")
+    assert codec.parse_manuscript(by_hand).pages[0].lines[0].text == "ends in a space"
+
+
+def test_line_types_and_ids_from_other_tools_are_kept_in_valid_tei():
+    from workbench.tei import validation
+
+    manuscript = make_manuscript(lines=3)
+    page = manuscript.pages[0]
+    page.regions[0].source_id = "eSc_textblock_5597fbb3"
+    first, second, third = page.lines
+    first.kind, first.source_id = "HeadingLine:title", "eSc_line_4f950f30"
+    second.kind = "heading"  # a type, but made in the workbench: no foreign id
+    data = codec.serialize(codec.build_document(manuscript))
+    root = etree.fromstring(data)
+    zones = {zone.get(codec.XML_ID): zone for zone in root.iterfind(".//tei:zone", codec.NSMAP)}
+    assert (zones[first.id].get("subtype"), zones[first.id].get("n")) == ("HeadingLine:title", "eSc_line_4f950f30")
+    assert (zones[second.id].get("subtype"), zones[second.id].get("n")) == ("heading", None)
+    assert (zones[third.id].get("subtype"), zones[third.id].get("n")) == (None, None)
+    assert zones[page.regions[0].id].get("n") == "eSc_textblock_5597fbb3"
+    again = codec.parse_manuscript(data).pages[0]
+    assert [(line.kind, line.source_id) for line in again.lines] == [
+        ("HeadingLine:title", "eSc_line_4f950f30"),
+        ("heading", None),
+        (None, None),
+    ]
+    assert again.regions[0].source_id == "eSc_textblock_5597fbb3"
+    tree = codec.parse_xml(data)
+    assert validation.check_project(tree) == []
+    assert validation.check_tei_all(tree) == []

@@ -328,7 +328,7 @@ def test_editors_download_exports(editor, sample_edition):
     assert codec.parse_manuscript(response.data).id == MS
     response = editor.get(f"/m/{MS}/export/all")
     names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
-    assert f"{MS}/tei/{MS}.xml" in names and f"{MS}/page/001.xml" in names and f"{MS}/alto/002.xml" in names
+    assert f"{MS}/tei/{MS}.xml" in names and f"{MS}/page/0001_001.xml" in names and f"{MS}/alto/0002_002.xml" in names
     assert f"{MS}/facsimiles/{MS}/001.jpg" in names and f"{MS}/text/{MS}-reading.txt" in names
     assert editor.get(f"/m/{MS}/export/pdf").status_code == 404
 

@@ -39,7 +39,13 @@ class Line:
 
     ``text`` is the line's TEI inline content (text with elements such as ``<del>``,
     written without namespace prefixes); it is empty until someone or something
-    transcribes the line. ``status`` is None while there is no text.
+    transcribes the line, and spaces at its ends are part of it (eScriptorium's lines
+    often end in one). ``status`` is None while there is no text.
+
+    ``kind`` is the line's type as the tool it came from named it (eScriptorium's
+    ``heading``, SegmOnto's ``HeadingLine``), None for an untyped line; ``source_id``
+    is the line's id in the PAGE or ALTO file it was imported from, written back on
+    export so that the tool updates its own line. Lines made in the workbench have none.
     """
 
     id: str
@@ -50,6 +56,8 @@ class Line:
     status: Status | None = None
     resp: str | None = None
     cert: float | None = None
+    kind: str | None = None
+    source_id: str | None = None
 
     def copy(self) -> Line:
         """A copy safe to change (points are tuples, shared safely)."""
@@ -58,9 +66,12 @@ class Line:
 
 @dataclass
 class Region:
+    """A text region; ``source_id`` is its id in the PAGE or ALTO file it came from, if any."""
+
     id: str
     boundary: list[Point]
     kind: str = "text"
+    source_id: str | None = None
 
     def copy(self) -> Region:
         return replace(self, boundary=list(self.boundary))

@@ -6,8 +6,10 @@ One module knows both, reading them into the workbench's own types (``Region``,
 - regions (PAGE ``TextRegion``, ALTO ``TextBlock``) with their polygon and type
   (PAGE ``@type`` or eScriptorium's ``custom="structure {type:…;}"``; ALTO
   ``TAGREFS`` → ``OtherTag/@LABEL``);
-- lines with polygon, baseline, text and confidence (PAGE ``TextEquiv/@conf``, ALTO
-  ``String/@WC``, averaged over the line);
+- lines with polygon, baseline, text (spaces at its ends included), confidence (PAGE
+  ``TextEquiv/@conf``, ALTO ``String/@WC``, averaged over the line) and type
+  (eScriptorium's ``custom="structure {type:…;}"`` on PAGE; ALTO ``TAGREFS``);
+- the file's region and line ids (``source_id``), written back on export;
 - reading order (PAGE ``ReadingOrder``, else Transkribus' ``custom="readingOrder
   {index:…;}"``, else document order; ALTO: document order).
 
@@ -107,7 +109,9 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
     elif all(_custom_index(r) is not None for r in regions):
         regions.sort(key=_custom_index)
     for element in regions:
-        region = Region(element.get("id", ""), _points(_coords(element, ns)), _page_region_kind(element))
+        region = Region(
+            element.get("id", ""), _points(_coords(element, ns)), _page_region_kind(element), element.get("id")
+        )
         layout.regions.append(region)
         lines = element.findall("p:TextLine", ns)
         if lines and all(_custom_index(line) is not None for line in lines):
@@ -123,6 +127,8 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
                     region=region.id,
                     text=text,
                     cert=cert,
+                    kind=_kind(_custom(line, "structure", "type")),
+                    source_id=line.get("id"),
                 )
             )
     return layout
@@ -182,8 +188,12 @@ def _custom_index(element: etree._Element) -> int | None:
 
 
 def _page_region_kind(element: etree._Element) -> str:
-    kind = _custom(element, "structure", "type") or element.get("type") or "text"
-    return re.sub(r"\s+", "-", kind)
+    return _kind(_custom(element, "structure", "type") or element.get("type")) or "text"
+
+
+def _kind(name: str | None) -> str | None:
+    """A region or line type as one word (TEI's ``zone/@subtype`` holds no spaces)."""
+    return (re.sub(r"\s+", "-", name.strip()) or None) if name else None
 
 
 def _page_text(line: etree._Element, ns: dict[str, str]) -> tuple[str, float | None]:
@@ -191,7 +201,8 @@ def _page_text(line: etree._Element, ns: dict[str, str]) -> tuple[str, float | N
     equivs = line.findall("p:TextEquiv", ns)
     if equivs:
         equiv = min(equivs, key=lambda e: int(e.get("index", "0")) if e.get("index", "").lstrip("-").isdigit() else 0)
-        return _text(equiv.find("p:Unicode", ns)) or "", _confidence(equiv.get("conf"))
+        unicode = equiv.find("p:Unicode", ns)
+        return _line_text("".join(unicode.itertext()) if unicode is not None else ""), _confidence(equiv.get("conf"))
     words = [w.find("p:TextEquiv/p:Unicode", ns) for w in line.findall("p:Word", ns)]
     return " ".join(_text(w) or "" for w in words if w is not None).strip(), None
 
@@ -214,9 +225,12 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
     labels = {tag.get("ID"): tag.get("LABEL") for tag in root.iterfind("a:Tags/*", ns) if tag.get("LABEL")}
     for element in page.iter(f"{{{ALTO_4}}}Illustration", f"{{{ALTO_4}}}GraphicalElement"):
         layout.notes.append(f"{etree.QName(element).localname} {element.get('ID')} left out: not a text region")
+
+    def label(element: etree._Element) -> str | None:
+        return _kind(next((labels[ref] for ref in element.get("TAGREFS", "").split() if ref in labels), None))
+
     for block in page.iter(f"{{{ALTO_4}}}TextBlock"):
-        kind = next((labels[ref] for ref in block.get("TAGREFS", "").split() if ref in labels), "text")
-        region = Region(block.get("ID", ""), _points(_alto_shape(block, ns)), re.sub(r"\s+", "-", kind))
+        region = Region(block.get("ID", ""), _points(_alto_shape(block, ns)), label(block) or "text", block.get("ID"))
         layout.regions.append(region)
         for line in block.findall("a:TextLine", ns):
             text, cert = _alto_text(line)
@@ -228,6 +242,8 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
                     region=region.id,
                     text=text,
                     cert=cert,
+                    kind=label(line),
+                    source_id=line.get("ID"),
                 )
             )
     return layout
@@ -259,8 +275,17 @@ def _alto_text(line: etree._Element) -> tuple[str, float | None]:
             parts.append(" ")
         elif local == "HYP":
             parts.append(child.get("CONTENT", "-"))
-    text = "".join(parts).strip()
-    return text, (sum(confidences) / len(confidences) if confidences else None)
+    return _line_text("".join(parts)), (sum(confidences) / len(confidences) if confidences else None)
+
+
+def _line_text(text: str) -> str:
+    """A line's text as the file has it, spaces at its ends included (eScriptorium's lines
+    often end in one); only whitespace with a line break in it, a pretty-printer's, goes."""
+    content = text.strip()
+    if not content:
+        return ""
+    leading, trailing = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    return ("" if "\n" in leading else leading) + content + ("" if "\n" in trailing else trailing)
 
 
 # -- shared reading helpers -------------------------------------------------------------
@@ -397,12 +422,13 @@ def page_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench"
         root, f"{P}Page", imageFilename=page.image, imageWidth=str(page.width), imageHeight=str(page.height)
     )
     blocks = _blocks(page)
+    ids = _file_ids(blocks, reserved={f"{page.id}_ro"})
     if blocks:
         group = etree.SubElement(etree.SubElement(element, f"{P}ReadingOrder"), f"{P}OrderedGroup", id=f"{page.id}_ro")
         for index, (region, _) in enumerate(blocks):
-            etree.SubElement(group, f"{P}RegionRefIndexed", index=str(index), regionRef=region.id)
+            etree.SubElement(group, f"{P}RegionRefIndexed", index=str(index), regionRef=ids[region.id])
     for index, (region, lines) in enumerate(blocks):
-        text_region = etree.SubElement(element, f"{P}TextRegion", id=region.id)
+        text_region = etree.SubElement(element, f"{P}TextRegion", id=ids[region.id])
         custom = f"readingOrder {{index:{index};}}"
         if region.kind in PAGE_REGION_TYPES:
             text_region.set("type", region.kind)
@@ -411,7 +437,9 @@ def page_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench"
         text_region.set("custom", custom)
         etree.SubElement(text_region, f"{P}Coords", points=_format(region.boundary, ","))
         for k, line in enumerate(lines):
-            text_line = etree.SubElement(text_region, f"{P}TextLine", id=line.id, custom=f"readingOrder {{index:{k};}}")
+            # The line type as eScriptorium writes it (PAGE has no attribute for it).
+            custom = f"readingOrder {{index:{k};}}" + (f" structure {{type:{line.kind};}}" if line.kind else "")
+            text_line = etree.SubElement(text_region, f"{P}TextLine", id=ids[line.id], custom=custom)
             etree.SubElement(text_line, f"{P}Coords", points=_format(line.boundary, ","))
             if len(line.baseline) >= 2:
                 etree.SubElement(text_line, f"{P}Baseline", points=_format(line.baseline, ","))
@@ -438,10 +466,15 @@ def alto_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench"
     etree.SubElement(software, f"{A}softwareName").text = producer
     blocks = _blocks(page)
     kinds = list(dict.fromkeys(region.kind for region, _ in blocks))
-    if kinds:
+    line_kinds = list(dict.fromkeys(line.kind for _, lines in blocks for line in lines if line.kind))
+    # Region and line types are OtherTags that TAGREFS point at, as eScriptorium writes them.
+    tag_ids = {("block", kind): f"BT{k}" for k, kind in enumerate(kinds, start=1)}
+    tag_ids |= {("line", kind): f"LT{k}" for k, kind in enumerate(line_kinds, start=1)}
+    if tag_ids:
         tags = etree.SubElement(root, f"{A}Tags")
-        for k, kind in enumerate(kinds, start=1):
-            etree.SubElement(tags, f"{A}OtherTag", ID=f"BT{k}", LABEL=kind, DESCRIPTION=f"block type {kind}")
+        for (what, kind), tag_id in tag_ids.items():
+            etree.SubElement(tags, f"{A}OtherTag", ID=tag_id, LABEL=kind, DESCRIPTION=f"{what} type {kind}")
+    ids = _file_ids(blocks, reserved={page.id, f"{page.id}_processing", *tag_ids.values()})
     layout = etree.SubElement(root, f"{A}Layout")
     alto_page = etree.SubElement(
         layout,
@@ -455,11 +488,13 @@ def alto_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench"
         alto_page, f"{A}PrintSpace", HPOS="0", VPOS="0", WIDTH=str(page.width), HEIGHT=str(page.height)
     )
     for region, lines in blocks:
-        block = etree.SubElement(space, f"{A}TextBlock", ID=region.id, **_box_attributes(region.boundary))
-        block.set("TAGREFS", f"BT{kinds.index(region.kind) + 1}")
+        block = etree.SubElement(space, f"{A}TextBlock", ID=ids[region.id], **_box_attributes(region.boundary))
+        block.set("TAGREFS", tag_ids["block", region.kind])
         etree.SubElement(etree.SubElement(block, f"{A}Shape"), f"{A}Polygon", POINTS=_format(region.boundary, " "))
         for line in lines:
-            text_line = etree.SubElement(block, f"{A}TextLine", ID=line.id, **_box_attributes(line.boundary))
+            text_line = etree.SubElement(block, f"{A}TextLine", ID=ids[line.id], **_box_attributes(line.boundary))
+            if line.kind:
+                text_line.set("TAGREFS", tag_ids["line", line.kind])
             if len(line.baseline) >= 2:
                 text_line.set("BASELINE", _format(line.baseline, " "))
             etree.SubElement(
@@ -470,6 +505,37 @@ def alto_xml(page: Page, text_of: TextOf, producer: str = "manuscript workbench"
             if line.cert is not None:
                 string.set("WC", f"{line.cert:.3f}")
     return _serialize(root)
+
+
+# An XML id (xsd:ID, an NCName) of the plain kind the tools write ("eSc_line_4f950f30").
+_FILE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _file_ids(blocks: list[tuple[Region, list[Line]]], reserved: set[str]) -> dict[str, str]:
+    """The id each region and line gets in the file, by its workbench id.
+
+    A region or line imported from PAGE or ALTO goes out with the id it came in with,
+    so that the tool it came from (eScriptorium) updates its own line on re-import;
+    one made in the workbench, or whose id is not a usable XML id or is taken already
+    (two halves of a split line), gets the workbench's.
+    """
+    elements = [(region.id, region.source_id) for region, _ in blocks]
+    elements += [(line.id, line.source_id) for _, lines in blocks for line in lines]
+    ids: dict[str, str] = {}
+    used = set(reserved)
+    for own, source_id in elements:
+        if source_id and _FILE_ID.fullmatch(source_id) and source_id not in used:
+            ids[own] = source_id
+            used.add(source_id)
+    for own, _ in elements:
+        if own not in ids:
+            candidate, k = own, 1
+            while candidate in used:
+                k += 1
+                candidate = f"{own}_{k}"
+            ids[own] = candidate
+            used.add(candidate)
+    return ids
 
 
 def _format(points: list[Point], separator: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from workbench.edition import Edition
 from workbench.exchange import layout_files
@@ -45,8 +46,9 @@ def import_path(
     """Import ``source`` (a folder, a zip, or one XML file) as a new manuscript.
 
     A TEI document among the files is imported as it is (its own id, unless
-    ``manuscript_id`` agrees); otherwise every PAGE and ALTO file becomes a page,
-    in the order of the files' names.
+    ``manuscript_id`` agrees); otherwise every PAGE and ALTO file becomes a page, in
+    the order a METS file among them gives (eScriptorium exports one), else in the
+    order of the files' names.
     """
     source = Path(source)
     if not source.exists():
@@ -80,6 +82,15 @@ def _import_layouts(
     manuscript_id = check_manuscript_id(manuscript_id or _id_from(source.stem))
     report = ImportReport(manuscript_id)
     manuscript = Manuscript(id=manuscript_id, title=title or source.stem)
+    mets = [path for path in xml if _is_mets(path)]
+    xml = [path for path in xml if path not in mets]
+    if not xml:
+        raise WorkbenchError(f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import")
+    if len(mets) == 1:
+        xml = _in_mets_order(mets[0], xml, folder, report)
+    elif mets:
+        names = ", ".join(str(p.relative_to(folder)) for p in mets)
+        report.notes.append(f"{len(mets)} METS files ({names}): the pages are in the order of the file names")
     image_files: dict[str, Path] = {}
     used: set[Path] = set()
     formats = set()
@@ -117,7 +128,7 @@ def _fill_page(manuscript: Manuscript, page: Page, layout: layout_files.Layout) 
     region_ids = {}
     for region in layout.regions:
         region_ids[region.id] = ids.region()
-        page.regions.append(Region(region_ids[region.id], region.boundary, region.kind))
+        page.regions.append(Region(region_ids[region.id], region.boundary, region.kind, region.source_id))
     for line in layout.lines:
         page.lines.append(
             Line(
@@ -129,6 +140,8 @@ def _fill_page(manuscript: Manuscript, page: Page, layout: layout_files.Layout) 
                 status="automatic" if line.text else None,
                 resp=source.id if line.text else None,
                 cert=line.cert if line.text else None,
+                kind=line.kind,
+                source_id=line.source_id,
             )
         )
 
@@ -244,6 +257,66 @@ def natural_order(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
 
+METS = "http://www.loc.gov/METS/"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def _is_mets(path: Path) -> bool:
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    return METS.encode() in head and re.search(rb"<(?:\w+:)?mets[\s>]", head) is not None
+
+
+def _in_mets_order(mets: Path, xml: list[Path], folder: Path, report: ImportReport) -> list[Path]:
+    """``xml`` in the page order a METS file gives (eScriptorium exports one with its pages).
+
+    The order is the physical structMap's (else the first structMap's, else the file
+    section's); a file the METS does not list comes after those it does, in file-name
+    order, and is named in the notes.
+    """
+    name = str(mets.relative_to(folder))
+    try:
+        root = codec.parse_xml(mets.read_bytes(), name).getroot()
+    except WorkbenchError as error:
+        report.notes.append(f"{error}; the pages are in the order of the file names")
+        return xml
+    ns = {"m": METS}
+    locations = {
+        file.get("ID"): location.get(XLINK_HREF, "")
+        for file in root.iterfind("m:fileSec//m:file", ns)
+        for location in file.iterfind("m:FLocat", ns)
+    }
+    maps = root.findall("m:structMap", ns)
+    physical = [m for m in maps if (m.get("TYPE") or "").lower() == "physical"] or maps
+    if physical:
+        pointers = physical[0].iter(f"{{{METS}}}fptr", f"{{{METS}}}area")
+        listed = [locations.get(pointer.get("FILEID"), "") for pointer in pointers]
+    else:
+        listed = list(locations.values())
+    by_path = {path.resolve(): path for path in xml}
+    by_name: dict[str, list[Path]] = {}
+    for path in xml:
+        by_name.setdefault(path.name, []).append(path)
+    ordered: list[Path] = []
+    for href in listed:
+        reference = unquote(href.split("#")[0].removeprefix("file://"))
+        if not reference:
+            continue
+        path = by_path.get((mets.parent / reference).resolve())
+        if path is None and len(by_name.get(PurePosixPath(reference).name, [])) == 1:
+            path = by_name[PurePosixPath(reference).name][0]
+        if path is not None and path not in ordered:
+            ordered.append(path)
+    if not ordered:
+        report.notes.append(
+            f"{name} lists none of the PAGE or ALTO files: the pages are in the order of the file names"
+        )
+        return xml
+    rest = [path for path in xml if path not in ordered]
+    report.notes += [f"{path.relative_to(folder)}: not in {name}, put after the pages it lists" for path in rest]
+    return ordered + rest
+
+
 def _is_tei(path: Path) -> bool:
     with open(path, "rb") as file:
         head = file.read(4096)
@@ -347,15 +420,28 @@ def plain_text(manuscript: Manuscript, reading: bool) -> str:
 
 
 def _diplomatic(line: Line) -> str:
-    return codec.diplomatic_text(line.text).strip()
+    """The line as written, with the spaces at its ends it came with (PAGE/ALTO → TEI →
+    PAGE/ALTO gives the text back byte for byte); none where markup left out at an end
+    (a supplied word, an expansion) would leave one."""
+    text = codec.diplomatic_text(line.text).strip()
+    if not text:
+        return ""
+    leading = line.text[: len(line.text) - len(line.text.lstrip())]
+    trailing = line.text[len(line.text.rstrip()) :]
+    return leading + text + trailing
 
 
 def _layout_names(pages: list[Page]) -> dict[str, str]:
-    """A file name per page for PAGE/ALTO: the image's stem (and frame, for multi-page TIFFs)."""
+    """A file name per page for PAGE/ALTO: its position, then the image's stem (and frame,
+    for multi-page TIFFs), ``0001_f12v``.
+
+    The number keeps the page order for whoever reads the folder in file-name order (the
+    workbench's own import, eScriptorium's): image names alone often sort otherwise
+    (``f10r`` before ``f9v``, ``cover`` after ``f1r``).
+    """
+    width = max(4, len(str(len(pages))))
     names = {}
-    for page in pages:
+    for position, page in enumerate(pages, start=1):
         stem = PurePosixPath(page.image).stem
-        names[page.id] = stem if page.frame is None else f"{stem}-{page.frame + 1}"
-    if len(set(names.values())) < len(names):
-        names = {page.id: f"{page.n.zfill(4)}-{names[page.id]}" for page in pages}
+        names[page.id] = f"{position:0{width}}_{stem}" + ("" if page.frame is None else f"-{page.frame + 1}")
     return names

@@ -103,7 +103,8 @@ def merge_lines(
         joined = mend.joined_line(left, right)
         first.boundary, first.baseline = joined.boundary, joined.baseline
         if first.text and second.text:
-            first.text = f"{first.text} {second.text}"
+            # One space where they join, however many their ends had (imported lines often end in one).
+            first.text = f"{first.text.rstrip()} {second.text.lstrip()}"
             first.status, first.resp, first.cert = "corrected", manuscript.source("transcription", who).id, None
         elif second.text:
             first.text, first.status, first.resp, first.cert = second.text, second.status, second.resp, second.cert
@@ -145,7 +146,8 @@ def split_line(
         left_base = geometry.points_of(substring(baseline, 0, distance))
         right_base = geometry.points_of(substring(baseline, distance, baseline.length))
         left_shape, right_shape = geometry.cut(geometry.polygon(line.boundary), baseline, distance)
-        right = Line(ids.line(), [], right_base, region=line.region)
+        # The right part is a new line: the same type, but no id in the tool the line came from.
+        right = Line(ids.line(), [], right_base, region=line.region, kind=line.kind)
         right.boundary = geometry.outline(right_shape, right_base) or geometry.band(right_base, page.lines, page.height)
         left = geometry.outline(left_shape, left_base) or geometry.band(left_base, page.lines, page.height)
         line.boundary, line.baseline = left, left_base

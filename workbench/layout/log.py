@@ -81,7 +81,10 @@ def _record(data: dict) -> Record:
     def regions(values: list[dict] | None) -> list[Region] | None:
         if values is None:
             return None
-        return [Region(v["id"], [tuple(p) for p in v["boundary"]], v.get("kind", "text")) for v in values]
+        return [
+            Region(v["id"], [tuple(p) for p in v["boundary"]], v.get("kind", "text"), v.get("source_id"))
+            for v in values
+        ]
 
     return Record(
         data["id"],

@@ -144,6 +144,8 @@ def _covered(shape: Polygon, covered) -> bool:
 def _merge_regions(page: Page, found: list[Region], ids: LineIds) -> dict[str, str]:
     """Replace the page's regions, keeping the id of an old region a new one matches."""
     old_shapes = [(region, geometry.polygon(region.boundary)) for region in page.regions]
+    # A region that keeps its id keeps the id it was imported with, too: it is the same region.
+    source_ids = {region.id: region.source_id for region in page.regions}
     new_ids: dict[str, str] = {}
     regions = []
     used: set[str] = set()
@@ -153,7 +155,7 @@ def _merge_regions(page: Page, found: list[Region], ids: LineIds) -> dict[str, s
             new_id = ids.region()
         used.add(new_id)
         new_ids[region.id] = new_id
-        regions.append(Region(new_id, region.boundary, region.kind))
+        regions.append(Region(new_id, region.boundary, region.kind, source_ids.get(new_id)))
     page.regions = regions
     return new_ids
 

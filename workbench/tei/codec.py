@@ -128,7 +128,14 @@ def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
         for zone in surface.iterfind("tei:zone", NSMAP):
             zones[zone.get(XML_ID, "")] = zone
             if zone.get("type") == "region":
-                page.regions.append(Region(zone.get(XML_ID), _points(zone.get("points")), zone.get("subtype", "text")))
+                page.regions.append(
+                    Region(
+                        zone.get(XML_ID),
+                        _points(zone.get("points")),
+                        zone.get("subtype", "text"),
+                        source_id=zone.get("n"),
+                    )
+                )
 
     page = None
     for element in root.iterfind("tei:text/tei:body//*", NSMAP):
@@ -377,6 +384,8 @@ def _read_lb(lb: etree._Element, zones: dict[str, etree._Element], region: str |
         status=status if status in STATUSES else None,
         resp=_target(lb.get("resp")) or None,
         cert=float(cert) if cert and cert.replace(".", "", 1).isdigit() else None,
+        kind=zone.get("subtype"),
+        source_id=zone.get("n"),
     )
     line.text = xml_escape(lb.tail or "")
     return line
@@ -392,7 +401,18 @@ def _fragment(line: Line, content: list[etree._Element]) -> str:
                 node.tag = etree.QName(node).localname
         etree.cleanup_namespaces(element)
         parts.append(etree.tostring(element, encoding="unicode", with_tail=True))
-    return "".join(parts).rstrip()
+    return _without_indentation("".join(parts))
+
+
+def _without_indentation(text: str) -> str:
+    """A line's content without the line break and indentation that follow it in the file.
+
+    Only whitespace from a line break on is layout: spaces before it belong to the
+    line (387 of 499 lines of a real eScriptorium export end in one, and PAGE/ALTO →
+    TEI → PAGE/ALTO must give them back).
+    """
+    content = text.rstrip()
+    return content + text[len(content) :].split("\n", 1)[0]
 
 
 # -- writing ---------------------------------------------------------------------
@@ -604,17 +624,28 @@ def _build_surface(manuscript_id: str, page: Page) -> etree._Element:
         etree.SubElement(
             surface,
             f"{T}zone",
-            {XML_ID: region.id, "type": "region", "subtype": region.kind, "points": _format_points(region.boundary)},
+            {XML_ID: region.id, "type": "region", "subtype": region.kind, **_source_id(region.source_id)}
+            | {"points": _format_points(region.boundary)},
         )
     for line in page.lines:
         zone = etree.SubElement(
             surface,
             f"{T}zone",
-            {XML_ID: line.id, "type": "line", "points": _format_points(line.boundary), "corresp": f"#{line.id}_t"},
+            {XML_ID: line.id, "type": "line"}
+            | ({"subtype": line.kind} if line.kind else {})
+            | _source_id(line.source_id)
+            | {"points": _format_points(line.boundary), "corresp": f"#{line.id}_t"},
         )
         if line.baseline:
             etree.SubElement(zone, f"{T}path", type="baseline", points=_format_points(line.baseline))
     return surface
+
+
+def _source_id(source_id: str | None) -> dict[str, str]:
+    # The id the region or line had in the tool it came from (eScriptorium's
+    # "eSc_line_…") is the zone's label: @n, "a number, label, or other identifier",
+    # valid on any element in tei_all and in the project schema (README: TEI encoding).
+    return {"n": source_id} if source_id else {}
 
 
 def _append_line(ab: etree._Element, line: Line, number: int) -> None:

@@ -184,7 +184,7 @@ class _Reader:
 
     def content(self) -> str:
         """Text and constructs up to the next "]", "}", "|" or the end: the caller decides what those mean."""
-        # Plain text is escaped with & < > only, as lxml writes text and tei.text_fragment does.
+        # Plain text is escaped with & < > only, as lxml writes text and codec.text_fragment does.
         parts: list[str] = []
         run: list[str] = []
         while self.pos < len(self.text):
