@@ -52,6 +52,33 @@ def test_pieces_that_are_not_one_line_stay_apart(right):
     assert postprocess.mend(page, ("join",)).joined == 0
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        # An initial split off the line's start, listed by kraken after the lines below.
+        PAGE[:2] + [line("b", 150, 900, 220)] + PAGE[3:] + [line("a", 100, 130, 220)],
+        # A last word split off the line's end, listed before the first line.
+        [line("b", 860, 900, 220)] + PAGE[:2] + [line("a", 100, 830, 220)] + PAGE[3:],
+    ],
+)
+def test_a_joined_line_stands_where_its_longer_piece_stood(page):
+    mended = postprocess.mend(page, ("join",))
+    assert mended.joined == 1
+    assert [found.id for found in mended.lines] == ["l0", "l1", "a", "l3", "l4", "l5"]
+    assert mended.lines[2].baseline[0][0] == 100 and mended.lines[2].baseline[-1][0] == 900
+
+
+def test_a_joined_line_keeps_its_shorter_pieces_place_where_that_one_fits_the_page():
+    # Kraken took the page for two columns down the middle and listed the left halves
+    # of two lines before their right halves. The first line's longer piece is its
+    # right half, listed after the second line: its left half's place is the right one.
+    first = [line("a2", 100, 400, 220), line("b2", 440, 900, 220)]
+    second = [line("a3", 100, 650, 280), line("b3", 680, 900, 280)]
+    page = PAGE[:2] + [first[0], second[0], first[1], second[1]] + PAGE[4:]
+    mended = postprocess.mend(page, ("join",))
+    assert mended.joined == 2 and [found.id for found in mended.lines] == ["l0", "l1", "a2", "a3", "l4", "l5"]
+
+
 def test_specks_shorter_than_the_line_spacing_are_dropped():
     speck, short_word = line("dot", 400, 420, 130), line("amen", 100, 170, 460)
     mended = postprocess.mend([*PAGE, speck, short_word])

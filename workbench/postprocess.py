@@ -5,7 +5,8 @@ and takes specks for lines. Each step here is switchable (``STEPS``) and measure
 by ``workbench eval-seg`` against real ground truth (README, "Segmentation quality"):
 
 - ``join``: pieces of one written line (one after the other, at the same height, a
-  gap shorter than a few line spacings, in the same region) become one line;
+  gap shorter than a few line spacings, in the same region) become one line, in its
+  longer piece's place in reading order;
 - ``specks``: lines shorter than the page's line spacing are dropped (nobody writes a
   line shorter than the distance between two lines; a dot or a blot does), except a
   page or folio number: a short line above the text's first whole line, at least a
@@ -71,10 +72,7 @@ def baseline_spacing(baselines: list[list[Point]]) -> float | None:
 
 
 def _without_specks(lines: list[Line], spacing: float) -> list[Line]:
-    def length(line: Line) -> float:
-        return LineString(line.baseline).length if len(line.baseline) >= 2 else 0.0
-
-    whole = [line for line in lines if length(line) >= spacing]
+    whole = [line for line in lines if _length(line) >= spacing]
     text_top = min((y for line in whole for _, y in line.baseline), default=None)
     return [
         line
@@ -82,7 +80,7 @@ def _without_specks(lines: list[Line], spacing: float) -> list[Line]:
         if line in whole
         or (
             text_top is not None
-            and length(line) >= NUMBER_LENGTH * spacing
+            and _length(line) >= NUMBER_LENGTH * spacing
             and max(y for _, y in line.baseline) < text_top
         )
     ]
@@ -96,9 +94,46 @@ def _join(lines: list[Line], spacing: float) -> tuple[list[Line], int]:
         if pair is None:
             return lines, joined
         left, right = pair
-        lines[lines.index(left)] = joined_line(left, right)
-        lines.remove(right)
+        line = joined_line(left, right)
+        # The joined line stands where its longer piece stood: kraken places a line's
+        # main part well in reading order, but a short piece (an initial, a last word
+        # split off) can land anywhere, often after the lines below it. Except where the
+        # shorter piece's place puts fewer lines of the same column out of top-to-bottom
+        # order: kraken sometimes takes a page split down the middle for two columns and
+        # lists all the left halves before the right halves, longer or not.
+        longer, shorter = (left, right) if _length(left) >= _length(right) else (right, left)
+        orders = []
+        for kept, gone in ((longer, shorter), (shorter, longer)):  # min() keeps the first on a tie
+            order = [other for other in lines if other is not gone]
+            index = order.index(kept)
+            order[index] = line
+            orders.append((_out_of_order(order, index), order))
+        lines = min(orders, key=lambda scored: scored[0])[1]
         joined += 1
+
+
+def _out_of_order(lines: list[Line], index: int) -> int:
+    """How many lines above or below ``lines[index]`` and overlapping it across the page
+    (in the same column) stand on the wrong side of it in ``lines``."""
+    line = lines[index]
+    left, right = min(x for x, _ in line.baseline), max(x for x, _ in line.baseline)
+    height = _height(line)
+    wrong = 0
+    for place, other in enumerate(lines):
+        if place == index or len(other.baseline) < 2:
+            continue
+        if max(x for x, _ in other.baseline) < left or min(x for x, _ in other.baseline) > right:
+            continue
+        wrong += (place < index and _height(other) > height) or (place > index and _height(other) < height)
+    return wrong
+
+
+def _height(line: Line) -> float:
+    return sum(y for _, y in line.baseline) / len(line.baseline)
+
+
+def _length(line: Line) -> float:
+    return LineString(line.baseline).length if len(line.baseline) >= 2 else 0.0
 
 
 def _next_pair(lines: list[Line], spacing: float) -> tuple[Line, Line] | None:
