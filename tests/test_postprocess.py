@@ -45,11 +45,69 @@ def test_pieces_of_one_written_line_are_joined_in_order():
         line("b", 440, 650, 250),  # half a line lower: the next line's start, not this one's rest
         line("b", 1200, 1400, 220),  # too far away: another column
         line("b", 440, 650, 220, region="r2"),  # another region
+        line("b", 440, 650, 220, region=None),  # in no region, the other piece in one
     ],
 )
 def test_pieces_that_are_not_one_line_stay_apart(right):
     page = PAGE[:2] + [line("a", 100, 400, 220), right] + PAGE[3:]
     assert mend.mend(page, ("join",)).joined == 0
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # An initial split off the line's start, listed by kraken after the lines below.
+        PAGE[:2] + [line("b", 150, 900, 220)] + PAGE[3:] + [line("a", 100, 130, 220)],
+        # A last word split off the line's end, listed before the first line.
+        [line("b", 860, 900, 220)] + PAGE[:2] + [line("a", 100, 830, 220)] + PAGE[3:],
+    ],
+)
+def test_a_joined_line_stands_where_its_longer_piece_stood(page):
+    mended = postprocess.mend(page, ("join",))
+    assert mended.joined == 1
+    assert [found.id for found in mended.lines] == ["l0", "l1", "a", "l3", "l4", "l5"]
+    assert mended.lines[2].baseline[0][0] == 100 and mended.lines[2].baseline[-1][0] == 900
+
+
+def test_a_joined_line_keeps_its_shorter_pieces_place_where_that_one_fits_the_page():
+    # Kraken took the page for two columns down the middle and listed the left halves
+    # of two lines before their right halves. The first line's longer piece is its
+    # right half, listed after the second line: its left half's place is the right one.
+    first = [line("a2", 100, 400, 220), line("b2", 440, 900, 220)]
+    second = [line("a3", 100, 650, 280), line("b3", 680, 900, 280)]
+    page = PAGE[:2] + [first[0], second[0], first[1], second[1]] + PAGE[4:]
+    mended = postprocess.mend(page, ("join",))
+    assert mended.joined == 2 and [found.id for found in mended.lines] == ["l0", "l1", "a2", "a3", "l4", "l5"]
+
+
+def double_page(region: str | None) -> list[Line]:
+    """Two columns of 8 lines, 60 px apart, with ragged ends either side of a gutter
+    1.7 to 2 line spacings wide; kraken's reading order: the left column, then the right."""
+    left = [line(f"left{k}", 100, 700 - 10 * (k % 3), 100 + 60 * k, region) for k in range(8)]
+    right = [line(f"right{k}", 800 + 10 * (k % 2), 1400, 102 + 60 * k, region) for k in range(8)]
+    return left + right
+
+
+@pytest.mark.parametrize("region", ["r1", None])  # one region spanning both columns, or none at all
+def test_lines_are_not_joined_across_the_gutter_of_a_double_page(region):
+    # A blot in the gutter, which kraken took for a line, does not bridge it.
+    page = [*double_page(region), line("blot", 745, 760, 280, region)]
+    mended = postprocess.mend(page, ("join",))
+    assert mended.joined == 0 and mended.lines == page
+    # A line split inside a column is still joined, even with a wide gap (1.5 line spacings).
+    split = page[:3] + [line("a", 100, 300, 280, region), line("b", 390, 690, 281, region)] + page[4:]
+    mended = postprocess.mend(split, ("join",))
+    assert mended.joined == 1 and [found.id for found in mended.lines][3] == "a"
+    assert mended.lines[3].baseline[0][0] == 100 and mended.lines[3].baseline[-1][0] == 690
+
+
+def test_a_date_and_the_signature_beside_it_are_not_joined():
+    # The end of a letter: the place and date at the left, the signature 2.5 line
+    # spacings to its right at about the same height, under whole lines of text.
+    date, signature = line("date", 160, 460, 480), line("signature", 610, 850, 476)
+    page = [*PAGE, date, signature]
+    mended = postprocess.mend(page)
+    assert mended.joined == 0 and mended.lines == page
 
 
 def test_specks_shorter_than_the_line_spacing_are_dropped():
