@@ -63,7 +63,7 @@ def test_pieces_that_are_not_one_line_stay_apart(right):
     ],
 )
 def test_a_joined_line_stands_where_its_longer_piece_stood(page):
-    mended = postprocess.mend(page, ("join",))
+    mended = mend.mend(page, ("join",))
     assert mended.joined == 1
     assert [found.id for found in mended.lines] == ["l0", "l1", "a", "l3", "l4", "l5"]
     assert mended.lines[2].baseline[0][0] == 100 and mended.lines[2].baseline[-1][0] == 900
@@ -76,7 +76,7 @@ def test_a_joined_line_keeps_its_shorter_pieces_place_where_that_one_fits_the_pa
     first = [line("a2", 100, 400, 220), line("b2", 440, 900, 220)]
     second = [line("a3", 100, 650, 280), line("b3", 680, 900, 280)]
     page = PAGE[:2] + [first[0], second[0], first[1], second[1]] + PAGE[4:]
-    mended = postprocess.mend(page, ("join",))
+    mended = mend.mend(page, ("join",))
     assert mended.joined == 2 and [found.id for found in mended.lines] == ["l0", "l1", "a2", "a3", "l4", "l5"]
 
 
@@ -92,11 +92,11 @@ def double_page(region: str | None) -> list[Line]:
 def test_lines_are_not_joined_across_the_gutter_of_a_double_page(region):
     # A blot in the gutter, which kraken took for a line, does not bridge it.
     page = [*double_page(region), line("blot", 745, 760, 280, region)]
-    mended = postprocess.mend(page, ("join",))
+    mended = mend.mend(page, ("join",))
     assert mended.joined == 0 and mended.lines == page
     # A line split inside a column is still joined, even with a wide gap (1.5 line spacings).
     split = page[:3] + [line("a", 100, 300, 280, region), line("b", 390, 690, 281, region)] + page[4:]
-    mended = postprocess.mend(split, ("join",))
+    mended = mend.mend(split, ("join",))
     assert mended.joined == 1 and [found.id for found in mended.lines][3] == "a"
     assert mended.lines[3].baseline[0][0] == 100 and mended.lines[3].baseline[-1][0] == 690
 
@@ -106,7 +106,7 @@ def test_a_date_and_the_signature_beside_it_are_not_joined():
     # spacings to its right at about the same height, under whole lines of text.
     date, signature = line("date", 160, 460, 480), line("signature", 610, 850, 476)
     page = [*PAGE, date, signature]
-    mended = postprocess.mend(page)
+    mended = mend.mend(page)
     assert mended.joined == 0 and mended.lines == page
 
 

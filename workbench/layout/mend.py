@@ -25,7 +25,7 @@ from shapely.geometry import LineString, MultiPoint, Polygon
 from shapely.ops import unary_union
 
 from workbench.layout.geometry import baseline_spacing, solid_polygon
-from workbench.model import Line
+from workbench.model import Line, Point
 
 STEPS = ("join", "specks")
 # A piece joins the one before it when it starts within this many line spacings after
