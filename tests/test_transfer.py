@@ -235,6 +235,79 @@ def summary_of_page(page: Page) -> dict:
     }
 
 
+# -- lines whose baseline or polygon TEI cannot take -------------------------------------------------
+
+PAGE_NS = {"p": interchange.PAGE_2019}
+ALTO_NS = {"a": interchange.ALTO_4}
+
+
+def test_a_one_point_baseline_in_a_real_page_file_is_redrawn_and_the_rest_comes_in(edition, tmp_path):
+    # One such line made a 16-page import fail whole, with an error about the generated TEI.
+    folder = tmp_path / "page"
+    folder.mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
+    tree = tei.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    lines = tree.findall(".//p:TextLine", PAGE_NS)
+    lines[3].find("p:Baseline", PAGE_NS).set("points", "160,500")  # one point
+    lines[4].find("p:Baseline", PAGE_NS).set("points", "")  # empty
+    lines[5].remove(lines[5].find("p:Baseline", PAGE_NS))  # missing
+    lines[6].find("p:Coords", PAGE_NS).set("points", "150,620 900,630")  # two-point polygon, baseline kept
+    lines[7].find("p:Coords", PAGE_NS).set("points", "150,700")  # a point, and no baseline: nothing to go by
+    lines[7].remove(lines[7].find("p:Baseline", PAGE_NS))
+    tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
+    lines = tei.parse_xml((folder / "2.xml").read_bytes()).findall(".//p:TextLine", PAGE_NS)  # as written
+    ids = [line.get("id") for line in lines]
+    polygons = {line.get("id"): interchange._points(line.find("p:Coords", PAGE_NS).get("points")) for line in lines}
+
+    report = transfer.import_path(edition, folder, "tester", manuscript_id="baselines")
+    notes = "\n".join(report.notes)
+    for k, had in [(3, "a baseline of one point"), (4, "no baseline"), (5, "no baseline")]:
+        where = f"2.xml: TextLine {ids[k]} (line {lines[k].sourceline})"
+        assert f"{where}: it had {had}; one was drawn along the middle of its polygon" in notes
+    assert f"2.xml: TextLine {ids[6]} (line {lines[6].sourceline}): no polygon, a box around its baseline" in notes
+    text = "".join(lines[7].find("p:TextEquiv/p:Unicode", PAGE_NS).itertext())
+    assert (
+        f"2.xml: TextLine {ids[7]} (line {lines[7].sourceline}) left out: it has no polygon or baseline "
+        f"(its text was: {text!r})"
+    ) in notes
+    assert edition.problems("baselines") == []
+    imported = edition.load("baselines").pages[0].lines
+    assert len(imported) == len(lines) - 1
+    for k in (3, 4, 5):
+        baseline, polygon = imported[k].baseline, polygons[ids[k]]
+        xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+        # Along the line, left to right, from one end of the polygon to the other, through its middle.
+        assert len(baseline) == 2 and abs(baseline[0][0] - min(xs)) <= 3 and abs(baseline[1][0] - max(xs)) <= 3
+        assert all(min(ys) < y < max(ys) for _, y in baseline)
+        assert abs((baseline[0][1] + baseline[1][1]) / 2 - sum(ys) / len(ys)) < 5
+
+
+def test_a_one_point_baseline_in_a_real_alto_file_is_redrawn(edition, tmp_path):
+    folder = tmp_path / "alto"
+    folder.mkdir()
+    stem = "TestamentsDePoilus_will_AN_0218-0"
+    shutil.copy(ALTO_SET / f"{stem}.jpg", folder / f"{stem}.jpg")
+    tree = tei.parse_xml((ALTO_SET / f"{stem}.xml").read_bytes())
+    lines = tree.findall(".//a:TextLine", ALTO_NS)
+    lines[2].set("BASELINE", "556 193")
+    tree.write(str(folder / f"{stem}.xml"), xml_declaration=True, encoding="UTF-8")
+    lines = tei.parse_xml((folder / f"{stem}.xml").read_bytes()).findall(".//a:TextLine", ALTO_NS)  # as written
+    report = transfer.import_path(edition, folder, "tester", manuscript_id="alto-baseline")
+    assert report.notes == [
+        f"{stem}.xml: TextLine {lines[2].get('ID')} (line {lines[2].sourceline}): it had a baseline of one point; "
+        "one was drawn along the middle of its polygon"
+    ]
+    assert len(edition.load("alto-baseline").pages[0].lines[2].baseline) == 2
+    assert edition.problems("alto-baseline") == []
+
+
+def test_a_slanted_line_gets_a_slanted_baseline():
+    # A parallelogram rising 100 pixels over 1000.
+    baseline = interchange._long_axis([(0, 100), (1000, 0), (1000, 40), (0, 140)])
+    assert baseline == [(0, 120), (1000, 20)]
+    assert interchange._long_axis([(5, 5), (5, 5), (5, 5)]) == []
+
+
 # -- bad input: clear reports, nothing half-imported ----------------------------------------------
 
 
@@ -295,8 +368,15 @@ def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(editio
     assert "05.xml has a DOCTYPE declaration" in skipped
     assert "06.xml cannot be read as XML" in skipped
     notes = "\n".join(report.notes)
-    assert "07.xml: line s_p1_l2 left out: it lies wholly outside the page (its text was: 'ред 2')" in notes
-    assert "07.xml: 1 polygon(s) or baseline(s) reached past the page's edge and were moved onto it" in notes
+    at = {e.get("id"): e.sourceline for e in tei.parse_xml((folder / "07.xml").read_bytes()).iter("{*}TextLine")}
+    assert (
+        f"07.xml: TextLine s_p1_l2 (line {at['s_p1_l2']}) left out: it lies wholly outside the page "
+        "(its text was: 'ред 2')"
+    ) in notes
+    assert (
+        "07.xml: 1 polygon(s) or baseline(s) reached past the page's edge and were moved onto it: "
+        f"TextLine s_p1_l3 (line {at['s_p1_l3']})"
+    ) in notes
     manuscript = edition.load("mixed")
     assert [len(page.lines) for page in manuscript.pages] == [2, 2]
     assert manuscript.pages[1].lines[1].boundary[0] == (0, 300)
