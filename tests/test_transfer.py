@@ -417,6 +417,26 @@ def test_a_failure_while_saving_leaves_no_half_import(edition, tmp_path, monkeyp
     assert len(edition.load("crash").lines()) == 2
 
 
+def test_the_images_stay_in_the_hidden_folder_until_the_document_is_valid(edition, tmp_path, monkeypatch):
+    # Placed before validation, they were left behind (with no TEI) by a signal during it.
+    folder = tmp_path / "staged"
+    scan(folder)
+    make_import(folder, **{"scan.xml": page_file(simple_page())})
+    seen_while_validating = []
+    check_project = validation.check_project
+
+    def looking(tree, schema_dir=validation.SCHEMA_DIR):
+        seen_while_validating.append(sorted(p.name for p in edition.facsimile_dir.iterdir()))
+        return check_project(tree, schema_dir)
+
+    monkeypatch.setattr(validation, "check_project", looking)
+    transfer.import_path(edition, folder, "tester", manuscript_id="staged")
+    assert len(seen_while_validating) == 1
+    [names] = seen_while_validating
+    assert len(names) == 1 and names[0].startswith(".staged.import-")
+    assert sorted(p.name for p in edition.facsimile_dir.iterdir()) == ["staged"]
+
+
 def test_an_existing_manuscript_is_never_overwritten(sample_edition, tmp_path):
     folder = tmp_path / "again"
     scan(folder)
