@@ -235,6 +235,69 @@ def summary_of_page(page: Page) -> dict:
     }
 
 
+# -- eScriptorium's export layout: page/ and alto/ beside the images ------------------------------
+
+
+def escriptorium_tree(root: Path) -> Path:
+    """The real PAGE files in page/, ALTO files of the same pages in alto/, the images one folder up."""
+    (root / "page").mkdir(parents=True)
+    (root / "alto").mkdir()
+    for name in ("2", "11"):
+        shutil.copy(PAGE_SET / f"{name}.jpg", root / f"{name}.jpg")
+        shutil.copy(PAGE_SET / f"{name}.xml", root / "page" / f"{name}.xml")
+        layout = layout_of(PAGE_SET / f"{name}.xml")
+        page = Page("e_p1", "1", f"{name}.jpg", layout.width, layout.height, "image/jpeg")
+        page.regions, page.lines = layout.regions, layout.lines
+        (root / "alto" / f"{name}.xml").write_bytes(interchange.alto_xml(page, lambda line: line.text))
+    return root
+
+
+def test_an_escriptorium_export_with_page_and_alto_takes_the_page_files_and_says_so(edition, tmp_path):
+    # Before, the ALTO files (first by name) took the images and every PAGE file was skipped.
+    root = escriptorium_tree(tmp_path / "export")
+    report = transfer.import_path(edition, root, "tester", manuscript_id="both")
+    assert report.skipped == []
+    assert report.pages == [
+        "page 1: page/2.xml (PAGE 2019) + 2.jpg, 26 line(s)",
+        "page 2: page/11.xml (PAGE 2019) + 11.jpg, 21 line(s)",
+    ]
+    assert report.notes == [
+        "alto/2.xml (ALTO v4) left aside: page/2.xml (PAGE 2019) was taken for the same image 2.jpg",
+        "alto/11.xml (ALTO v4) left aside: page/11.xml (PAGE 2019) was taken for the same image 11.jpg",
+    ]
+    assert {entry.source for entry in edition.journal.entries("both")} == {"import:page"}
+    # Two files of one format for one image are still a conflict, said as such.
+    shutil.copy(root / "page" / "2.xml", root / "page" / "2b.xml")
+    report = transfer.import_path(edition, root, "tester", manuscript_id="twice")
+    assert report.skipped == ["page/2b.xml: its image 2.jpg belongs to page/2.xml already"]
+    assert len(report.pages) == 2
+
+
+def test_the_page_folder_of_an_escriptorium_export_finds_its_images_one_folder_up(edition, tmp_path):
+    root = escriptorium_tree(tmp_path / "export")
+    report = transfer.import_path(edition, root / "page", "tester", manuscript_id="pages")
+    assert report.skipped == [] and report.notes == []
+    assert [page.image for page in edition.load("pages").pages] == ["2.jpg", "11.jpg"]
+    assert (edition.facsimile_dir / "pages" / "2.jpg").read_bytes() == (PAGE_SET / "2.jpg").read_bytes()
+    # The same tree zipped: one folder up is inside the archive.
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(root.rglob("*")):
+            zipped.write(path, f"export/{path.relative_to(root)}")
+    report = transfer.import_path(edition, archive, "tester", manuscript_id="zipped")
+    assert report.skipped == [] and len(report.pages) == 2
+
+
+def test_an_upload_does_not_look_for_images_outside_itself(edition, tmp_path):
+    # A single XML uploaded through the browser sits in a temporary folder: the folder
+    # above it is not part of the import, whatever lies there.
+    (tmp_path / "upload").mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", tmp_path / "2.jpg")
+    shutil.copy(PAGE_SET / "2.xml", tmp_path / "upload" / "2.xml")
+    with pytest.raises(WorkbenchError, match="claims the image 2.jpg, which is not among the files imported"):
+        transfer.import_path(edition, tmp_path / "upload" / "2.xml", "tester", manuscript_id="upload")
+
+
 # -- lines whose baseline or polygon TEI cannot take -------------------------------------------------
 
 PAGE_NS = {"p": interchange.PAGE_2019}

@@ -78,19 +78,39 @@ def _import_layouts(
     report = ImportReport(manuscript_id)
     manuscript = Manuscript(id=manuscript_id, title=title or source.stem)
     image_files: dict[str, Path] = {}
-    used: set[Path] = set()
     formats = set()
+    # The files of each image, in the order of the files' names (an image's first file places its page).
+    by_image: dict[Path, list[tuple[str, interchange.Layout, images.ImageInfo]]] = {}
     for path in xml:
         name = str(path.relative_to(folder))
         try:
             layout = interchange.read_layout(path.read_bytes(), name)
-            image, info = _page_image(layout.image, (layout.width, layout.height), path, files, name)
-            if image in used:
-                raise WorkbenchError(f"{name}: its image {layout.image} belongs to an earlier file already")
+            image, info = _page_image(
+                layout.image,
+                (layout.width, layout.height),
+                path,
+                files,
+                name,
+                above=source.is_dir() or path.parent != folder,
+            )
         except WorkbenchError as error:
             report.skipped.append(str(error))
             continue
-        used.add(image)
+        by_image.setdefault(image, []).append((name, layout, info))
+    for image, claims in by_image.items():
+        # eScriptorium exports a page as PAGE and as ALTO side by side: the PAGE file is
+        # taken, the ALTO file left aside; two files of one format for one image are a conflict.
+        name, layout, info = next((claim for claim in claims if _is_page(claim[1])), claims[0])
+        for other, other_layout, _ in claims:
+            if other == name:
+                continue
+            if _is_page(other_layout) != _is_page(layout):
+                report.notes.append(
+                    f"{other} ({other_layout.format}) left aside: {name} ({layout.format}) was taken for the same "
+                    f"image {image.name}"
+                )
+            else:
+                report.skipped.append(f"{other}: its image {other_layout.image} belongs to {name} already")
         file_name = image.name if image.name not in image_files else f"{len(manuscript.pages) + 1:03}-{image.name}"
         image_files[file_name] = image
         n = len(manuscript.pages) + 1
@@ -105,6 +125,10 @@ def _import_layouts(
     kind = "+".join(sorted("alto" if f.startswith("ALTO") else "page" for f in formats))
     edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
     return report
+
+
+def _is_page(layout: interchange.Layout) -> bool:
+    return layout.format.startswith("PAGE")
 
 
 def _fill_page(manuscript: Manuscript, page: Page, layout: interchange.Layout) -> None:
@@ -165,10 +189,16 @@ def _import_tei(
 
 
 def _page_image(
-    reference: str, size: tuple[int, int], xml: Path, files: list[Path], name: str, relative: str | None = None
+    reference: str,
+    size: tuple[int, int],
+    xml: Path,
+    files: list[Path],
+    name: str,
+    relative: str | None = None,
+    above: bool | None = None,
 ) -> tuple[Path, images.ImageInfo]:
     """The image a file names, found (``_find_image``), whole, and of the size the file's coordinates are for."""
-    image = _find_image(reference, xml, files, name, relative)
+    image = _find_image(reference, xml, files, name, relative, above)
     info = images.inspect_image(image)
     if (info.width, info.height) != size:
         raise WorkbenchError(
@@ -178,9 +208,20 @@ def _page_image(
     return image, info
 
 
-def _find_image(reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None) -> Path:
-    """The image a file names: next to it (or at ``relative`` to it), else the one file of that name."""
+def _find_image(
+    reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None, above: bool | None = None
+) -> Path:
+    """The image a file names: next to it (or at ``relative`` to it), else one folder up, else the one
+    file of that name among ``files``.
+
+    One folder up (``above``) is where eScriptorium's export puts the images of
+    ``page/*.xml``; the caller allows it where that folder is inside the import, or
+    where a folder on this machine was chosen to import (an upload's folder's parent
+    is nobody's business).
+    """
     candidates = [xml.parent / reference]
+    if above:
+        candidates.append(xml.parent.parent / reference)
     if relative:
         candidates.insert(0, xml.parent / relative)
     for candidate in candidates:
