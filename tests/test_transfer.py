@@ -428,7 +428,9 @@ def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(editio
     assert "02.xml: claims the image missing.png, which is not among the files imported" in skipped
     assert "03.xml: its image small.png is 600×800 pixels, but the file's coordinates are for 1200×1600" in skipped
     assert "04.xml: unknown XML namespace http://schema.primaresearch.org/PAGE/gts/pagecontent/2009-03-16" in skipped
-    assert "05.xml has a DOCTYPE declaration" in skipped
+    # A PAGE file (05.xml) is not called a TEI document.
+    assert "05.xml has a DOCTYPE declaration, which the workbench refuses in any XML it reads: entity" in skipped
+    assert "TEI" not in skipped
     assert "06.xml cannot be read as XML" in skipped
     notes = "\n".join(report.notes)
     at = {e.get("id"): e.sourceline for e in tei.parse_xml((folder / "07.xml").read_bytes()).iter("{*}TextLine")}
@@ -498,6 +500,27 @@ def test_the_images_stay_in_the_hidden_folder_until_the_document_is_valid(editio
     [names] = seen_while_validating
     assert len(names) == 1 and names[0].startswith(".staged.import-")
     assert sorted(p.name for p in edition.facsimile_dir.iterdir()) == ["staged"]
+
+
+def test_a_refused_import_names_the_file_element_and_line_it_came_from(edition, tmp_path):
+    # A region type with a zero-width space (a format character) is not a TEI subtype;
+    # the error named a line of the generated TEI, which no one ever sees.
+    folder = tmp_path / "refused"
+    folder.mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
+    tree = tei.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    region = tree.find(".//p:TextRegion", PAGE_NS)
+    region.set("custom", "structure {type:main\u200bcolumn;}")
+    tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
+    at = tei.parse_xml((folder / "2.xml").read_bytes()).find(".//p:TextRegion", PAGE_NS).sourceline
+    with pytest.raises(InvalidDocument) as refused:
+        transfer.import_path(edition, folder, "tester", manuscript_id="refused")
+    assert str(refused.value).splitlines()[1:] == [
+        f"  2.xml: TextRegion {region.get('id')} (line {at}): attribute subtype is not allowed on <zone> "
+        "[workbench.rng]"
+    ]
+    assert "(nothing was imported)" in str(refused.value)
+    assert nothing_left(edition, "refused")
 
 
 def test_an_existing_manuscript_is_never_overwritten(sample_edition, tmp_path):

@@ -79,6 +79,7 @@ def _import_layouts(
     manuscript = Manuscript(id=manuscript_id, title=title or source.stem)
     image_files: dict[str, Path] = {}
     formats = set()
+    origins: dict[str, str] = {}  # the workbench's ids of pages, regions and lines → where each came from
     # The files of each image, in the order of the files' names (an image's first file places its page).
     by_image: dict[Path, list[tuple[str, interchange.Layout, images.ImageInfo]]] = {}
     for path in xml:
@@ -115,7 +116,7 @@ def _import_layouts(
         image_files[file_name] = image
         n = len(manuscript.pages) + 1
         page = Page(tei.page_id(manuscript_id, n), str(n), file_name, info.width, info.height, info.mime_type)
-        _fill_page(manuscript, page, layout)
+        _fill_page(manuscript, page, layout, name, origins)
         manuscript.pages.append(page)
         formats.add(layout.format)
         report.pages.append(f"page {n}: {name} ({layout.format}) + {image.name}, {len(page.lines)} line(s)")
@@ -123,22 +124,59 @@ def _import_layouts(
     if not manuscript.pages:
         raise WorkbenchError(f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(report.skipped))
     kind = "+".join(sorted("alto" if f.startswith("ALTO") else "page" for f in formats))
-    edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
+    try:
+        edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
+    except validation.InvalidDocument as error:
+        problems = _in_source_terms(manuscript, error.problems, origins)
+        raise validation.InvalidDocument(f"the TEI made from {source.name} (nothing was imported)", problems) from None
     return report
+
+
+def _in_source_terms(
+    manuscript: Manuscript, problems: list[validation.Problem], origins: dict[str, str]
+) -> list[validation.Problem]:
+    """Problems of the TEI made from PAGE/ALTO, said of the file, element and line each came from.
+
+    The TEI's own line numbers mean nothing to whoever imports: it was never written.
+    """
+    tree = tei.parse_xml(tei.document_bytes(manuscript), manuscript.id)  # the bytes the refused save validated
+    id_at_line: dict[int, str] = {}
+    for element in tree.iter():
+        holder = element
+        while holder is not None and holder.get(tei.XML_ID) is None:
+            holder = holder.getparent()
+        if holder is not None and isinstance(element.tag, str):
+            id_at_line.setdefault(element.sourceline, holder.get(tei.XML_ID))
+    said = []
+    for problem in problems:
+        element_id = id_at_line.get(problem.line or 0, "")
+        # A line's lb is its zone's id + "_t".
+        origin = origins.get(element_id) or origins.get(element_id.removesuffix("_t"))
+        if origin is None:
+            said.append(problem)
+        else:
+            said.append(validation.Problem(None, f"{origin}: {problem.message}", problem.check))
+    return said
 
 
 def _is_page(layout: interchange.Layout) -> bool:
     return layout.format.startswith("PAGE")
 
 
-def _fill_page(manuscript: Manuscript, page: Page, layout: interchange.Layout) -> None:
-    """The layout's regions and lines on ``page``, with the workbench's ids, as imported text."""
+def _fill_page(
+    manuscript: Manuscript, page: Page, layout: interchange.Layout, name: str, origins: dict[str, str]
+) -> None:
+    """The layout's regions and lines on ``page``, with the workbench's ids, as imported text;
+    ``origins`` gets where each came from (file ``name``, element, line)."""
     source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
+    origins[page.id] = name
     region_ids = {}
     for k, region in enumerate(layout.regions, start=1):
         region_ids[region.id] = f"{page.id}_r{k}"
+        origins[region_ids[region.id]] = f"{name}: {layout.origins.get(region.id, f'region {region.id}')}"
         page.regions.append(Region(region_ids[region.id], region.boundary, region.kind))
     for k, line in enumerate(layout.lines, start=1):
+        origins[f"{page.id}_l{k}"] = f"{name}: {layout.origins.get(line.id, f'line {line.id}')}"
         page.lines.append(
             Line(
                 f"{page.id}_l{k}",
