@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
 
 from workbench.cli import cli
 
@@ -104,3 +112,75 @@ def test_publish_reindex_and_search(sample_edition):
     assert run("search", "--exact", "ръкави").output.startswith("0 line(s)")
     refused = run("search", "*ъка")  # main() prints a WorkbenchError as "Error: …"
     assert refused.exit_code == 1 and "cannot come first" in str(refused.exception)
+
+
+# -- an import stopped by a signal ---------------------------------------------------------------
+
+PAGE_SET = REPO / "tests/data/ground-truth/page2019-escriptorium"
+
+
+def _many_pages(folder: Path, count: int) -> Path:
+    """A real eScriptorium page and its image, ``count`` times: an import long enough to stop mid-way."""
+    folder.mkdir()
+    page = (PAGE_SET / "2.xml").read_bytes()
+    for n in range(1, count + 1):
+        shutil.copy(PAGE_SET / "2.jpg", folder / f"p{n}.jpg")
+        (folder / f"p{n}.xml").write_bytes(page.replace(b'imageFilename="2.jpg"', f'imageFilename="p{n}.jpg"'.encode()))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("signal_name", "started_ignoring_sigint"),
+    [
+        ("SIGTERM", False),
+        ("SIGINT", False),
+        # What a shell without job control does to a command run with `&`; Python then
+        # left SIGINT ignored, and Ctrl-C or kill -INT waited for the import to finish.
+        ("SIGINT", True),
+    ],
+)
+def test_an_import_stopped_by_a_signal_leaves_nothing_and_can_be_run_again(
+    tmp_path, signal_name, started_ignoring_sigint
+):
+    number = getattr(signal, signal_name)
+    source = _many_pages(tmp_path / "many", 60)
+    root = tmp_path / "edition"
+    command = [sys.executable, "-m", "workbench", "--edition", str(root), "import", str(source), "--id", "many"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    process = subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignore_sigint if started_ignoring_sigint else None,
+    )
+    try:
+        # Mid-import for certain: the images are being copied into the hidden staging folder.
+        deadline = time.monotonic() + 120
+        while not list((root / "facsimiles").glob(".many.import-*")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the import never began staging its images"
+            time.sleep(0.01)
+        sent = time.monotonic()
+        process.send_signal(number)
+        out, err = process.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert took < 5, f"the import took {took:.1f} s to stop"
+    assert process.returncode == 128 + number, (out, err)
+    assert f"Stopped by {signal_name}: the import was undone, nothing of it is left" in err
+    assert "Traceback" not in err
+    assert list((root / "facsimiles").iterdir()) == []  # no images, no staging folder
+    assert list((root / "tei").iterdir()) == []
+
+    again = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "Imported 60 page(s) as many" in again.stdout
+    assert sorted(p.name for p in (root / "tei").iterdir()) == ["many.xml"]
+    assert len(list((root / "facsimiles" / "many").glob("*.jpg"))) == 60

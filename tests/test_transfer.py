@@ -19,6 +19,7 @@ from PIL import Image
 
 from workbench import transcription
 from workbench.exchange import layout_files, transfer
+from workbench.layout import geometry
 from workbench.model import Line, Page, Region, WorkbenchError
 from workbench.tei import codec, validation
 from workbench.tei.validation import InvalidDocument
@@ -264,6 +265,142 @@ def summary_of_page(page: Page) -> dict:
     }
 
 
+# -- eScriptorium's export layout: page/ and alto/ beside the images ------------------------------
+
+
+def escriptorium_tree(root: Path) -> Path:
+    """The real PAGE files in page/, ALTO files of the same pages in alto/, the images one folder up."""
+    (root / "page").mkdir(parents=True)
+    (root / "alto").mkdir()
+    for name in ("2", "11"):
+        shutil.copy(PAGE_SET / f"{name}.jpg", root / f"{name}.jpg")
+        shutil.copy(PAGE_SET / f"{name}.xml", root / "page" / f"{name}.xml")
+        layout = layout_of(PAGE_SET / f"{name}.xml")
+        page = Page("e_p1", "1", f"{name}.jpg", layout.width, layout.height, "image/jpeg")
+        page.regions, page.lines = layout.regions, layout.lines
+        (root / "alto" / f"{name}.xml").write_bytes(layout_files.alto_xml(page, lambda line: line.text))
+    return root
+
+
+def test_an_escriptorium_export_with_page_and_alto_takes_the_page_files_and_says_so(edition, tmp_path):
+    # Before, the ALTO files (first by name) took the images and every PAGE file was skipped.
+    root = escriptorium_tree(tmp_path / "export")
+    report = transfer.import_path(edition, root, "tester", manuscript_id="both")
+    assert report.skipped == []
+    assert report.pages == [
+        "page 1: page/2.xml (PAGE 2019) + 2.jpg, 26 line(s)",
+        "page 2: page/11.xml (PAGE 2019) + 11.jpg, 21 line(s)",
+    ]
+    assert report.notes == [
+        "alto/2.xml (ALTO v4) left aside: page/2.xml (PAGE 2019) was taken for the same image 2.jpg",
+        "alto/11.xml (ALTO v4) left aside: page/11.xml (PAGE 2019) was taken for the same image 11.jpg",
+    ]
+    assert {entry.source for entry in edition.journal.entries("both")} == {"import:page"}
+    # Two files of one format for one image are still a conflict, said as such.
+    shutil.copy(root / "page" / "2.xml", root / "page" / "2b.xml")
+    report = transfer.import_path(edition, root, "tester", manuscript_id="twice")
+    assert report.skipped == ["page/2b.xml: its image 2.jpg belongs to page/2.xml already"]
+    assert len(report.pages) == 2
+
+
+def test_the_page_folder_of_an_escriptorium_export_finds_its_images_one_folder_up(edition, tmp_path):
+    root = escriptorium_tree(tmp_path / "export")
+    report = transfer.import_path(edition, root / "page", "tester", manuscript_id="pages")
+    assert report.skipped == [] and report.notes == []
+    assert [page.image for page in edition.load("pages").pages] == ["2.jpg", "11.jpg"]
+    assert (edition.facsimile_dir / "pages" / "2.jpg").read_bytes() == (PAGE_SET / "2.jpg").read_bytes()
+    # The same tree zipped: one folder up is inside the archive.
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(root.rglob("*")):
+            zipped.write(path, f"export/{path.relative_to(root)}")
+    report = transfer.import_path(edition, archive, "tester", manuscript_id="zipped")
+    assert report.skipped == [] and len(report.pages) == 2
+
+
+def test_an_upload_does_not_look_for_images_outside_itself(edition, tmp_path):
+    # A single XML uploaded through the browser sits in a temporary folder: the folder
+    # above it is not part of the import, whatever lies there.
+    (tmp_path / "upload").mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", tmp_path / "2.jpg")
+    shutil.copy(PAGE_SET / "2.xml", tmp_path / "upload" / "2.xml")
+    with pytest.raises(WorkbenchError, match="claims the image 2.jpg, which is not among the files imported"):
+        transfer.import_path(edition, tmp_path / "upload" / "2.xml", "tester", manuscript_id="upload")
+
+
+# -- lines whose baseline or polygon TEI cannot take -------------------------------------------------
+
+PAGE_NS = {"p": layout_files.PAGE_2019}
+ALTO_NS = {"a": layout_files.ALTO_4}
+
+
+def test_a_one_point_baseline_in_a_real_page_file_is_redrawn_and_the_rest_comes_in(edition, tmp_path):
+    # One such line made a 16-page import fail whole, with an error about the generated TEI.
+    folder = tmp_path / "page"
+    folder.mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
+    tree = codec.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    lines = tree.findall(".//p:TextLine", PAGE_NS)
+    lines[3].find("p:Baseline", PAGE_NS).set("points", "160,500")  # one point
+    lines[4].find("p:Baseline", PAGE_NS).set("points", "")  # empty
+    lines[5].remove(lines[5].find("p:Baseline", PAGE_NS))  # missing
+    lines[6].find("p:Coords", PAGE_NS).set("points", "150,620 900,630")  # two-point polygon, baseline kept
+    lines[7].find("p:Coords", PAGE_NS).set("points", "150,700")  # a point, and no baseline: nothing to go by
+    lines[7].remove(lines[7].find("p:Baseline", PAGE_NS))
+    tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
+    lines = codec.parse_xml((folder / "2.xml").read_bytes()).findall(".//p:TextLine", PAGE_NS)  # as written
+    ids = [line.get("id") for line in lines]
+    polygons = {line.get("id"): layout_files._points(line.find("p:Coords", PAGE_NS).get("points")) for line in lines}
+
+    report = transfer.import_path(edition, folder, "tester", manuscript_id="baselines")
+    notes = "\n".join(report.notes)
+    for k, had in [(3, "a baseline of one point"), (4, "no baseline"), (5, "no baseline")]:
+        where = f"2.xml: TextLine {ids[k]} (line {lines[k].sourceline})"
+        assert f"{where}: it had {had}; one was drawn along the middle of its polygon" in notes
+    assert f"2.xml: TextLine {ids[6]} (line {lines[6].sourceline}): no polygon, a band around its baseline" in notes
+    text = "".join(lines[7].find("p:TextEquiv/p:Unicode", PAGE_NS).itertext())
+    assert (
+        f"2.xml: TextLine {ids[7]} (line {lines[7].sourceline}) left out: it has no polygon or baseline "
+        f"(its text was: {text!r})"
+    ) in notes
+    assert edition.problems("baselines") == []
+    imported = edition.load("baselines").pages[0].lines
+    assert len(imported) == len(lines) - 1
+    for k in (3, 4, 5):
+        baseline, polygon = imported[k].baseline, polygons[ids[k]]
+        xs, ys = [x for x, _ in polygon], [y for _, y in polygon]
+        # Along the line, left to right, from one end of the polygon to the other, through its middle.
+        assert len(baseline) == 2 and abs(baseline[0][0] - min(xs)) <= 3 and abs(baseline[1][0] - max(xs)) <= 3
+        assert all(min(ys) < y < max(ys) for _, y in baseline)
+        assert abs((baseline[0][1] + baseline[1][1]) / 2 - sum(ys) / len(ys)) < 5
+
+
+def test_a_one_point_baseline_in_a_real_alto_file_is_redrawn(edition, tmp_path):
+    folder = tmp_path / "alto"
+    folder.mkdir()
+    stem = "TestamentsDePoilus_will_AN_0218-0"
+    shutil.copy(ALTO_SET / f"{stem}.jpg", folder / f"{stem}.jpg")
+    tree = codec.parse_xml((ALTO_SET / f"{stem}.xml").read_bytes())
+    lines = tree.findall(".//a:TextLine", ALTO_NS)
+    lines[2].set("BASELINE", "556 193")
+    tree.write(str(folder / f"{stem}.xml"), xml_declaration=True, encoding="UTF-8")
+    lines = codec.parse_xml((folder / f"{stem}.xml").read_bytes()).findall(".//a:TextLine", ALTO_NS)  # as written
+    report = transfer.import_path(edition, folder, "tester", manuscript_id="alto-baseline")
+    assert report.notes == [
+        f"{stem}.xml: TextLine {lines[2].get('ID')} (line {lines[2].sourceline}): it had a baseline of one point; "
+        "one was drawn along the middle of its polygon"
+    ]
+    assert len(edition.load("alto-baseline").pages[0].lines[2].baseline) == 2
+    assert edition.problems("alto-baseline") == []
+
+
+def test_a_slanted_line_gets_a_slanted_baseline():
+    # A parallelogram rising 100 pixels over 1000.
+    baseline = geometry.long_axis([(0, 100), (1000, 0), (1000, 40), (0, 140)])
+    assert baseline == [(0, 120), (1000, 20)]
+    assert geometry.long_axis([(5, 5), (5, 5), (5, 5)]) == []
+
+
 # -- bad input: clear reports, nothing half-imported ----------------------------------------------
 
 
@@ -321,11 +458,20 @@ def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(editio
     assert "02.xml: claims the image missing.png, which is not among the files imported" in skipped
     assert "03.xml: its image small.png is 600×800 pixels, but the file's coordinates are for 1200×1600" in skipped
     assert "04.xml: unknown XML namespace http://schema.primaresearch.org/PAGE/gts/pagecontent/2009-03-16" in skipped
-    assert "05.xml has a DOCTYPE declaration" in skipped
+    # A PAGE file (05.xml) is not called a TEI document.
+    assert "05.xml has a DOCTYPE declaration, which the workbench refuses in any XML it reads: entity" in skipped
+    assert "TEI" not in skipped
     assert "06.xml cannot be read as XML" in skipped
     notes = "\n".join(report.notes)
-    assert "07.xml: line s_p1_l2 left out: it lies wholly outside the page (its text was: 'ред 2')" in notes
-    assert "07.xml: 1 polygon(s) or baseline(s) reached past the page's edge and were moved onto it" in notes
+    at = {e.get("id"): e.sourceline for e in codec.parse_xml((folder / "07.xml").read_bytes()).iter("{*}TextLine")}
+    assert (
+        f"07.xml: TextLine s_p1_l2 (line {at['s_p1_l2']}) left out: it lies wholly outside the page "
+        "(its text was: 'ред 2')"
+    ) in notes
+    assert (
+        "07.xml: 1 polygon(s) or baseline(s) reached past the page's edge and were moved onto it: "
+        f"TextLine s_p1_l3 (line {at['s_p1_l3']})"
+    ) in notes
     manuscript = edition.load("mixed")
     assert [len(page.lines) for page in manuscript.pages] == [2, 2]
     assert manuscript.pages[1].lines[1].boundary[0] == (0, 300)
@@ -364,6 +510,47 @@ def test_a_failure_while_saving_leaves_no_half_import(edition, tmp_path, monkeyp
     monkeypatch.undo()
     transfer.import_path(edition, folder, "tester", manuscript_id="crash")  # and it can be imported afterwards
     assert len(edition.load("crash").lines()) == 2
+
+
+def test_the_images_stay_in_the_hidden_folder_until_the_document_is_valid(edition, tmp_path, monkeypatch):
+    # Placed before validation, they were left behind (with no TEI) by a signal during it.
+    folder = tmp_path / "staged"
+    scan(folder)
+    make_import(folder, **{"scan.xml": page_file(simple_page())})
+    seen_while_validating = []
+    check_project = validation.check_project
+
+    def looking(tree, schema_dir=validation.SCHEMA_DIR):
+        seen_while_validating.append(sorted(p.name for p in edition.facsimile_dir.iterdir()))
+        return check_project(tree, schema_dir)
+
+    monkeypatch.setattr(validation, "check_project", looking)
+    transfer.import_path(edition, folder, "tester", manuscript_id="staged")
+    assert len(seen_while_validating) == 1
+    [names] = seen_while_validating
+    assert len(names) == 1 and names[0].startswith(".staged.import-")
+    assert sorted(p.name for p in edition.facsimile_dir.iterdir()) == ["staged"]
+
+
+def test_a_refused_import_names_the_file_element_and_line_it_came_from(edition, tmp_path):
+    # A region type with a zero-width space (a format character) is not a TEI subtype;
+    # the error named a line of the generated TEI, which no one ever sees.
+    folder = tmp_path / "refused"
+    folder.mkdir()
+    shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
+    tree = codec.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    region = tree.find(".//p:TextRegion", PAGE_NS)
+    region.set("custom", "structure {type:main\u200bcolumn;}")
+    tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
+    at = codec.parse_xml((folder / "2.xml").read_bytes()).find(".//p:TextRegion", PAGE_NS).sourceline
+    with pytest.raises(InvalidDocument) as refused:
+        transfer.import_path(edition, folder, "tester", manuscript_id="refused")
+    assert str(refused.value).splitlines()[1:] == [
+        f"  2.xml: TextRegion {region.get('id')} (line {at}): attribute subtype is not allowed on <zone> "
+        "[workbench.rng]"
+    ]
+    assert "(nothing was imported)" in str(refused.value)
+    assert nothing_left(edition, "refused")
 
 
 def test_an_existing_manuscript_is_never_overwritten(sample_edition, tmp_path):

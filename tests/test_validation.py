@@ -103,3 +103,29 @@ def test_tei_all_reports_foreign_elements_with_line_numbers():
 @pytest.mark.parametrize("schema", ["workbench.rng", "tei_all.rng", "workbench.sch", "workbench.odd"])
 def test_shipped_schema_files_are_present(schema):
     assert (REPO / "schemas" / schema).stat().st_size > 1000
+
+
+def test_threads_validating_at_once_each_get_their_own_problems():
+    # lxml keeps a validator's log on the validator: shared between threads, one run's
+    # log was cleared by another's, and a save was refused naming no problem at all.
+    import threading
+
+    manuscript = make_manuscript(pages=20, lines=20)
+    manuscript.pages[3].lines[2].baseline = [(60, 100)]  # a path of one point: not allowed
+    data = codec.document_bytes(manuscript)
+    results: list[list[validation.Problem]] = []
+
+    def validate_repeatedly():
+        for _ in range(15):
+            results.append(validation.check_project(codec.parse_xml(data)))
+
+    threads = [threading.Thread(target=validate_repeatedly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 60
+    for problems in results:
+        assert [(p.message, p.check) for p in problems] == [
+            ("<zone> contains <path>, which is not allowed there", "workbench.rng")
+        ]

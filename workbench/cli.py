@@ -5,9 +5,11 @@ from __future__ import annotations
 import getpass
 import html
 import os
+import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,10 +50,50 @@ def cli(ctx: click.Context, edition_root: Path, user: str | None) -> None:
     ctx.obj = Context(Edition(edition_root), user or getpass.getuser())
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the command (raised where it was, so that its cleanup runs)."""
+
+    def __init__(self, number: int, outcome: str):
+        super().__init__(number)
+        self.number = number
+        self.outcome = outcome  # what became of the command's work, for the message
+
+
+@contextmanager
+def _stopped_cleanly_by_signals(outcome: str) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP end the command through its cleanup, whatever it inherited.
+
+    Python dies at once on SIGTERM (an import left its images without a TEI), and it
+    leaves SIGINT ignored when it starts with SIGINT ignored, as a shell without job
+    control starts commands run with ``&``: Ctrl-C or ``kill -INT`` did nothing until
+    the import had finished. The first signal raises ``Interrupted``; later ones are
+    ignored so that they cannot cut the cleanup short (SIGKILL still ends it all).
+    """
+    numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    interrupted = False
+
+    def interrupt(number: int, frame: object) -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise Interrupted(number, outcome)
+
+    previous = {number: signal.signal(number, interrupt) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__, Interrupted):
+            number = abort.__cause__.number
+            click.secho(f"Stopped by {signal.Signals(number).name}: {abort.__cause__.outcome}", fg="red", err=True)
+            sys.exit(128 + number)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as error:
@@ -168,7 +210,8 @@ def add_pages(context: Context, manuscript_id: str, images: tuple[Path, ...]) ->
 @pass_context
 def import_command(context: Context, source: Path, manuscript_id: str | None, title: str | None) -> None:
     """Import PAGE XML or ALTO files with their images (a folder or a zip), or a project TEI document."""
-    report = transfer.import_path(context.edition, source, context.user, manuscript_id, title)
+    with _stopped_cleanly_by_signals("the import was undone, nothing of it is left; it can be run again"):
+        report = transfer.import_path(context.edition, source, context.user, manuscript_id, title)
     for page in report.pages:
         click.echo(page)
     for note in report.notes:

@@ -146,8 +146,10 @@ class Edition:
         """Add a whole manuscript at once (pages, lines, text, and the images named in
         ``image_files``, by page file name): all of it, or on any failure nothing.
 
-        The images are copied into a hidden folder, renamed into place, and taken away
-        again if the document is refused; the TEI file is written last.
+        The images are copied into a hidden folder, which is renamed into place only
+        once the document has been validated, just before the TEI file is written; on
+        any failure or interruption before that write, the hidden folder or the placed
+        one is removed.
         """
         check_manuscript_id(manuscript.id)
         folder = self.facsimile_dir / manuscript.id
@@ -160,6 +162,14 @@ class Edition:
                 raise WorkbenchError(f"{folder} already holds files; move them away or import under another id")
             staging = Path(tempfile.mkdtemp(dir=self.facsimile_dir, prefix=f".{manuscript.id}.import-"))
             placed = False
+
+            def place() -> None:
+                nonlocal placed
+                if folder.exists():
+                    folder.rmdir()
+                os.replace(staging, folder)
+                placed = True
+
             try:
                 checksums = {}
                 for name, path in image_files.items():
@@ -167,14 +177,11 @@ class Edition:
                     checksums[name] = facsimile.sha256(staging / name)
                 _write_checksums(staging, checksums)
                 entries = _journal_entries(manuscript.id, {}, manuscript.pages, who, source, {})
-                if folder.exists():
-                    folder.rmdir()
-                os.replace(staging, folder)
-                placed = True
-                # Validates the whole document before writing it; if it fails, the images go too.
-                self._save(_Document.of(manuscript), entries, pages=None)
+                self._save(_Document.of(manuscript), entries, pages=None, before_write=place)
             except BaseException:
-                shutil.rmtree(folder if placed else staging, ignore_errors=True)
+                # Once the TEI is there the import has happened: its images stay with it.
+                if not self.tei_path(manuscript.id).exists():
+                    shutil.rmtree(folder if placed else staging, ignore_errors=True)
                 raise
 
     @contextmanager
@@ -389,8 +396,17 @@ class Edition:
         self._documents[manuscript_id] = document
         return document
 
-    def _save(self, document: _Document, entries: list[Entry], pages: Collection[str] | None) -> None:
-        """Validate what changed, journal it, and replace the file atomically."""
+    def _save(
+        self,
+        document: _Document,
+        entries: list[Entry],
+        pages: Collection[str] | None,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        """Validate what changed, journal it, and replace the file atomically.
+
+        ``before_write`` runs once the document is known to be valid, before anything is written.
+        """
         manuscript = document.manuscript
         header = codec.header_part(manuscript)
         same_pages = [page.id for page in manuscript.pages] == list(document.parts)
@@ -412,6 +428,8 @@ class Edition:
             data = codec.assemble(manuscript.id, header, [parts[page.id] for page in manuscript.pages])
         if problems:
             raise validation.InvalidDocument(f"the change to {manuscript.id}", problems)
+        if before_write is not None:
+            before_write()
         # Journal first: an acknowledged change is recorded even if the machine stops
         # between the two steps.
         self.journal.append(manuscript.id, entries)

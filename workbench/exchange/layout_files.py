@@ -58,6 +58,8 @@ class Layout:
     regions: list[Region] = field(default_factory=list)
     lines: list[Line] = field(default_factory=list)  # in reading order; text is plain, not TEI
     notes: list[str] = field(default_factory=list)  # what was changed or left out, for the import report
+    # Where each line and region is in the file, by id, for notes: "TextLine l12 (line 57)".
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 class UnknownFormat(WorkbenchError):
@@ -113,12 +115,14 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
             element.get("id", ""), _points(_coords(element, ns)), _page_region_kind(element), element.get("id")
         )
         layout.regions.append(region)
+        layout.origins[region.id] = _origin(element, region.id)
         lines = element.findall("p:TextLine", ns)
         if lines and all(_custom_index(line) is not None for line in lines):
             lines.sort(key=_custom_index)
         for line in lines:
             text, cert = _page_text(line, ns)
             baseline = line.find("p:Baseline", ns)
+            layout.origins[line.get("id", "")] = _origin(line, line.get("id", ""))
             layout.lines.append(
                 Line(
                     line.get("id", ""),
@@ -232,8 +236,10 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
     for block in page.iter(f"{{{ALTO_4}}}TextBlock"):
         region = Region(block.get("ID", ""), _points(_alto_shape(block, ns)), label(block) or "text", block.get("ID"))
         layout.regions.append(region)
+        layout.origins[region.id] = _origin(block, region.id)
         for line in block.findall("a:TextLine", ns):
             text, cert = _alto_text(line)
+            layout.origins[line.get("ID", "")] = _origin(line, line.get("ID", ""))
             layout.lines.append(
                 Line(
                     line.get("ID", ""),
@@ -291,6 +297,11 @@ def _line_text(text: str) -> str:
 # -- shared reading helpers -------------------------------------------------------------
 
 
+def _origin(element: etree._Element, element_id: str) -> str:
+    """An element as notes name it: its kind, its id and its line in the file."""
+    return f"{etree.QName(element).localname} {element_id or '(no id)'} (line {element.sourceline})"
+
+
 def _text(element: etree._Element | None) -> str | None:
     if element is None:
         return None
@@ -331,11 +342,13 @@ def _points(value: str | None) -> list[Point]:
 
 
 def _fit_to_page(layout: Layout, name: str) -> None:
-    """Keep every point on the page, and every line with a polygon of its own.
+    """Keep every point on the page, and every line with a polygon and a baseline of its own.
 
-    A line wholly off the page is left out (noted); points just over the edge, as
+    A line wholly off the page, or with neither a polygon nor a baseline, is left out
+    (noted, with its text); a baseline missing or of one point is drawn along the
+    polygon, a polygon missing around the baseline; points just over the edge, as
     segmenters write them, are moved onto it (noted, so the round trip is exact for
-    everything else).
+    everything else). Every note names the line or region, as ``origins`` gives it.
     """
     width, height = layout.width, layout.height
 
@@ -345,38 +358,55 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     def off_page(points: list[Point]) -> bool:
         return all(x < 0 or y < 0 or x > width or y > height for x, y in points)
 
-    kept, clipped = [], 0
+    def origin(element_id: str, kind: str) -> str:
+        return layout.origins.get(element_id, f"{kind} {element_id}")
+
+    kept, moved = [], []
     for line in layout.lines:
+        where = origin(line.id, "line")
+        text = f" (its text was: {line.text!r})" if line.text else ""
         if len(line.boundary) < 3 and len(line.baseline) >= 2:
             line.boundary = geometry.band(line.baseline, layout.lines, height)
-            layout.notes.append(f"line {line.id}: no polygon, a band around its baseline was used")
+            layout.notes.append(f"{where}: no polygon, a band around its baseline was used")
         if len(line.boundary) < 3 or off_page(line.boundary):
             what = "has no polygon or baseline" if len(line.boundary) < 3 else "lies wholly outside the page"
-            text = f" (its text was: {line.text!r})" if line.text else ""
-            layout.notes.append(f"line {line.id} left out: it {what}{text}")
+            layout.notes.append(f"{where} left out: it {what}{text}")
             continue
+        if len(line.baseline) < 2:
+            # A TEI baseline (path) needs two points; a line needs one to be recognised again.
+            had = "no baseline" if not line.baseline else "a baseline of one point"
+            line.baseline = geometry.long_axis(line.boundary)
+            if len(line.baseline) < 2:
+                layout.notes.append(f"{where} left out: it has {had} and its polygon has no extent{text}")
+                continue
+            layout.notes.append(f"{where}: it had {had}; one was drawn along the middle of its polygon")
         fitted = on_page(line.boundary), on_page(line.baseline)
         if fitted != (line.boundary, line.baseline):
-            clipped += 1
+            moved.append(where)
             line.boundary, line.baseline = fitted
         kept.append(line)
     layout.lines = kept
     regions = []
     for region in layout.regions:
+        where = origin(region.id, "region")
         if len(region.boundary) < 3:
             members = [point for line in kept if line.region == region.id for point in line.boundary]
             if not members:
-                layout.notes.append(f"region {region.id} left out: it has no polygon and no lines")
+                layout.notes.append(f"{where} left out: it has no polygon and no lines")
                 continue
             region.boundary = geometry.box(members)
-            layout.notes.append(f"region {region.id}: no polygon, the box around its lines was used")
+            layout.notes.append(f"{where}: no polygon, the box around its lines was used")
         fitted = on_page(region.boundary)
-        clipped += fitted != region.boundary
+        if fitted != region.boundary:
+            moved.append(where)
         region.boundary = fitted
         regions.append(region)
     layout.regions = regions
-    if clipped:
-        layout.notes.append(f"{clipped} polygon(s) or baseline(s) reached past the page's edge and were moved onto it")
+    if moved:
+        layout.notes.append(
+            f"{len(moved)} polygon(s) or baseline(s) reached past the page's edge and were moved onto it: "
+            + ", ".join(moved)
+        )
 
 
 # -- writing ------------------------------------------------------------------------

@@ -92,24 +92,45 @@ def _import_layouts(
         names = ", ".join(str(p.relative_to(folder)) for p in mets)
         report.notes.append(f"{len(mets)} METS files ({names}): the pages are in the order of the file names")
     image_files: dict[str, Path] = {}
-    used: set[Path] = set()
     formats = set()
+    origins: dict[str, str] = {}  # the workbench's ids of pages, regions and lines → where each came from
+    # The files of each image, in the order of the files' names (an image's first file places its page).
+    by_image: dict[Path, list[tuple[str, layout_files.Layout, facsimile.ImageInfo]]] = {}
     for path in xml:
         name = str(path.relative_to(folder))
         try:
             layout = layout_files.read_layout(path.read_bytes(), name)
-            image, info = _page_image(layout.image, (layout.width, layout.height), path, files, name)
-            if image in used:
-                raise WorkbenchError(f"{name}: its image {layout.image} belongs to an earlier file already")
+            image, info = _page_image(
+                layout.image,
+                (layout.width, layout.height),
+                path,
+                files,
+                name,
+                above=source.is_dir() or path.parent != folder,
+            )
         except WorkbenchError as error:
             report.skipped.append(str(error))
             continue
-        used.add(image)
+        by_image.setdefault(image, []).append((name, layout, info))
+    for image, claims in by_image.items():
+        # eScriptorium exports a page as PAGE and as ALTO side by side: the PAGE file is
+        # taken, the ALTO file left aside; two files of one format for one image are a conflict.
+        name, layout, info = next((claim for claim in claims if _is_page(claim[1])), claims[0])
+        for other, other_layout, _ in claims:
+            if other == name:
+                continue
+            if _is_page(other_layout) != _is_page(layout):
+                report.notes.append(
+                    f"{other} ({other_layout.format}) left aside: {name} ({layout.format}) was taken for the same "
+                    f"image {image.name}"
+                )
+            else:
+                report.skipped.append(f"{other}: its image {other_layout.image} belongs to {name} already")
         file_name = image.name if image.name not in image_files else f"{len(manuscript.pages) + 1:03}-{image.name}"
         image_files[file_name] = image
         n = len(manuscript.pages) + 1
         page = Page(codec.page_id(manuscript_id, n), str(n), file_name, info.width, info.height, info.mime_type)
-        _fill_page(manuscript, page, layout)
+        _fill_page(manuscript, page, layout, name, origins)
         manuscript.pages.append(page)
         formats.add(layout.format)
         report.pages.append(f"page {n}: {name} ({layout.format}) + {image.name}, {len(page.lines)} line(s)")
@@ -117,22 +138,64 @@ def _import_layouts(
     if not manuscript.pages:
         raise WorkbenchError(f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(report.skipped))
     kind = "+".join(sorted("alto" if f.startswith("ALTO") else "page" for f in formats))
-    edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
+    try:
+        edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
+    except validation.InvalidDocument as error:
+        problems = _in_source_terms(manuscript, error.problems, origins)
+        raise validation.InvalidDocument(f"the TEI made from {source.name} (nothing was imported)", problems) from None
     return report
 
 
-def _fill_page(manuscript: Manuscript, page: Page, layout: layout_files.Layout) -> None:
-    """The layout's regions and lines on ``page``, with the workbench's ids, as imported text."""
+def _in_source_terms(
+    manuscript: Manuscript, problems: list[validation.Problem], origins: dict[str, str]
+) -> list[validation.Problem]:
+    """Problems of the TEI made from PAGE/ALTO, said of the file, element and line each came from.
+
+    The TEI's own line numbers mean nothing to whoever imports: it was never written.
+    """
+    tree = codec.parse_xml(codec.document_bytes(manuscript), manuscript.id)  # the bytes the refused save validated
+    id_at_line: dict[int, str] = {}
+    for element in tree.iter():
+        holder = element
+        while holder is not None and holder.get(codec.XML_ID) is None:
+            holder = holder.getparent()
+        if holder is not None and isinstance(element.tag, str):
+            id_at_line.setdefault(element.sourceline, holder.get(codec.XML_ID))
+    said = []
+    for problem in problems:
+        element_id = id_at_line.get(problem.line or 0, "")
+        # A line's lb is its zone's id + "_t".
+        origin = origins.get(element_id) or origins.get(element_id.removesuffix("_t"))
+        if origin is None:
+            said.append(problem)
+        else:
+            said.append(validation.Problem(None, f"{origin}: {problem.message}", problem.check))
+    return said
+
+
+def _is_page(layout: layout_files.Layout) -> bool:
+    return layout.format.startswith("PAGE")
+
+
+def _fill_page(
+    manuscript: Manuscript, page: Page, layout: layout_files.Layout, name: str, origins: dict[str, str]
+) -> None:
+    """The layout's regions and lines on ``page``, with the workbench's ids, as imported text;
+    ``origins`` gets where each came from (file ``name``, element, line)."""
     source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
+    origins[page.id] = name
     ids = LineIds(page)
     region_ids = {}
     for region in layout.regions:
         region_ids[region.id] = ids.region()
+        origins[region_ids[region.id]] = f"{name}: {layout.origins.get(region.id, f'region {region.id}')}"
         page.regions.append(Region(region_ids[region.id], region.boundary, region.kind, region.source_id))
     for line in layout.lines:
+        line_id = ids.line()
+        origins[line_id] = f"{name}: {layout.origins.get(line.id, f'line {line.id}')}"
         page.lines.append(
             Line(
-                ids.line(),
+                line_id,
                 line.boundary,
                 line.baseline,
                 region=region_ids.get(line.region),
@@ -182,10 +245,16 @@ def _import_tei(
 
 
 def _page_image(
-    reference: str, size: tuple[int, int], xml: Path, files: list[Path], name: str, relative: str | None = None
+    reference: str,
+    size: tuple[int, int],
+    xml: Path,
+    files: list[Path],
+    name: str,
+    relative: str | None = None,
+    above: bool | None = None,
 ) -> tuple[Path, facsimile.ImageInfo]:
     """The image a file names, found (``_find_image``), whole, and of the size the file's coordinates are for."""
-    image = _find_image(reference, xml, files, name, relative)
+    image = _find_image(reference, xml, files, name, relative, above)
     info = facsimile.inspect_image(image)
     if (info.width, info.height) != size:
         raise WorkbenchError(
@@ -195,9 +264,20 @@ def _page_image(
     return image, info
 
 
-def _find_image(reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None) -> Path:
-    """The image a file names: next to it (or at ``relative`` to it), else the one file of that name."""
+def _find_image(
+    reference: str, xml: Path, files: list[Path], name: str, relative: str | None = None, above: bool | None = None
+) -> Path:
+    """The image a file names: next to it (or at ``relative`` to it), else one folder up, else the one
+    file of that name among ``files``.
+
+    One folder up (``above``) is where eScriptorium's export puts the images of
+    ``page/*.xml``; the caller allows it where that folder is inside the import, or
+    where a folder on this machine was chosen to import (an upload's folder's parent
+    is nobody's business).
+    """
     candidates = [xml.parent / reference]
+    if above:
+        candidates.append(xml.parent.parent / reference)
     if relative:
         candidates.insert(0, xml.parent / relative)
     for candidate in candidates:

@@ -8,6 +8,7 @@ shapes and back.
 
 from __future__ import annotations
 
+import math
 from statistics import median
 
 from shapely.geometry import LineString, Polygon
@@ -98,6 +99,41 @@ def band(baseline: list[Point], lines: list[Line], page_height: int) -> list[Poi
     if shape.geom_type != "Polygon":
         shape = shape.convex_hull
     return points_of(shape.exterior)
+
+
+def long_axis(polygon: list[Point]) -> list[Point]:
+    """A baseline for a line that has none: the polygon's long axis through its middle, left to right.
+
+    The axis is the principal axis of the polygon's points, so a slanted line gets a
+    slanted baseline; it runs between the two outermost points where it crosses the
+    polygon's edge. Empty if the polygon is a single point.
+    """
+    n = len(polygon)
+    cx, cy = sum(x for x, _ in polygon) / n, sum(y for _, y in polygon) / n
+    sxx = sum((x - cx) ** 2 for x, _ in polygon)
+    syy = sum((y - cy) ** 2 for _, y in polygon)
+    sxy = sum((x - cx) * (y - cy) for x, y in polygon)
+    angle = 0.5 * math.atan2(2 * sxy, sxx - syy)
+    dx, dy = math.cos(angle), math.sin(angle)
+
+    def along(x: float, y: float) -> float:
+        return (x - cx) * dx + (y - cy) * dy
+
+    def across(x: float, y: float) -> float:
+        return (y - cy) * dx - (x - cx) * dy
+
+    crossings = []
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        d1, d2 = across(x1, y1), across(x2, y2)
+        if d1 == d2 == 0:
+            crossings += [along(x1, y1), along(x2, y2)]
+        elif (d1 <= 0 <= d2) or (d2 <= 0 <= d1):
+            share = d1 / (d1 - d2)
+            crossings.append(along(x1 + (x2 - x1) * share, y1 + (y2 - y1) * share))
+    if not crossings:  # the middle of the points lies outside the polygon: span the points instead
+        crossings = [along(x, y) for x, y in polygon]
+    ends = sorted((round(cx + t * dx), round(cy + t * dy)) for t in (min(crossings), max(crossings)))
+    return ends if ends[0] != ends[1] else []
 
 
 def cut(shape, baseline: LineString, distance: float) -> tuple:

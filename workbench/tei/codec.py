@@ -60,8 +60,9 @@ def parse_xml(data: bytes, name: str = "document") -> etree._ElementTree:
     docinfo = tree.docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise InvalidXML(
-            f"{name} has a DOCTYPE declaration; TEI documents need none, and entity declarations "
-            "are refused because they can expand without bound or read other files"
+            # Neutral about what the file is: PAGE and ALTO come through here as well as TEI.
+            f"{name} has a DOCTYPE declaration, which the workbench refuses in any XML it reads: "
+            "entity declarations can expand without bound or read other files"
         )
     return tree
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from lxml import etree, isoschematron
 
@@ -42,28 +45,67 @@ class InvalidDocument(Exception):
         super().__init__(f"{name} is not valid TEI for this edition:\n{shown}{more}")
 
 
-@cache
-def _project_relaxng(schema_dir: Path) -> etree.RelaxNG:
-    return etree.RelaxNG(etree.parse(str(schema_dir / "workbench.rng"), parser()))
+Validator = TypeVar("Validator")
+
+
+class _Validators(Generic[Validator]):
+    """Validators of one schema, each lent to one thread at a time.
+
+    An lxml validator keeps the error log (and Schematron its report) of its last run
+    on itself, and each run clears it first: two threads validating with one
+    validator cleared each other's log, and an invalid document was refused with no
+    problem named (two saves at once in the web application). A run borrows a
+    validator no other run is using; another is compiled when all are busy, up to
+    ``most`` (then the run waits for one).
+    """
+
+    def __init__(self, compile_one: Callable[[], Validator], most: int = 8):
+        self._compile_one = compile_one
+        self._most = most
+        self._free: list[Validator] = []
+        self._count = 0
+        self._returned = threading.Condition()
+
+    @contextmanager
+    def borrow(self) -> Iterator[Validator]:
+        with self._returned:
+            while not self._free and self._count >= self._most:
+                self._returned.wait()
+            validator = self._free.pop() if self._free else None
+            if validator is None:
+                self._count += 1
+        if validator is None:
+            try:
+                validator = self._compile_one()
+            except BaseException:
+                with self._returned:
+                    self._count -= 1
+                    self._returned.notify()
+                raise
+        try:
+            yield validator
+        finally:
+            with self._returned:
+                self._free.append(validator)
+                self._returned.notify()
 
 
 @cache
-def _project_schematron(schema_dir: Path) -> isoschematron.Schematron:
-    return isoschematron.Schematron(etree.parse(str(schema_dir / "workbench.sch"), parser()), store_report=True)
-
-
-_tei_all_lock = threading.Lock()
-
-
-def _tei_all(schema_dir: Path) -> etree.RelaxNG:
-    # The lock keeps two threads from each spending 15 s loading the same schema.
-    with _tei_all_lock:
-        return _load_tei_all(schema_dir)
+def _project_relaxng(schema_dir: Path) -> _Validators[etree.RelaxNG]:
+    return _Validators(lambda: etree.RelaxNG(etree.parse(str(schema_dir / "workbench.rng"), parser())))
 
 
 @cache
-def _load_tei_all(schema_dir: Path) -> etree.RelaxNG:
-    return etree.RelaxNG(etree.parse(str(schema_dir / "tei_all.rng"), parser()))
+def _project_schematron(schema_dir: Path) -> _Validators[isoschematron.Schematron]:
+    return _Validators(
+        lambda: isoschematron.Schematron(etree.parse(str(schema_dir / "workbench.sch"), parser()), store_report=True)
+    )
+
+
+@cache
+def _tei_all(schema_dir: Path) -> _Validators[etree.RelaxNG]:
+    # One copy: it takes 15 s and much memory to load; a second run waits for it.
+    return _Validators(lambda: etree.RelaxNG(etree.parse(str(schema_dir / "tei_all.rng"), parser())), most=1)
 
 
 @cache
@@ -84,21 +126,21 @@ def check_project(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> li
     # libxml2 often blames an enclosing element for an error deep inside it, so the
     # checks that can name the culprit exactly come first.
     problems = _check_points(tree) + _bad_values(tree, schema_dir)
-    relaxng = _project_relaxng(schema_dir)
-    if not relaxng.validate(tree):
-        return problems + [_from_log(entry, "workbench.rng") for entry in relaxng.error_log]
-    schematron = _project_schematron(schema_dir)
-    if not schematron.validate(tree):
-        problems += _schematron_problems(schematron.validation_report)
+    with _project_relaxng(schema_dir).borrow() as relaxng:
+        if not relaxng.validate(tree):
+            return problems + _log_problems(relaxng.error_log, "workbench.rng")
+    with _project_schematron(schema_dir).borrow() as schematron:
+        if not schematron.validate(tree):
+            problems += _schematron_problems(schematron.validation_report) or [_unexplained("workbench.sch")]
     return problems
 
 
 def check_tei_all(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
     """Problems against the official TEI P5 4.8.0 tei_all schema."""
-    relaxng = _tei_all(schema_dir)
-    if relaxng.validate(tree):
-        return []
-    return [_from_log(entry, "tei_all.rng") for entry in relaxng.error_log]
+    with _tei_all(schema_dir).borrow() as relaxng:
+        if relaxng.validate(tree):
+            return []
+        return _log_problems(relaxng.error_log, "tei_all.rng")
 
 
 def _check_points(tree: etree._ElementTree) -> list[Problem]:
@@ -165,8 +207,17 @@ _PLAIN = [
 ]
 
 
+def _log_problems(log: etree._ListErrorLog, check: str) -> list[Problem]:
+    """The validator's log as problems; never none, so a refusal always says something."""
+    return [_from_log(entry, check) for entry in log] or [_unexplained(check)]
+
+
+def _unexplained(check: str) -> Problem:
+    return Problem(None, f"the document does not match {check}, but the validator gave no reason", check)
+
+
 def _from_log(entry: etree._LogEntry, check: str) -> Problem:
-    message = entry.message.replace(f"{{{NSMAP['tei']}}}", "")
+    message = entry.message.replace(f"{{{NSMAP['tei']}}}", "") or f"{entry.type_name} ({entry.domain_name})"
     for pattern, plain in _PLAIN:
         if pattern.search(message):
             message = pattern.sub(plain, message)
@@ -197,10 +248,13 @@ class _LocalXLink(etree.Resolver):
 
 
 @cache
-def _layout_schema(schema_dir: Path, namespace: str) -> etree.XMLSchema:
-    schema_parser = parser()
-    schema_parser.resolvers.add(_LocalXLink(schema_dir))
-    return etree.XMLSchema(etree.parse(str(schema_dir / _LAYOUT_SCHEMAS[namespace]), schema_parser))
+def _layout_schema(schema_dir: Path, namespace: str) -> _Validators[etree.XMLSchema]:
+    def compile_one() -> etree.XMLSchema:
+        schema_parser = parser()
+        schema_parser.resolvers.add(_LocalXLink(schema_dir))
+        return etree.XMLSchema(etree.parse(str(schema_dir / _LAYOUT_SCHEMAS[namespace]), schema_parser))
+
+    return _Validators(compile_one)
 
 
 def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
@@ -208,7 +262,9 @@ def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) ->
     namespace = etree.QName(tree.getroot()).namespace
     if namespace not in _LAYOUT_SCHEMAS:
         return [Problem(None, f"no schema for the namespace {namespace}", "xsd")]
-    schema = _layout_schema(schema_dir, namespace)
-    if schema.validate(tree):
-        return []
-    return [Problem(entry.line or None, entry.message, "xsd") for entry in schema.error_log]
+    with _layout_schema(schema_dir, namespace).borrow() as schema:
+        if schema.validate(tree):
+            return []
+        return [Problem(entry.line or None, entry.message, "xsd") for entry in schema.error_log] or [
+            _unexplained("xsd")
+        ]
