@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 from workbench.model import Region
 from workbench.search import indexing
 from workbench.search.index import Query
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text
 from workbench.users import Users
 from workbench.web import create_app
 
@@ -379,7 +379,7 @@ def page_lines(edition):
 
 def characters(lines) -> list[str]:
     """Every character written on the page, whatever line it is on (spaces aside)."""
-    return sorted("".join("".join(codec.diplomatic_text(line.text).split()) for line in lines))
+    return sorted("".join("".join(diplomatic_text(line.text).split()) for line in lines))
 
 
 def assert_valid_and_complete(edition, before: list[str]) -> None:

@@ -292,4 +292,4 @@ def test_header_and_page_numbers_without_copying_pages(edition):
     header = edition.header("ms1")
     assert (header.title, header.pages, header.published) == ("Test manuscript", [], False)
     assert edition.page_numbers("ms1") == ["1", "2", "3"]
-    assert [summary.n for summary in edition.overview("ms1")] == edition.page_numbers("ms1")
+    assert [summary.n for summary in edition.summary("ms1").pages] == edition.page_numbers("ms1")

@@ -10,7 +10,7 @@ from workbench import transcription
 from workbench.search import index as search_index
 from workbench.search.index import Query
 from workbench.search.indexing import Indexer, IndexerThread, line_records
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text
 
 
 def published_manuscript(edition, manuscript_id="ms1", pages=2):
@@ -119,7 +119,7 @@ def test_lines_without_text_are_not_indexed(edition):
     manuscript = published_manuscript(edition)
     records = line_records(manuscript, manuscript.pages[1])
     assert [r.line_id for r in records] == ["ms1_p2_l1"]
-    assert records[0].diplomatic == codec.diplomatic_text("Живъ е той")
+    assert records[0].diplomatic == diplomatic_text("Живъ е той")
 
 
 def test_background_thread_makes_a_save_findable_without_being_told(edition):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from workbench import metadata
 from workbench.model import Editor, Manuscript, WorkbenchError
 from workbench.tei import codec, validation
+from workbench.tei.xml import NSMAP
 
 FULL = {
     "title": "Писма до Иван Вазов",
@@ -90,7 +91,7 @@ def test_the_header_carries_every_field_and_stays_valid():
     tree = codec.build_document(manuscript)
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
-    header = tree.getroot().find("tei:teiHeader", codec.NSMAP)
+    header = tree.getroot().find("tei:teiHeader", NSMAP)
     xml = re.sub(r">\s+<", "><", codec.etree.tostring(header, encoding="unicode"))
     assert '<origDate notBefore="1890" notAfter="1895">1890–1895</origDate>' in xml
     assert '<language ident="bg"/>' in xml
@@ -122,8 +123,8 @@ def test_clearing_fields_leaves_no_empty_elements_and_a_valid_header():
 def test_header_elements_the_workbench_does_not_model_are_kept():
     manuscript = make_manuscript()
     root = codec.build_document(manuscript).getroot()
-    ms_desc = root.find(".//tei:msDesc", codec.NSMAP)
-    alternative = codec.etree.SubElement(ms_desc.find("tei:msIdentifier", codec.NSMAP), f"{codec.T}altIdentifier")
+    ms_desc = root.find(".//tei:msDesc", NSMAP)
+    alternative = codec.etree.SubElement(ms_desc.find("tei:msIdentifier", NSMAP), f"{codec.T}altIdentifier")
     codec.etree.SubElement(alternative, f"{codec.T}idno").text = "РБ-Русе 1234"
     history = codec.etree.SubElement(ms_desc, f"{codec.T}history")
     codec.etree.SubElement(history, f"{codec.T}provenance").text = "Дарение от наследниците, 1936 г."

@@ -20,7 +20,9 @@ from workbench import transcription
 from workbench.edition import Edition
 from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.layout import corrections
-from workbench.tei import codec, validation
+from workbench.tei import validation
+from workbench.tei.text import text_fragment
+from workbench.tei.xml import parse_xml
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +70,7 @@ def test_segment_finds_the_drawn_lines_and_writes_valid_tei(segmented):
         assert all(0 <= x <= page.width and 0 <= y <= page.height for x, y in line.boundary)
     ids = [line.id for line in manuscript.lines()] + [region.id for region in page.regions]
     assert len(ids) == len(set(ids))
-    tree = codec.parse_xml(edition.tei_path("letters").read_bytes())
+    tree = parse_xml(edition.tei_path("letters").read_bytes())
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
 
@@ -100,7 +102,7 @@ def test_resegmenting_keeps_transcribed_text(segmented_copy):
     with edition.edit("letters", who="ivan") as manuscript:
         person = manuscript.source("transcription", "ivan")
         for line, text in zip(manuscript.pages[0].lines, HADZHI_DIMITAR.splitlines(), strict=False):
-            line.text, line.status, line.resp = codec.text_fragment(text), "corrected", person.id
+            line.text, line.status, line.resp = text_fragment(text), "corrected", person.id
     before = {line.id: line.text for line in edition.load("letters").lines()}
     result = workbench_cli(root, "segment", "letters", "--pages", "1")
     assert result.returncode == 0, result.stderr

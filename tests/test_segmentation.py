@@ -14,7 +14,7 @@ from workbench.edition import Edition
 from workbench.layout import corrections, geometry
 from workbench.layout.ids import LineIds
 from workbench.model import Layout, Line, Region, WorkbenchError
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text
 from workbench.transcription import Conflict, line_version
 
 
@@ -209,7 +209,7 @@ def test_a_torn_log_line_is_skipped(ms: Edition):
 
 
 def all_text(edition: Edition) -> str:
-    return "".join(sorted("".join(codec.diplomatic_text(line.text).split()) for line in lines(edition)))
+    return "".join(sorted("".join(diplomatic_text(line.text).split()) for line in lines(edition)))
 
 
 operations = st.lists(

@@ -13,6 +13,7 @@ from lxml import etree
 from workbench.model import WorkbenchError
 from workbench.tei import codec
 from workbench.tei.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, ShorthandError, from_tei, pointer, to_tei
+from workbench.tei.text import parse_fragment
 from workbench.tei.validation import check_project
 
 STRESS, TITLO = "\u0301", "\u0483"
@@ -89,7 +90,7 @@ CASES = [
 def test_hand_written_cases_convert_both_ways(shorthand, fragment):
     assert to_tei(shorthand) == fragment
     assert from_tei(fragment) == shorthand
-    codec._parse_fragment(fragment, "test")  # what Line.text must be
+    parse_fragment(fragment, "test")  # what Line.text must be
 
 
 @pytest.mark.parametrize(
@@ -359,7 +360,7 @@ def test_any_valid_shorthand_line_survives_tei_and_back(tree):
 @given(lines)
 def test_any_valid_tei_fragment_survives_shorthand_and_back(tree):
     fragment = tei_of(tree)
-    codec._parse_fragment(fragment, "generated")
+    parse_fragment(fragment, "generated")
     assert from_tei(fragment) == shorthand_of(tree)
     assert to_tei(from_tei(fragment)) == fragment
 
@@ -387,7 +388,7 @@ def test_any_string_converts_faithfully_or_is_refused_with_its_position(text):
             char = text[error.position]
             assert char in str(error) or f"U+{ord(char):04X}" in str(error)
         return
-    codec._parse_fragment(fragment, "converted")
+    parse_fragment(fragment, "converted")
     canonical = from_tei(fragment)
     assert to_tei(canonical) == fragment  # stable
     # Never a different line: at most needless backslashes are gone.

@@ -8,6 +8,8 @@ from lxml import etree
 
 from workbench.model import WorkbenchError
 from workbench.tei import codec
+from workbench.tei.text import line_plain_text, text_fragment
+from workbench.tei.xml import NSMAP, XML_ID, InvalidXML, parse_xml, parser
 
 
 def test_round_trip_is_identical():
@@ -31,11 +33,11 @@ def test_round_trip_is_identical():
 
 def test_encoding_links_text_and_facsimile_both_ways():
     root = codec.build_document(make_manuscript()).getroot()
-    ns = codec.NSMAP
+    ns = NSMAP
     zone = root.find(".//tei:zone[@type='line']", ns)
     lb = root.find(".//tei:lb", ns)
-    assert lb.get("facs") == f"#{zone.get(codec.XML_ID)}"
-    assert zone.get("corresp") == f"#{lb.get(codec.XML_ID)}"
+    assert lb.get("facs") == f"#{zone.get(XML_ID)}"
+    assert zone.get("corresp") == f"#{lb.get(XML_ID)}"
     assert zone.find("tei:path[@type='baseline']", ns) is not None
     # Zones carry @points only: @ulx…@lry as well make validation ten times slower.
     assert zone.get("ulx") is None
@@ -45,10 +47,10 @@ def test_encoding_links_text_and_facsimile_both_ways():
 def test_plain_text_is_escaped_and_read_without_markup():
     manuscript = make_manuscript()
     line = manuscript.pages[0].lines[1]
-    line.text = codec.text_fragment("a < b & ]]> <script>")
+    line.text = text_fragment("a < b & ]]> <script>")
     data = codec.serialize(codec.build_document(manuscript))
     assert b"<script>" not in data
-    assert codec.line_plain_text(codec.parse_manuscript(data).pages[0].lines[1]) == "a < b & ]]> <script>"
+    assert line_plain_text(codec.parse_manuscript(data).pages[0].lines[1]) == "a < b & ]]> <script>"
 
 
 @pytest.mark.parametrize(
@@ -81,19 +83,19 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 @pytest.mark.parametrize("payload", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
 def test_hostile_xml_is_rejected_without_resolving_anything(payload):
-    with pytest.raises(codec.InvalidXML, match="DOCTYPE") as caught:
+    with pytest.raises(InvalidXML, match="DOCTYPE") as caught:
         codec.parse_manuscript(payload, "hostile.xml")
     assert "root:" not in str(caught.value)  # nothing of /etc/passwd leaked into the message
 
 
 def test_the_parser_never_expands_entities():
     # Even below parse_xml's DOCTYPE check, the parser itself resolves nothing.
-    root = etree.fromstring(EXTERNAL_ENTITY, codec.parser())
+    root = etree.fromstring(EXTERNAL_ENTITY, parser())
     assert "root:" not in etree.tostring(root, encoding="unicode")
 
 
 def test_malformed_xml_gets_a_message_with_its_position():
-    with pytest.raises(codec.InvalidXML, match=r"broken.xml cannot be read as XML: .*line 1"):
+    with pytest.raises(InvalidXML, match=r"broken.xml cannot be read as XML: .*line 1"):
         codec.parse_manuscript(b"<TEI><teiHeader></TEI>", "broken.xml")
 
 
@@ -129,7 +131,7 @@ def test_line_types_and_ids_from_other_tools_are_kept_in_valid_tei():
     second.kind = "heading"  # a type, but made in the workbench: no foreign id
     data = codec.serialize(codec.build_document(manuscript))
     root = etree.fromstring(data)
-    zones = {zone.get(codec.XML_ID): zone for zone in root.iterfind(".//tei:zone", codec.NSMAP)}
+    zones = {zone.get(XML_ID): zone for zone in root.iterfind(".//tei:zone", NSMAP)}
     assert (zones[first.id].get("subtype"), zones[first.id].get("n")) == ("HeadingLine:title", "eSc_line_4f950f30")
     assert (zones[second.id].get("subtype"), zones[second.id].get("n")) == ("heading", None)
     assert (zones[third.id].get("subtype"), zones[third.id].get("n")) == (None, None)
@@ -141,6 +143,6 @@ def test_line_types_and_ids_from_other_tools_are_kept_in_valid_tei():
         (None, None),
     ]
     assert again.regions[0].source_id == "eSc_textblock_5597fbb3"
-    tree = codec.parse_xml(data)
+    tree = parse_xml(data)
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []

@@ -18,7 +18,7 @@ from workbench.cli import cli
 from workbench.htr import training
 from workbench.images.render import rendered_manuscript
 from workbench.model import Manuscript, WorkbenchError
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text
 
 # -- the split and the store (fast) -----------------------------------------------------
 
@@ -116,7 +116,7 @@ def test_train_measure_and_recognise_with_a_model_made_from_corrected_lines(edit
     def machine_cer() -> float:
         lines = [line for page in edition.load("letters").pages[12:] for line in page.lines]
         assert all(line.status == "automatic" and line.cert is not None for line in lines)
-        errors = sum(training.Levenshtein.distance(codec.diplomatic_text(line.text), truth[line.id]) for line in lines)
+        errors = sum(training.Levenshtein.distance(diplomatic_text(line.text), truth[line.id]) for line in lines)
         return errors / sum(len(truth[line.id]) for line in lines)
 
     result = runner.invoke(cli, [*base, "recognize", "letters", "--model", str(random_weights)])

@@ -21,8 +21,10 @@ from workbench import transcription
 from workbench.exchange import layout_files, transfer
 from workbench.layout import geometry
 from workbench.model import Line, Page, Region, WorkbenchError
-from workbench.tei import codec, validation
+from workbench.tei import validation
+from workbench.tei.text import diplomatic_text, text_fragment
 from workbench.tei.validation import InvalidDocument
+from workbench.tei.xml import parse_xml
 
 GROUND_TRUTH = REPO / "tests/data/ground-truth"
 PAGE_SET = GROUND_TRUTH / "page2019-escriptorium"
@@ -87,7 +89,7 @@ def test_a_real_export_comes_in_whole_and_goes_out_the_same(edition, tmp_path, f
 
 def test_the_ground_truth_files_are_valid_against_their_official_schemas():
     for path in [*PAGE_SET.glob("*.xml"), *ALTO_SET.glob("*.xml")]:
-        assert validation.check_layout_xml(codec.parse_xml(path.read_bytes())) == [], path
+        assert validation.check_layout_xml(parse_xml(path.read_bytes())) == [], path
 
 
 def test_corrected_text_goes_out_as_tei_valid_against_tei_all_and_as_page_and_alto(edition, tmp_path):
@@ -106,13 +108,13 @@ def test_corrected_text_goes_out_as_tei_valid_against_tei_all_and_as_page_and_al
         alto_xml = packed.read(f"forais/alto/0001_{Path(manuscript.pages[0].image).stem}.xml")
         text = packed.read("forais/text/forais-reading.txt").decode()
     assert f"forais/facsimiles/forais/{manuscript.pages[0].image}" in names
-    tree = codec.parse_xml(document)
+    tree = parse_xml(document)
     assert validation.check_project(tree) == [] and validation.check_tei_all(tree) == []
     assert b'type="verified"' in document
     for data in (page_xml, alto_xml):
         layout = layout_files.read_layout(data, "export")
         assert layout.lines[2].text == "ffoy q mando"  # as written: the abbreviation
-        assert validation.check_layout_xml(codec.parse_xml(data)) == []
+        assert validation.check_layout_xml(parse_xml(data)) == []
     assert "ffoy que mando" in text  # normalised: the expansion
     assert len(report.pages) == 2
 
@@ -129,7 +131,7 @@ def test_kraken_reads_the_exported_page_and_alto_back(edition, tmp_path):
         ):
             read = XMLPage(path).to_container()
             assert [[tuple(p) for p in line.baseline] for line in read.lines] == [line.baseline for line in page.lines]
-            assert [line.text for line in read.lines] == [codec.diplomatic_text(line.text) for line in page.lines]
+            assert [line.text for line in read.lines] == [diplomatic_text(line.text) for line in page.lines]
             assert Path(read.imagename).name == page.image
 
 
@@ -160,7 +162,7 @@ def pages(draw) -> Page:
                     draw(st.lists(coordinate, min_size=3, max_size=12)),
                     draw(st.lists(coordinate, min_size=2, max_size=5)),
                     region=f"g_p1_r{r}",
-                    text=codec.text_fragment(text),
+                    text=text_fragment(text),
                     cert=draw(st.none() | st.integers(0, 1000).map(lambda c: c / 1000)) if text else None,
                     kind=draw(st.sampled_from([None, "default", "heading", "HeadingLine:title"])),
                 )
@@ -180,7 +182,7 @@ def as_summary(page: Page) -> dict:
             (
                 line.boundary,
                 line.baseline,
-                codec.diplomatic_text(line.text),
+                diplomatic_text(line.text),
                 line.cert,
                 order.index(line.region),
                 line.kind,
@@ -200,8 +202,8 @@ WRITERS = {
 @settings(max_examples=60, deadline=None)
 @given(pages(), st.sampled_from(sorted(WRITERS)))
 def test_generated_pages_survive_page_and_alto_to_the_pixel(page, kind):
-    data = WRITERS[kind](page, lambda line: codec.diplomatic_text(line.text))
-    assert validation.check_layout_xml(codec.parse_xml(data)) == []
+    data = WRITERS[kind](page, lambda line: diplomatic_text(line.text))
+    assert validation.check_layout_xml(parse_xml(data)) == []
     assert summary(layout_files.read_layout(data, "generated")) == as_summary(page)
 
 
@@ -214,7 +216,7 @@ def scan(folder: Path, name: str = "scan.png", size=(WIDTH, HEIGHT)) -> Path:
 def page_2013(page: Page, shuffle_regions: bool = True) -> bytes:
     """A PAGE 2013 file as Transkribus writes one: regions in the file out of reading order,
     the order in ReadingOrder and in custom="readingOrder {index:…}"."""
-    data = layout_files.page_xml(page, lambda line: codec.diplomatic_text(line.text), version=layout_files.PAGE_2013)
+    data = layout_files.page_xml(page, lambda line: diplomatic_text(line.text), version=layout_files.PAGE_2013)
     data = data.decode().replace(
         "<Creator>manuscript workbench", "<Creator>prov=University of Innsbruck:name=Transkribus"
     )
@@ -255,7 +257,7 @@ def summary_of_page(page: Page) -> dict:
             (
                 line.boundary,
                 line.baseline,
-                codec.diplomatic_text(line.text),
+                diplomatic_text(line.text),
                 line.cert,
                 order.index(line.region),
                 line.kind,
@@ -339,7 +341,7 @@ def test_a_one_point_baseline_in_a_real_page_file_is_redrawn_and_the_rest_comes_
     folder = tmp_path / "page"
     folder.mkdir()
     shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
-    tree = codec.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    tree = parse_xml((PAGE_SET / "2.xml").read_bytes())
     lines = tree.findall(".//p:TextLine", PAGE_NS)
     lines[3].find("p:Baseline", PAGE_NS).set("points", "160,500")  # one point
     lines[4].find("p:Baseline", PAGE_NS).set("points", "")  # empty
@@ -348,7 +350,7 @@ def test_a_one_point_baseline_in_a_real_page_file_is_redrawn_and_the_rest_comes_
     lines[7].find("p:Coords", PAGE_NS).set("points", "150,700")  # a point, and no baseline: nothing to go by
     lines[7].remove(lines[7].find("p:Baseline", PAGE_NS))
     tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
-    lines = codec.parse_xml((folder / "2.xml").read_bytes()).findall(".//p:TextLine", PAGE_NS)  # as written
+    lines = parse_xml((folder / "2.xml").read_bytes()).findall(".//p:TextLine", PAGE_NS)  # as written
     ids = [line.get("id") for line in lines]
     polygons = {line.get("id"): layout_files._points(line.find("p:Coords", PAGE_NS).get("points")) for line in lines}
 
@@ -380,11 +382,11 @@ def test_a_one_point_baseline_in_a_real_alto_file_is_redrawn(edition, tmp_path):
     folder.mkdir()
     stem = "TestamentsDePoilus_will_AN_0218-0"
     shutil.copy(ALTO_SET / f"{stem}.jpg", folder / f"{stem}.jpg")
-    tree = codec.parse_xml((ALTO_SET / f"{stem}.xml").read_bytes())
+    tree = parse_xml((ALTO_SET / f"{stem}.xml").read_bytes())
     lines = tree.findall(".//a:TextLine", ALTO_NS)
     lines[2].set("BASELINE", "556 193")
     tree.write(str(folder / f"{stem}.xml"), xml_declaration=True, encoding="UTF-8")
-    lines = codec.parse_xml((folder / f"{stem}.xml").read_bytes()).findall(".//a:TextLine", ALTO_NS)  # as written
+    lines = parse_xml((folder / f"{stem}.xml").read_bytes()).findall(".//a:TextLine", ALTO_NS)  # as written
     report = transfer.import_path(edition, folder, "tester", manuscript_id="alto-baseline")
     assert report.notes == [
         f"{stem}.xml: TextLine {lines[2].get('ID')} (line {lines[2].sourceline}): it had a baseline of one point; "
@@ -463,7 +465,7 @@ def test_files_that_cannot_be_imported_are_reported_and_the_rest_comes_in(editio
     assert "TEI" not in skipped
     assert "06.xml cannot be read as XML" in skipped
     notes = "\n".join(report.notes)
-    at = {e.get("id"): e.sourceline for e in codec.parse_xml((folder / "07.xml").read_bytes()).iter("{*}TextLine")}
+    at = {e.get("id"): e.sourceline for e in parse_xml((folder / "07.xml").read_bytes()).iter("{*}TextLine")}
     assert (
         f"07.xml: TextLine s_p1_l2 (line {at['s_p1_l2']}) left out: it lies wholly outside the page "
         "(its text was: 'ред 2')"
@@ -538,11 +540,11 @@ def test_a_refused_import_names_the_file_element_and_line_it_came_from(edition, 
     folder = tmp_path / "refused"
     folder.mkdir()
     shutil.copy(PAGE_SET / "2.jpg", folder / "2.jpg")
-    tree = codec.parse_xml((PAGE_SET / "2.xml").read_bytes())
+    tree = parse_xml((PAGE_SET / "2.xml").read_bytes())
     region = tree.find(".//p:TextRegion", PAGE_NS)
     region.set("custom", "structure {type:main\u200bcolumn;}")
     tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
-    at = codec.parse_xml((folder / "2.xml").read_bytes()).find(".//p:TextRegion", PAGE_NS).sourceline
+    at = parse_xml((folder / "2.xml").read_bytes()).find(".//p:TextRegion", PAGE_NS).sourceline
     with pytest.raises(InvalidDocument) as refused:
         transfer.import_path(edition, folder, "tester", manuscript_id="refused")
     assert str(refused.value).splitlines()[1:] == [
@@ -685,7 +687,7 @@ ALTO_NS = {"a": layout_files.ALTO_4}
 
 def texts_in(data: bytes) -> list[str]:
     """The lines' texts exactly as a PAGE or ALTO file holds them (read with lxml, not our reader)."""
-    root = codec.parse_xml(data).getroot()
+    root = parse_xml(data).getroot()
     if root.tag == f"{{{layout_files.ALTO_4}}}alto":
         return [string.get("CONTENT") for string in root.iterfind(".//a:TextLine/a:String", ALTO_NS)]
     page_ns = {"p": etree.QName(root).namespace}
@@ -772,7 +774,7 @@ def test_page_order_survives_export_and_import_when_image_names_sort_otherwise(e
         transfer.import_path(elsewhere, archive, "tester", manuscript_id="again")
         again = elsewhere.load("again")
         assert [page.image for page in again.pages] == images, kind
-        assert [codec.diplomatic_text(line.text) for line in again.lines()] == [f"page {k}" for k in range(1, 7)]
+        assert [diplomatic_text(line.text) for line in again.lines()] == [f"page {k}" for k in range(1, 7)]
         for page in again.pages:
             assert (elsewhere.facsimile_dir / "again" / page.image).is_file()
 
@@ -865,7 +867,7 @@ def test_unusable_or_repeated_source_ids_give_way_to_the_workbench_ids():
     page.lines[0].source_id = page.lines[1].source_id = "eSc_line_a"  # a copy: the second gives way
     page.lines[2].source_id = page.lines[0].id  # another line's workbench id, taken first
     for data in WRITERS["page"](page, lambda line: line.text), WRITERS["alto"](page, lambda line: line.text):
-        assert validation.check_layout_xml(codec.parse_xml(data)) == []
+        assert validation.check_layout_xml(parse_xml(data)) == []
         regions, lines = file_ids(layout_files.read_layout(data, "ids"))
         assert regions == [page.regions[0].id]
         assert lines == ["eSc_line_a", page.lines[1].id, page.lines[0].id]

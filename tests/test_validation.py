@@ -10,6 +10,7 @@ from conftest import REPO, make_manuscript
 from lxml import etree
 
 from workbench.tei import codec, validation
+from workbench.tei.xml import NSMAP, InvalidXML, parse_xml
 
 
 def document(**changes) -> etree._ElementTree:
@@ -20,12 +21,12 @@ def broken(edit) -> list[validation.Problem]:
     """Build a valid document, break it with ``edit(root)``, and re-parse it to get line numbers."""
     root = document().getroot()
     edit(root)
-    tree = codec.parse_xml(etree.tostring(root))
+    tree = parse_xml(etree.tostring(root))
     return validation.check_project(tree)
 
 
 def find(root, path):
-    return root.find(path, codec.NSMAP)
+    return root.find(path, NSMAP)
 
 
 def test_a_built_document_is_valid_against_both_schemas():
@@ -35,7 +36,7 @@ def test_a_built_document_is_valid_against_both_schemas():
 
 
 def test_the_sample_edition_is_valid_against_both_schemas():
-    tree = codec.parse_xml((REPO / "tei/trifonov-sample.xml").read_bytes())
+    tree = parse_xml((REPO / "tei/trifonov-sample.xml").read_bytes())
     assert validation.check_project(tree) == []
     assert validation.check_tei_all(tree) == []
 
@@ -70,14 +71,14 @@ def test_resp_pointing_nowhere_is_refused():
 def test_duplicate_ids_are_refused():
     manuscript = make_manuscript()
     manuscript.pages[0].lines[1].id = manuscript.pages[0].lines[0].id
-    with pytest.raises(codec.InvalidXML, match="ID ms1_p1_l1 already defined"):
+    with pytest.raises(InvalidXML, match="ID ms1_p1_l1 already defined"):
         codec.build_document(manuscript)
 
 
 def test_duplicate_ids_in_a_file_are_refused_when_it_is_read():
     text = etree.tostring(document()).replace(b'xml:id="ms1_p1_l2"', b'xml:id="ms1_p1_l1"')
-    with pytest.raises(codec.InvalidXML, match="ID ms1_p1_l1 already defined, line"):
-        codec.parse_xml(text)
+    with pytest.raises(InvalidXML, match="ID ms1_p1_l1 already defined, line"):
+        parse_xml(text)
 
 
 def test_points_outside_the_page_are_refused():
@@ -94,7 +95,7 @@ def test_a_zone_with_two_points_is_refused_by_the_tei_schema():
 def test_tei_all_reports_foreign_elements_with_line_numbers():
     root = document().getroot()
     etree.SubElement(find(root, ".//tei:ab"), f"{codec.T}notAnElement")
-    problems = validation.check_tei_all(codec.parse_xml(etree.tostring(root, pretty_print=True)))
+    problems = validation.check_tei_all(parse_xml(etree.tostring(root, pretty_print=True)))
     assert problems
     assert all(p.check == "tei_all.rng" for p in problems)
     assert any(p.line for p in problems)
@@ -117,7 +118,7 @@ def test_threads_validating_at_once_each_get_their_own_problems():
 
     def validate_repeatedly():
         for _ in range(15):
-            results.append(validation.check_project(codec.parse_xml(data)))
+            results.append(validation.check_project(parse_xml(data)))
 
     threads = [threading.Thread(target=validate_repeatedly) for _ in range(4)]
     for thread in threads:

@@ -9,6 +9,7 @@ from babel.messages.pofile import read_po
 from conftest import REPO
 
 from workbench.tei import codec
+from workbench.tei.text import line_plain_text
 from workbench.users import Users
 from workbench.web import create_app
 
@@ -154,7 +155,7 @@ def test_hostile_text_is_stored_as_text_and_shown_escaped(editor, sample_edition
     assert save(editor, hostile).status_code == 200
     data = sample_edition.tei_path(MS).read_bytes()
     assert b"<script>" not in data and b"&lt;script&gt;" in data and b"]]&gt; &amp;amp;" in data
-    assert codec.line_plain_text(sample_edition.load(MS).pages[0].lines[1]) == '<script>alert("x")</script> ]]> &amp;'
+    assert line_plain_text(sample_edition.load(MS).pages[0].lines[1]) == '<script>alert("x")</script> ]]> &amp;'
     page = editor.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert" in page
@@ -253,12 +254,12 @@ def test_every_interface_string_has_a_bulgarian_translation():
 
 
 def test_every_kind_of_shorthand_mistake_has_an_interface_message(app):
-    from workbench.web.editor import _shorthand_mistakes
+    from workbench.web.rows import shorthand_mistakes
 
     codes = set(re.findall(r'code="(\w+)"', (REPO / "workbench/tei/shorthand.py").read_text()))
     assert codes
     with app.test_request_context("/?lang=bg"):
-        assert codes <= set(_shorthand_mistakes())
+        assert codes <= set(shorthand_mistakes())
 
 
 # -- metadata ------------------------------------------------------------------

@@ -7,7 +7,6 @@ import html
 import os
 import signal
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -519,13 +518,11 @@ def status(context: Context, manuscript_id: str | None) -> None:
     if not ids:
         click.echo(f"No manuscripts in {edition.root}")
     for ms in ids:
-        manuscript = edition.load(ms)
-        lines = manuscript.lines()
-        counts = Counter(line.status or "untranscribed" for line in lines)
-        click.echo(f"{ms}: {manuscript.title}")
-        click.echo(f"  pages: {len(manuscript.pages)}, lines: {len(lines)}")
+        summary = edition.summary(ms)
+        click.echo(f"{ms}: {summary.title}")
+        click.echo(f"  pages: {len(summary.pages)}, lines: {summary.lines}")
         for name in ("untranscribed", *STATUSES):
-            click.echo(f"  {name}: {counts.get(name, 0)}")
+            click.echo(f"  {name}: {summary.counts.get(name, 0)}")
 
 
 @cli.command()

@@ -34,6 +34,7 @@ from workbench.journal import Entry, Journal
 from workbench.layout.log import LayoutLog
 from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
+from workbench.tei.xml import parse_xml
 
 
 def now() -> str:
@@ -63,6 +64,28 @@ class PageSummary:
     n: str
     image: str
     counts: Counter  # line status ("untranscribed" for lines without text) → number of lines
+
+
+@dataclass
+class ManuscriptSummary:
+    id: str
+    title: str
+    published: bool
+    pages: list[PageSummary]
+
+    @property
+    def counts(self) -> Counter:
+        """Lines per status over all pages ("untranscribed" for lines without text)."""
+        return sum((page.counts for page in self.pages), Counter())
+
+    @property
+    def lines(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def checked_lines(self) -> int:
+        """Lines a person corrected or verified: what a recognition model can learn from."""
+        return self.counts["corrected"] + self.counts["verified"]
 
 
 @dataclass
@@ -123,7 +146,7 @@ class Edition:
         """Validation problems of the document on disk (project schema; tei_all as well if asked)."""
         path = self.require(manuscript_id)
         try:
-            tree = codec.parse_xml(path.read_bytes(), str(path.relative_to(self.root)))
+            tree = parse_xml(path.read_bytes(), str(path.relative_to(self.root)))
         except WorkbenchError as error:
             return [validation.Problem(None, str(error), "well-formedness")]
         problems = validation.check_project(tree, self.schema_dir)
@@ -296,14 +319,16 @@ class Edition:
         with self.lock(manuscript_id):
             return [page.n for page in self._current(manuscript_id).manuscript.pages]
 
-    def overview(self, manuscript_id: str) -> list[PageSummary]:
-        """Each page's number, image and line counts per status, without copying the pages."""
+    def summary(self, manuscript_id: str) -> ManuscriptSummary:
+        """The manuscript's title, published state, and each page's number, image and line
+        counts per status: the one place lines are counted, without copying the pages."""
         with self.lock(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
-            return [
+            pages = [
                 PageSummary(page.n, page.image, Counter(line.status or "untranscribed" for line in page.lines))
                 for page in manuscript.pages
             ]
+            return ManuscriptSummary(manuscript.id, manuscript.title or manuscript.id, manuscript.published, pages)
 
     def read(self, manuscript_id: str, page_n: str | None = None) -> Manuscript:
         """A copy of the manuscript as last saved (only page ``page_n``, if given), for display.
@@ -383,7 +408,7 @@ class Edition:
             return document
         data = path.read_bytes()
         name = str(path.relative_to(self.root))
-        problems = validation.check_project(codec.parse_xml(data, name), self.schema_dir)
+        problems = validation.check_project(parse_xml(data, name), self.schema_dir)
         if problems:
             raise validation.InvalidDocument(
                 f"{name} was changed outside the workbench and is no longer valid, "
@@ -415,7 +440,7 @@ class Edition:
             changed = manuscript.pages
             parts = {page.id: codec.page_parts(manuscript.id, page) for page in changed}
             data = codec.assemble(manuscript.id, header, list(parts.values()))
-            problems = validation.check_project(codec.parse_xml(data, manuscript.id), self.schema_dir)
+            problems = validation.check_project(parse_xml(data, manuscript.id), self.schema_dir)
         else:
             wanted = set(pages)
             changed = [page for page in manuscript.pages if page.n in wanted]

@@ -31,7 +31,7 @@ from lxml import etree
 
 from workbench.layout import geometry
 from workbench.model import Line, Page, Point, Region, WorkbenchError
-from workbench.tei.codec import parse_xml
+from workbench.tei.xml import parse_xml
 
 PAGE_2013 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
 PAGE_2019 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"

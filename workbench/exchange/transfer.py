@@ -26,6 +26,8 @@ from workbench.images import facsimile
 from workbench.layout.ids import LineIds
 from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
+from workbench.tei.text import diplomatic_text, reading_text, text_fragment
+from workbench.tei.xml import XML_ID, parse_xml
 
 # A zip's declared sizes are checked before anything is unpacked (zip bombs).
 MAX_UNPACKED_BYTES = 8 * 1024**3
@@ -153,14 +155,14 @@ def _in_source_terms(
 
     The TEI's own line numbers mean nothing to whoever imports: it was never written.
     """
-    tree = codec.parse_xml(codec.document_bytes(manuscript), manuscript.id)  # the bytes the refused save validated
+    tree = parse_xml(codec.document_bytes(manuscript), manuscript.id)  # the bytes the refused save validated
     id_at_line: dict[int, str] = {}
     for element in tree.iter():
         holder = element
-        while holder is not None and holder.get(codec.XML_ID) is None:
+        while holder is not None and holder.get(XML_ID) is None:
             holder = holder.getparent()
         if holder is not None and isinstance(element.tag, str):
-            id_at_line.setdefault(element.sourceline, holder.get(codec.XML_ID))
+            id_at_line.setdefault(element.sourceline, holder.get(XML_ID))
     said = []
     for problem in problems:
         element_id = id_at_line.get(problem.line or 0, "")
@@ -199,7 +201,7 @@ def _fill_page(
                 line.boundary,
                 line.baseline,
                 region=region_ids.get(line.region),
-                text=codec.text_fragment(line.text),
+                text=text_fragment(line.text),
                 status="automatic" if line.text else None,
                 resp=source.id if line.text else None,
                 cert=line.cert if line.text else None,
@@ -215,7 +217,7 @@ def _import_tei(
     """A project TEI document comes in unchanged: validated, its images found and checked."""
     name = str(path.relative_to(folder))
     data = path.read_bytes()
-    problems = validation.check_project(codec.parse_xml(data, name), edition.schema_dir)
+    problems = validation.check_project(parse_xml(data, name), edition.schema_dir)
     if problems:
         raise validation.InvalidDocument(
             f"{name} is not valid project TEI, so it cannot be imported as it is", problems
@@ -356,7 +358,7 @@ def _in_mets_order(mets: Path, xml: list[Path], folder: Path, report: ImportRepo
     """
     name = str(mets.relative_to(folder))
     try:
-        root = codec.parse_xml(mets.read_bytes(), name).getroot()
+        root = parse_xml(mets.read_bytes(), name).getroot()
     except WorkbenchError as error:
         report.notes.append(f"{error}; the pages are in the order of the file names")
         return xml
@@ -474,7 +476,7 @@ def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str
 def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
     """The TEI document, refused unless it is valid against both the project schema and tei_all."""
     data = codec.document_bytes(manuscript)
-    tree = codec.parse_xml(data, manuscript.id)
+    tree = parse_xml(data, manuscript.id)
     problems = validation.check_project(tree, edition.schema_dir) + validation.check_tei_all(tree, edition.schema_dir)
     if problems:
         raise validation.InvalidDocument(f"the export of {manuscript.id} (nothing was written)", problems)
@@ -483,7 +485,7 @@ def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
 
 def _checked(data: bytes, name: str) -> bytes:
     """PAGE or ALTO, refused unless valid against the format's official schema."""
-    problems = validation.check_layout_xml(codec.parse_xml(data, name))
+    problems = validation.check_layout_xml(parse_xml(data, name))
     if problems:
         raise validation.InvalidDocument(f"the export {name} (nothing was written)", problems)
     return data
@@ -494,7 +496,7 @@ def plain_text(manuscript: Manuscript, reading: bool) -> str:
 
     ``reading``: the normalised reading (expansions, no deletions); else as written.
     """
-    convert = codec.reading_text if reading else codec.diplomatic_text
+    convert = reading_text if reading else diplomatic_text
     pages = ["".join(f"{' '.join(convert(line.text).split())}\n" for line in page.lines) for page in manuscript.pages]
     return "".join(f"{page}\f" for page in pages)
 
@@ -503,7 +505,7 @@ def _diplomatic(line: Line) -> str:
     """The line as written, with the spaces at its ends it came with (PAGE/ALTO → TEI →
     PAGE/ALTO gives the text back byte for byte); none where markup left out at an end
     (a supplied word, an expansion) would leave one."""
-    text = codec.diplomatic_text(line.text).strip()
+    text = diplomatic_text(line.text).strip()
     if not text:
         return ""
     leading = line.text[: len(line.text) - len(line.text.lstrip())]

@@ -20,7 +20,7 @@ from workbench.images import facsimile
 from workbench.layout import corrections, mend
 from workbench.layout.merge import MODES, MergeReport
 from workbench.model import Change, Layout, Line, Manuscript, Page, WorkbenchError
-from workbench.tei import codec
+from workbench.tei.text import text_fragment
 
 
 @dataclass
@@ -149,7 +149,7 @@ def recognize(
                     found = results.get(line.id)
                     if not _machine_or_empty(line) or found is None or not found.text.strip():
                         continue
-                    line.text = codec.text_fragment(found.text)
+                    line.text = text_fragment(found.text)
                     line.status, line.resp, line.cert = "automatic", source.id, found.confidence
                     outcome.recognized += 1
         summary.outcomes.append(outcome)

@@ -33,7 +33,7 @@ from workbench.files import write_atomically
 from workbench.htr import kraken
 from workbench.images import crops, facsimile
 from workbench.model import Line, Manuscript, WorkbenchError
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text
 
 # By the CRC-32 of its id, one line in ten is never trained on (the verified ones among
 # them measure models) and one in ten chooses the best epoch.
@@ -94,7 +94,7 @@ def split_lines(manuscripts: list[Manuscript]) -> Split:
     for manuscript in manuscripts:
         for page in manuscript.pages:
             for line in page.lines:
-                text = codec.diplomatic_text(line.text).strip() if line.text else ""
+                text = diplomatic_text(line.text).strip() if line.text else ""
                 if line.status not in ("corrected", "verified") or not text:
                     continue
                 ref = LineRef(manuscript.id, page.n, line.id, text)

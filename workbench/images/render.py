@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from workbench.tei.text import text_fragment
+
 if TYPE_CHECKING:
     from workbench.edition import Edition
 
@@ -167,7 +169,6 @@ def rendered_manuscript(
     real line images, and these are drawn like the sample edition's.
     """
     from workbench.model import Line, Manuscript
-    from workbench.tei import codec
 
     rng = random.Random(seed)
     words = (HADZHI_DIMITAR + " " + POD_IGOTO).split()
@@ -190,7 +191,7 @@ def rendered_manuscript(
                 added = Line(f"{page.id}_l{k}", boundary, line.baseline)
                 truth[added.id] = line.text
                 if int(page.n) <= transcribed:
-                    added.text, added.resp = codec.text_fragment(line.text), person.id
+                    added.text, added.resp = text_fragment(line.text), person.id
                     added.status = "corrected" if k % 3 == 0 else "verified"
                 page.lines.append(added)
     return truth

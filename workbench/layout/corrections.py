@@ -28,7 +28,7 @@ from workbench.layout.ids import LineIds
 from workbench.layout.log import Placed, Record
 from workbench.layout.merge import MODES, MergeReport
 from workbench.model import Layout, Line, Manuscript, Page, Point, WorkbenchError
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text, reading_text
 
 # A split point this close to either end of the baseline (as a share of its length)
 # would leave a sliver, not a line.
@@ -136,8 +136,8 @@ def split_line(
         _check_halves(line.text, texts)
         baseline = LineString(line.baseline)
         if at is None:
-            written = len(codec.diplomatic_text(line.text).strip())
-            share = len(codec.diplomatic_text(texts[0]).strip()) / written if written else 0.5
+            written = len(diplomatic_text(line.text).strip())
+            share = len(diplomatic_text(texts[0]).strip()) / written if written else 0.5
             distance = baseline.length * min(max(share, 0.1), 0.9)
         else:
             distance = baseline.project(ShapelyPoint(at))
@@ -330,7 +330,7 @@ def change_page(
 
 def _check_halves(text: str, halves: tuple[str, str]) -> None:
     """The two halves of a split must hold exactly the line's characters (spaces aside)."""
-    for plain in (codec.diplomatic_text, codec.reading_text):
+    for plain in (diplomatic_text, reading_text):
         if _squashed(plain(halves[0]) + plain(halves[1])) != _squashed(plain(text)):
             raise LayoutError("split-text", "the two parts of a split must together hold the line's whole text")
 

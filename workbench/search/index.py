@@ -128,8 +128,8 @@ class LineRecord:
     page_n: str
     line_id: str
     line_n: int  # the line's number on its page, from 1
-    diplomatic: str  # as written (codec.diplomatic_text)
-    reading: str  # normalised reading (codec.reading_text)
+    diplomatic: str  # as written (diplomatic_text)
+    reading: str  # normalised reading (reading_text)
     years: tuple[int, int] | None = None
 
 

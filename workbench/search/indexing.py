@@ -24,7 +24,7 @@ from workbench.edition import Edition
 from workbench.files import write_atomically
 from workbench.model import Manuscript, Page, WorkbenchError
 from workbench.search.index import LineRecord, SearchIndex, WhooshIndex
-from workbench.tei import codec
+from workbench.tei.text import diplomatic_text, reading_text
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (manuscript id, its pages done, its pages to index)
@@ -43,8 +43,8 @@ def line_records(manuscript: Manuscript, page: Page) -> list[LineRecord]:
             page_n=page.n,
             line_id=line.id,
             line_n=number,
-            diplomatic=codec.diplomatic_text(line.text),
-            reading=codec.reading_text(line.text),
+            diplomatic=diplomatic_text(line.text),
+            reading=reading_text(line.text),
             years=manuscript.years,
         )
         for number, line in enumerate(page.lines, start=1)

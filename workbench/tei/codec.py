@@ -14,7 +14,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -30,41 +29,10 @@ from workbench.model import (
     Source,
     WorkbenchError,
 )
+from workbench.tei.text import parse_fragment
+from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, parse_xml, parser
 
-TEI_NS = "http://www.tei-c.org/ns/1.0"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
-NSMAP = {"tei": TEI_NS, "xml": XML_NS}
-XML_ID = f"{{{XML_NS}}}id"
-T = f"{{{TEI_NS}}}"
-
-# Outside input never expands entities, loads a DTD or touches the network
-# (billion laughs, XXE); huge_tree stays off so libxml2's size limits apply.
-_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
-class InvalidXML(WorkbenchError):
-    """The bytes are not acceptable XML (malformed, or with a DOCTYPE or entities)."""
-
-
-def parser(**options: bool) -> etree.XMLParser:
-    """The hardened parser every piece of outside XML goes through."""
-    return etree.XMLParser(**_PARSER_OPTIONS, **options)
-
-
-def parse_xml(data: bytes, name: str = "document") -> etree._ElementTree:
-    """Parse untrusted XML, refusing DTDs and entity declarations with a clear message."""
-    try:
-        tree = etree.ElementTree(etree.fromstring(data, parser(remove_blank_text=False)))
-    except etree.XMLSyntaxError as error:
-        raise InvalidXML(f"{name} cannot be read as XML: {error}") from None
-    docinfo = tree.docinfo
-    if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
-        raise InvalidXML(
-            # Neutral about what the file is: PAGE and ALTO come through here as well as TEI.
-            f"{name} has a DOCTYPE declaration, which the workbench refuses in any XML it reads: "
-            "entity declarations can expand without bound or read other files"
-        )
-    return tree
+T = f"{{{TEI_NS}}}"  # the TEI namespace, as lxml writes it before a tag name
 
 
 def parse_manuscript(data: bytes, name: str = "document") -> Manuscript:
@@ -245,43 +213,6 @@ def _part(element: etree._Element, level: int | None) -> bytes:
 
 def serialize(tree: etree._ElementTree) -> bytes:
     return etree.tostring(tree, xml_declaration=True, encoding="UTF-8") + b"\n"
-
-
-def text_fragment(plain: str) -> str:
-    """Plain text (from a recognition model, say) as a line's content: escaped, no markup."""
-    return xml_escape(plain)
-
-
-def line_plain_text(line: Line) -> str:
-    """The line's text without its markup (every text node, expansions included)."""
-    if not line.text:
-        return ""
-    return "".join(_parse_fragment(line.text, line.id).itertext())
-
-
-def diplomatic_text(text: str) -> str:
-    """A line's words as written on the page: deletions and abbreviations in, expansions,
-    supplied text and gaps out (what the "exact spelling" search looks in)."""
-    return _plain(_parse_fragment(text, "line"), reading=False) if text else ""
-
-
-def reading_text(text: str) -> str:
-    """A line's normalised reading: expansions instead of abbreviations, deletions left out,
-    supplied text in (what a reader's search looks in)."""
-    return _plain(_parse_fragment(text, "line"), reading=True) if text else ""
-
-
-def _plain(element: etree._Element, reading: bool) -> str:
-    parts = [element.text or ""]
-    for child in element:
-        name = etree.QName(child).localname
-        left_out = ("expan", "supplied", "gap") if not reading else ("abbr", "del", "gap")
-        if name not in left_out:
-            parts.append(_plain(child, reading))
-        elif name == "gap":
-            parts.append(" ")  # a gap separates the words around it
-        parts.append(child.tail or "")
-    return "".join(parts)
 
 
 def page_id(manuscript_id: str, n: int | str) -> str:
@@ -657,73 +588,7 @@ def _append_line(ab: etree._Element, line: Line, number: int) -> None:
         lb.set("resp", f"#{line.resp}")
     if line.cert is not None:
         lb.set("cert", f"{line.cert:.3f}")
-    fragment = _parse_fragment(line.text, line.id)
+    fragment = parse_fragment(line.text, line.id)
     lb.tail = fragment.text
     for child in fragment:
         ab.append(child)
-
-
-# Inline markup is line-scoped (design.md §2): only these elements may stand inside a line.
-INLINE_ELEMENTS = frozenset({"choice", "abbr", "expan", "del", "add", "unclear", "gap", "supplied", "hi"})
-
-
-def _parse_fragment(text: str, line_id: str) -> etree._Element:
-    try:
-        fragment = etree.fromstring(f'<ab xmlns="{TEI_NS}">{text}</ab>', parser())
-    except etree.XMLSyntaxError as error:
-        raise WorkbenchError(f"line {line_id}: the text is not well-formed markup ({error.msg})") from None
-    for element in fragment.iterdescendants():
-        if not isinstance(element.tag, str):
-            raise WorkbenchError(f"line {line_id}: comments and processing instructions are not allowed in a line")
-        name = etree.QName(element)
-        if name.namespace != TEI_NS or name.localname not in INLINE_ELEMENTS:
-            raise WorkbenchError(
-                f"line {line_id}: <{name.localname}> is not allowed inside a line; "
-                f"use one of {', '.join(sorted(INLINE_ELEMENTS))}"
-            )
-    return fragment
-
-
-def line_html(text: str, reading: bool = False) -> str:
-    """A line's content as HTML for display: escaped text, each TEI element as a ``span``.
-
-    Diplomatic (default): deletions struck through, additions raised, abbreviations
-    with their expansion in brackets, unclear text marked, gaps as [...], supplied
-    text in square brackets. ``reading``: the normalised reading text (deletions
-    left out, expansions instead of abbreviations, additions in place).
-    """
-    if not text:
-        return ""
-    return "".join(_html_content(_parse_fragment(text, "preview"), reading))
-
-
-def _html_content(element: etree._Element, reading: bool) -> list[str]:
-    parts = [xml_escape(element.text or "")]
-    for child in element:
-        parts += _html_element(child, reading)
-        parts.append(xml_escape(child.tail or ""))
-    return parts
-
-
-def _html_element(element: etree._Element, reading: bool) -> list[str]:
-    name = etree.QName(element).localname
-    attributes = " ".join(f"data-{key}={quoteattr(value)}" for key, value in element.attrib.items())
-    if name == "gap":
-        extent = element.get("quantity")
-        label = f"[…{extent}]" if extent else "[…]"
-        return [f'<span class="tei-gap" {attributes}>{xml_escape(label)}</span>']
-    if name == "choice":
-        abbr = element.find("tei:abbr", NSMAP)
-        expan = element.find("tei:expan", NSMAP)
-        if reading:
-            return _html_content(expan, reading) if expan is not None else []
-        inner = _html_content(abbr, reading) if abbr is not None else []
-        if expan is not None:
-            inner += ['<span class="tei-expan">(', *_html_content(expan, reading), ")</span>"]
-        return ['<span class="tei-choice">', *inner, "</span>"]
-    if name == "del" and reading:
-        return []
-    if reading:
-        return _html_content(element, reading)
-    place = element.get("place", "")
-    return [f'<span class="tei-{name} {xml_escape(place)}" {attributes}>', *_html_content(element, reading), "</span>"]

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape as xml_escape
 from lxml import etree
 
 from workbench.model import WorkbenchError
-from workbench.tei.codec import TEI_NS, XML_NS, parser
+from workbench.tei.xml import TEI_NS, XML_NS, parser
 
 MARKUP = frozenset("\\[]{}|")
 
@@ -184,7 +184,7 @@ class _Reader:
 
     def content(self) -> str:
         """Text and constructs up to the next "]", "}", "|" or the end: the caller decides what those mean."""
-        # Plain text is escaped with & < > only, as lxml writes text and codec.text_fragment does.
+        # Plain text is escaped with & < > only, as lxml writes text and text_fragment does.
         parts: list[str] = []
         run: list[str] = []
         while self.pos < len(self.text):

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from lxml import etree, isoschematron
 
-from workbench.tei.codec import NSMAP, XML_ID, parser
+from workbench.tei.xml import NSMAP, XML_ID, parser
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -1,8 +1,10 @@
 """The web workbench: a Flask application over one edition folder.
 
-Blueprints: ``auth`` (log in and out), ``editor`` (editors only: manuscripts,
-the page editor, line saves, history, jobs) and ``reader`` (everyone: published
-manuscripts, the reading view, search). A background thread keeps the search
+One blueprint per area: ``auth`` (log in and out); for editors ``manuscripts``
+(the list, a manuscript, publishing, metadata), ``lines`` (the page editor, line
+saves, history), ``layout`` (correcting the segmentation), ``jobs``, ``models``,
+``transfers`` (import and export); for everyone ``reader`` (published manuscripts,
+the reading view, search). The app's state is reached through web/state.py. A background thread keeps the search
 index in step with ``tei/`` (``indexing.IndexerThread``). Serve it with gunicorn in one process
 with threads (`workbench serve`): saves of a manuscript are serialised anyway, and
 one process keeps one in-memory copy of each manuscript it has validated.
@@ -15,15 +17,13 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from flask import Flask, current_app, request, send_from_directory, session
+from flask import Flask, request, send_from_directory, session
 from flask_babel import Babel
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFProtect
 
 from workbench.edition import Edition
 from workbench.search import indexing
 from workbench.users import Users
+from workbench.web.state import csrf, limiter
 
 LANGUAGES = ("bg", "en")
 # The manuscripts' letters and marks (combining acute U+0301, grave U+0300, titlo U+0483).
@@ -34,9 +34,6 @@ ASSETS = {
     "htmx.min.js": REPO / "node_modules/htmx.org/dist/htmx.min.js",
     "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
 }
-
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
 
 
 def create_app(edition_root: str | Path | None = None, test_config: dict | None = None) -> Flask:
@@ -69,13 +66,11 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     limiter.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, editor, models, reader, transfers
+    from workbench.web import auth, jobs, layout, lines, manuscripts, models, reader, rows, transfers
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(editor.bp)
-    app.register_blueprint(reader.bp)
-    app.register_blueprint(transfers.bp)
-    app.register_blueprint(models.bp)
+    for area in (auth, manuscripts, lines, layout, jobs, models, transfers, reader):
+        app.register_blueprint(area.bp)
+    app.context_processor(rows.labels)
 
     @app.get("/assets/<name>")
     def asset(name: str):
@@ -89,21 +84,6 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
         return {"language": _locale(), "languages": LANGUAGES}
 
     return app
-
-
-def edition() -> Edition:
-    return current_app.extensions["edition"]
-
-
-def users() -> Users:
-    return current_app.extensions["users"]
-
-
-def index_changed() -> None:
-    """Let the search indexer look at tei/ now rather than at its next round."""
-    indexer = current_app.extensions.get("indexer")
-    if indexer is not None:
-        indexer.wake()
 
 
 def _locale() -> str:

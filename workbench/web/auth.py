@@ -8,7 +8,8 @@ from collections.abc import Callable
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from workbench.web import limiter, users
+from workbench.model import WorkbenchError
+from workbench.web.state import limiter, users
 
 bp = Blueprint("auth", __name__)
 
@@ -33,6 +34,23 @@ def login_required(view: Callable) -> Callable:
     return wrapped
 
 
+def staff_blueprint(name: str, import_name: str, **options) -> Blueprint:
+    """A blueprint of views for people with an account: every view needs a login, and a
+    WorkbenchError a view lets through (an unknown manuscript, say) is shown as a message."""
+    blueprint = Blueprint(name, import_name, **options)
+
+    @blueprint.before_request
+    @login_required
+    def require_login() -> None:
+        """login_required redirects to the login page, or answers 401 to htmx."""
+
+    @blueprint.errorhandler(WorkbenchError)
+    def workbench_error(error: WorkbenchError):
+        return render_template("message.html", message=str(error)), 404
+
+    return blueprint
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
@@ -48,7 +66,9 @@ def login():
             session["lang"] = language
         target = request.args.get("next", "")
         # Only local paths: never redirect to another site after login.
-        return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("editor.index"))
+        return redirect(
+            target if target.startswith("/") and not target.startswith("//") else url_for("manuscripts.index")
+        )
     return render_template("login.html")
 
 

@@ -4,35 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, g, render_template, request
+from flask import current_app, g, render_template, request
 from flask_babel import gettext as _
 
-from workbench.htr.training import ModelStore
-from workbench.jobs import JobStore
 from workbench.model import WorkbenchError
-from workbench.web import edition
-from workbench.web.auth import login_required
-from workbench.web.editor import manuscript_summaries
+from workbench.web.auth import staff_blueprint
+from workbench.web.state import edition, jobs, models
 
-bp = Blueprint("models", __name__, url_prefix="/models")
-
-
-@bp.before_request
-@login_required
-def require_editor() -> None:
-    """Models are for logged-in editors."""
+bp = staff_blueprint("models", __name__, url_prefix="/models")
 
 
 @bp.get("/")
 def index():
-    manuscripts = [
-        summary | {"lines": summary["counts"]["corrected"] + summary["counts"]["verified"]}
-        for summary in manuscript_summaries()
-    ]
-    training = [job for job in JobStore.of(edition()).list() if job.kind == "train" and job.active]
+    manuscripts = [edition().summary(manuscript_id) for manuscript_id in edition().manuscript_ids()]
+    training = [job for job in jobs().list() if job.kind == "train" and job.active]
     return render_template(
         "models.html",
-        models=ModelStore.of(edition()).list(),
+        models=models().list(),
         manuscripts=manuscripts,
         jobs=training,
         suggested_name=f"model-{datetime.now(UTC):%Y%m%d-%H%M}",
@@ -45,11 +33,11 @@ def train():
     if not chosen:
         return render_template("_job.html", error=_("Choose at least one manuscript to learn from.")), 422
     base = request.form.get("base") or None
-    if base is not None and base not in {record.name for record in ModelStore.of(edition()).list()}:
+    if base is not None and base not in {record.name for record in models().list()}:
         return render_template("_job.html", error=_("Choose one of the trained models.")), 422
     try:
         epochs = int(request.form.get("epochs") or 30)
-        job = JobStore.of(edition()).submit(
+        job = jobs().submit(
             edition(),
             "train",
             chosen[0],
@@ -64,3 +52,8 @@ def train():
     except WorkbenchError as error:
         return render_template("_job.html", error=str(error)), 422
     return render_template("_job.html", job=job)
+
+
+def default_model(manuscript_id: str) -> str | None:
+    """The manuscript's default model, else the edition's (workbench.toml [recognition] model)."""
+    return models().default(manuscript_id) or current_app.config.get("RECOGNITION_MODEL")

@@ -8,20 +8,18 @@ is answered as if it did not exist.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from workbench.model import Manuscript, WorkbenchError
-from workbench.search.index import Hit, Query, QueryError, WhooshIndex
-from workbench.tei import codec
-from workbench.web import edition, facsimiles
+from workbench.search.index import Hit, Query, QueryError
+from workbench.tei.text import reading_text
+from workbench.web import facsimiles
+from workbench.web.markup import line_html
+from workbench.web.state import edition, search_index
 
 bp = Blueprint("reader", __name__, url_prefix="/read")
-
-
-def search_index() -> WhooshIndex:
-    return current_app.extensions["search"]
 
 
 @bp.errorhandler(WorkbenchError)
@@ -53,7 +51,7 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
     numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     lines = [
-        {"number": number, "line": line, "html": Markup(codec.line_html(line.text, reading=reading))}
+        {"number": number, "line": line, "html": Markup(line_html(line.text, reading=reading))}
         for number, line in enumerate(page.lines, start=1)
     ]
     return render_template(
@@ -160,8 +158,8 @@ def _result_row(hit: Hit) -> dict | None:
     if not manuscript.published or k is None:
         return None
     # The lines above and below, as context: a sentence often runs over a line break.
-    before = codec.reading_text(lines[k - 1].text) if k > 0 else ""
-    after = codec.reading_text(lines[k + 1].text) if k + 1 < len(lines) else ""
+    before = reading_text(lines[k - 1].text) if k > 0 else ""
+    after = reading_text(lines[k + 1].text) if k + 1 < len(lines) else ""
     return {
         "hit": hit,
         "snippet": Markup(hit.snippet),

@@ -6,16 +6,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, after_this_request, g, render_template, request, send_file
+from flask import abort, after_this_request, g, render_template, request, send_file
 from flask_babel import gettext as _
 
 from workbench.exchange import transfer
 from workbench.model import WorkbenchError
 from workbench.tei.validation import InvalidDocument
-from workbench.web import edition, index_changed
-from workbench.web.auth import login_required
+from workbench.web.auth import staff_blueprint
+from workbench.web.state import edition, index_changed
 
-bp = Blueprint("transfer", __name__)
+bp = staff_blueprint("transfer", __name__)
 
 # What the export links offer: file name suffix, formats, and whether it is one file or a zip.
 EXPORTS = {
@@ -26,12 +26,6 @@ EXPORTS = {
     "text": ("-text.zip", ("text",)),
     "all": (".zip", transfer.FORMATS),
 }
-
-
-@bp.before_request
-@login_required
-def require_editor() -> None:
-    """Import and export are for logged-in editors."""
 
 
 @bp.get("/m/<manuscript_id>/export/<kind>")

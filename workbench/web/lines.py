@@ -1,0 +1,140 @@
+"""The page editor and its lines: the page, its images, saving a line (with its version:
+a save over a newer one is refused), the shorthand preview, history, differences and
+revert. Editors only.
+
+A view answering an htmx request returns just the fragment it replaces (one template,
+two uses, as in the htmx book's contact app).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from flask import abort, current_app, g, render_template, request
+from markupsafe import Markup, escape
+
+from workbench import transcription
+from workbench.model import STATUSES, WorkbenchError
+from workbench.tei import shorthand
+from workbench.web import facsimiles
+from workbench.web.auth import staff_blueprint
+from workbench.web.markup import line_html
+from workbench.web.models import default_model
+from workbench.web.rows import line_row, lines_context, page_regions, shorthand_message, shorthand_of
+from workbench.web.state import edition, index_changed, jobs, models
+
+bp = staff_blueprint("lines", __name__)
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/")
+def page(manuscript_id: str, n: str):
+    manuscript = edition().read(manuscript_id, n)
+    page = manuscript.pages[0]
+    numbers = edition().page_numbers(manuscript_id)
+    index = numbers.index(n)
+    return render_template(
+        "page.html",
+        manuscript=manuscript,
+        page=page,
+        **lines_context(manuscript_id, page),
+        previous=numbers[index - 1] if index > 0 else None,
+        next=numbers[index + 1] if index + 1 < len(numbers) else None,
+        palette=current_app.config["PALETTE"],
+        jobs=[job for job in jobs().list(manuscript_id) if job.active],
+        models=models().list(),
+        default_model=default_model(manuscript_id),
+    )
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/image")
+def page_image(manuscript_id: str, n: str):
+    return facsimiles.page_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0])
+
+
+@bp.get("/m/<manuscript_id>/p/<n>/lines/<line_id>.png")
+def line_image(manuscript_id: str, n: str, line_id: str):
+    return facsimiles.line_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0], line_id)
+
+
+@bp.post("/m/<manuscript_id>/lines/<line_id>")
+def save_line(manuscript_id: str, line_id: str):
+    page, line = transcription.find_line(edition(), manuscript_id, line_id)
+    typed = request.form.get("text", "")
+    status = request.form.get("status") or None
+    tools = page_regions(page) if request.form.get("tools") else None
+    if status not in (None, *STATUSES):
+        abort(400)
+    try:
+        text = shorthand.to_tei(typed)
+        saved = transcription.save_line(
+            edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
+        )
+    except shorthand.ShorthandError as error:
+        row = line_row(manuscript_id, page, line, typed=typed, error=shorthand_message(typed, error), tools=tools)
+        return render_template("_line.html", row=row), 422
+    except transcription.Conflict as conflict:
+        row = line_row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict, tools=tools)
+        return render_template("_line.html", row=row), 409
+    except WorkbenchError as error:
+        row = line_row(manuscript_id, page, line, typed=typed, error=str(error), tools=tools)
+        return render_template("_line.html", row=row), 422
+    index_changed()
+    return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
+
+
+@bp.post("/preview")
+def preview():
+    typed = request.form.get("text", "")
+    try:
+        html = line_html(shorthand.to_tei(typed))
+    except shorthand.ShorthandError as error:
+        return render_template("_preview.html", error=shorthand_message(typed, error))
+    return render_template("_preview.html", html=Markup(html))
+
+
+@bp.get("/m/<manuscript_id>/lines/<line_id>/history")
+def history(manuscript_id: str, line_id: str):
+    versions = transcription.history(edition(), manuscript_id, line_id)
+    shown = [(version, shorthand_of(version.text)[0]) for version in reversed(versions)]
+    return render_template("_history.html", manuscript_id=manuscript_id, line_id=line_id, versions=shown)
+
+
+@bp.get("/m/<manuscript_id>/lines/<line_id>/diff")
+def diff(manuscript_id: str, line_id: str):
+    versions = transcription.history(edition(), manuscript_id, line_id)
+    try:
+        a, b = (versions[int(request.args.get(key, -1))] for key in ("a", "b"))
+    except (ValueError, IndexError):
+        abort(400)
+    return render_template("_diff.html", a=a, b=b, diff=_diff_html(shorthand_of(a.text)[0], shorthand_of(b.text)[0]))
+
+
+@bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
+def revert(manuscript_id: str, line_id: str):
+    page, line = transcription.find_line(edition(), manuscript_id, line_id)
+    tools = page_regions(page) if request.form.get("tools") else None
+    try:
+        number = int(request.form.get("version", ""))
+        saved = transcription.revert(
+            edition(), manuscript_id, line_id, number, request.form.get("base", ""), g.user.name
+        )
+    except ValueError:
+        abort(400)
+    except transcription.Conflict as conflict:
+        row = line_row(manuscript_id, page, conflict.current, conflict=conflict, tools=tools)
+        return render_template("_line.html", row=row), 409
+    index_changed()
+    return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
+
+
+def _diff_html(a: str, b: str) -> Markup:
+    """Character-level difference: removed text struck, added text underlined."""
+    parts = []
+    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if operation in ("delete", "replace"):
+            parts.append(f"<del>{escape(a[i1:i2])}</del>")
+        if operation in ("insert", "replace"):
+            parts.append(f"<ins>{escape(b[j1:j2])}</ins>")
+        if operation == "equal":
+            parts.append(str(escape(a[i1:i2])))
+    return Markup("".join(parts))
