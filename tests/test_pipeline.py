@@ -20,6 +20,7 @@ from workbench import transcription
 from workbench.edition import Edition
 from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.layout import corrections
+from workbench.model import WorkbenchError
 from workbench.tei import validation
 from workbench.tei.text import text_fragment
 from workbench.tei.xml import parse_xml
@@ -202,3 +203,22 @@ print(write_models([model], sys.argv[1]))
     )
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_page_lists_are_checked_against_the_pages_without_expanding_ranges():
+    from workbench.htr.pipeline import select_pages
+
+    numbers = [str(n) for n in range(1, 501)]
+    assert select_pages(numbers, None) == numbers
+    assert select_pages(numbers, "3, 1,4-6,5") == ["3", "1", "4", "5", "6"]
+    assert select_pages(numbers, "499-500") == ["499", "500"]
+    with pytest.raises(WorkbenchError, match="no page 501"):
+        select_pages(numbers, "1-999999999")  # answered at once: the range is never expanded
+    with pytest.raises(WorkbenchError, match="no page 0"):
+        select_pages(numbers, "0")
+    with pytest.raises(WorkbenchError, match="ends before it starts"):
+        select_pages(numbers, "6-4")
+    with pytest.raises(WorkbenchError, match="not a page list"):
+        select_pages(numbers, "1-x")
+    with pytest.raises(WorkbenchError, match="no page 3"):
+        select_pages(["1", "2", "4"], "2-4")

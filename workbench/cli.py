@@ -270,8 +270,7 @@ def segment(
 
     Every page's new segmentation can be undone in the page editor by whoever ran it."""
     edition = context.edition
-    manuscript = edition.load(manuscript_id)
-    count = len(pipeline.select_pages(manuscript, pages))
+    count = len(pipeline.select_pages(edition.page_numbers(manuscript_id), pages, manuscript_id))
     click.echo(f"Segmenting {count} page(s) of {manuscript_id} with kraken (loading the model takes a while)…")
     with _progress(count, "Segmenting") as update:
         summary = pipeline.segment(
@@ -353,7 +352,7 @@ def recognize(context: Context, manuscript_id: str, model: str | None, pages: st
         raise click.UsageError(f"give --model (a trained model or a model file); {manuscript_id} has no default model")
     model_path = store.resolve(model)
     name = model_path.name if Path(model).expanduser().is_file() else model
-    count = len(pipeline.select_pages(edition.load(manuscript_id), pages))
+    count = len(pipeline.select_pages(edition.page_numbers(manuscript_id), pages, manuscript_id))
     with _progress(count, "Recognising") as update:
         summary = pipeline.recognize(
             edition, manuscript_id, model_path, context.user, pages, progress=update, model_name=name

@@ -136,7 +136,7 @@ class JobStore:
             if model and Path(model).expanduser().is_file():
                 model = Path(model).expanduser().resolve()  # the worker runs in another folder; names stay names
         else:
-            selected = pipeline.select_pages(edition.load(manuscript_id), pages)
+            selected = pipeline.select_pages(edition.page_numbers(manuscript_id), pages, manuscript_id)
             if not selected:
                 raise WorkbenchError(f"{manuscript_id} has no pages yet; add page images first")
             total = len(selected)
@@ -412,8 +412,8 @@ def run_worker(edition_root: Path, job_id: str) -> int:
 
 
 def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
-    selected = pipeline.select_pages(edition.load(job.manuscript_id), job.pages)
-    pending = [page.n for page in selected]
+    selected = pipeline.select_pages(edition.page_numbers(job.manuscript_id), job.pages, job.manuscript_id)
+    pending = list(selected)
     # The pipeline segments min(cores, pages) pages at a time, in page order.
     at_once = min(os.cpu_count() or 1, len(pending)) if job.kind == "segment" else 1
     store._update(job.id, total=len(pending), current=f"loading kraken, then {_pages(pending[:at_once])}")

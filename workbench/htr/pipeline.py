@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from workbench.htr import kraken, segeval
 from workbench.images import facsimile
 from workbench.layout import corrections, mend
 from workbench.layout.merge import MODES, MergeReport
-from workbench.model import Change, Layout, Line, Manuscript, Page, WorkbenchError
+from workbench.model import Change, Layout, Line, Page, WorkbenchError
 from workbench.tei.text import text_fragment
 
 
@@ -51,17 +52,41 @@ Progress = Callable[[PageOutcome], None]
 # How a new segmentation goes onto a page that has lines: in their place, or beside them.
 
 
-def select_pages(manuscript: Manuscript, spec: str | None) -> list[Page]:
-    """Pages by their numbers: "3", "1,4-6"; all pages when ``spec`` is empty."""
+def select_pages(numbers: list[str], spec: str | None, manuscript_id: str = "") -> list[str]:
+    """The page numbers (of ``numbers``, a manuscript's, in order) that ``spec`` names:
+    "3", "1,4-6"; all of them when ``spec`` is empty.
+
+    Every page a spec names must exist. A range is checked against the pages there are,
+    never expanded, so "1-999999999" costs what the manuscript's page count does.
+    """
     if not spec:
-        return list(manuscript.pages)
+        return list(numbers)
+    owner = f"manuscript {manuscript_id}" if manuscript_id else "the manuscript"
+    numbered = sorted({int(n) for n in numbers if n.isdigit()})
     wanted: list[str] = []
     for part in spec.split(","):
         first, _, last = part.strip().partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
             raise WorkbenchError(f"{spec!r} is not a page list; write e.g. 3 or 1,4-6")
-        wanted += [str(n) for n in range(int(first), int(last or first) + 1)]
-    return [manuscript.page(n) for n in dict.fromkeys(wanted)]
+        low, high = int(first), int(last or first)
+        if low > high:
+            raise WorkbenchError(f"{part.strip()!r} is not a page range: it ends before it starts")
+        inside = numbered[bisect_left(numbered, low) : bisect_right(numbered, high)]
+        expected = low
+        for number in inside:
+            if number != expected:
+                break
+            expected += 1
+        if expected <= high:
+            raise WorkbenchError(f"{owner} has no page {expected}")
+        wanted += [str(number) for number in inside]
+    return list(dict.fromkeys(wanted))
+
+
+def _pages(edition: Edition, manuscript_id: str, spec: str | None) -> list[Page]:
+    """The pages ``spec`` names, each read alone (no parse of the whole manuscript)."""
+    numbers = select_pages(edition.page_numbers(manuscript_id), spec, manuscript_id)
+    return [edition.read(manuscript_id, n).pages[0] for n in numbers]
 
 
 def segment(
@@ -84,8 +109,7 @@ def segment(
     """
     if mode not in MODES:
         raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
-    manuscript = edition.load(manuscript_id)
-    selected = select_pages(manuscript, pages)
+    selected = _pages(edition, manuscript_id, pages)
     jobs = [kraken.PageImage(edition.image_path(manuscript_id, page), page.frame) for page in selected]
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     summary = RunSummary()
@@ -130,9 +154,8 @@ def recognize(
     name = model_name or model_path.name
     if not model_path.is_file():
         raise WorkbenchError(f"{model_path}: no such model file")
-    manuscript = edition.load(manuscript_id)
     summary = RunSummary()
-    for page in select_pages(manuscript, pages):
+    for page in _pages(edition, manuscript_id, pages):
         outcome = PageOutcome(page.n, page.image)
         empty = [line for line in page.lines if _machine_or_empty(line)]
         try:
