@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from tests.builders import REPO
 from workbench.cli import cli
 
 

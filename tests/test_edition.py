@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_manuscript
 from PIL import Image
 
+from tests.builders import REPO, make_manuscript
 from workbench.edition import Edition
 from workbench.model import WorkbenchError
 from workbench.tei import codec
@@ -20,7 +20,7 @@ from workbench.tei.validation import InvalidDocument
 
 
 @pytest.fixture
-def ms(edition: Edition) -> Edition:
+def four_lines(edition: Edition) -> Edition:
     edition.create(make_manuscript(lines=4), who="tester")
     return edition
 
@@ -29,46 +29,46 @@ def tei_bytes(edition: Edition) -> bytes:
     return edition.tei_path("ms1").read_bytes()
 
 
-def test_edit_saves_valid_tei_and_journals_each_changed_line(ms):
-    with ms.edit("ms1", who="ivan") as manuscript:
+def test_edit_saves_valid_tei_and_journals_each_changed_line(four_lines):
+    with four_lines.edit("ms1", who="ivan") as manuscript:
         line = manuscript.pages[0].lines[1]
         line.text, line.status, line.resp = (
             "потъненъ въ кърви",
             "corrected",
             manuscript.source("transcription", "ivan").id,
         )
-    assert ms.problems("ms1") == []
-    assert ms.load("ms1").pages[0].lines[1].text == "потъненъ въ кърви"
-    entries = list(ms.journal.entries("ms1"))
+    assert four_lines.problems("ms1") == []
+    assert four_lines.load("ms1").pages[0].lines[1].text == "потъненъ въ кърви"
+    entries = list(four_lines.journal.entries("ms1"))
     assert [(e.line, e.old, e.new, e.who, e.status) for e in entries] == [
         ("ms1_p1_l2", "", "потъненъ въ кърви", "ivan", "corrected")
     ]
 
 
-def test_invalid_content_is_refused_and_the_file_stays_as_it_was(ms):
-    before = tei_bytes(ms)
+def test_invalid_content_is_refused_and_the_file_stays_as_it_was(four_lines):
+    before = tei_bytes(four_lines)
     with pytest.raises(WorkbenchError, match="not well-formed markup"):
-        with ms.edit("ms1", who="ivan") as manuscript:
+        with four_lines.edit("ms1", who="ivan") as manuscript:
             manuscript.pages[0].lines[1].text = "<del>unclosed"
     with pytest.raises(InvalidDocument, match="outside its page"):
-        with ms.edit("ms1", who="ivan") as manuscript:
+        with four_lines.edit("ms1", who="ivan") as manuscript:
             manuscript.pages[0].lines[1].boundary = [(0, 0), (5000, 0), (5000, 10)]
-    assert tei_bytes(ms) == before
-    assert list(ms.journal.entries("ms1")) == []
+    assert tei_bytes(four_lines) == before
+    assert list(four_lines.journal.entries("ms1")) == []
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(ms, monkeypatch):
-    before = tei_bytes(ms)
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(four_lines, monkeypatch):
+    before = tei_bytes(four_lines)
 
     def crash(*args):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
-        with ms.edit("ms1", who="ivan") as manuscript:
+        with four_lines.edit("ms1", who="ivan") as manuscript:
             manuscript.pages[0].lines[1].text = "new text"
-    assert tei_bytes(ms) == before
-    assert [p.name for p in ms.tei_dir.iterdir()] == ["ms1.xml"]
+    assert tei_bytes(four_lines) == before
+    assert [p.name for p in four_lines.tei_dir.iterdir()] == ["ms1.xml"]
 
 
 SAVE_LOOP = """
@@ -82,19 +82,19 @@ for i in range(100000):
 """
 
 
-def test_a_crash_mid_save_never_leaves_a_broken_file(ms):
+def test_a_crash_mid_save_never_leaves_a_broken_file(four_lines):
     # A real crash: a process saving in a loop is killed with SIGKILL at some instant.
     for delay in (1.5, 2.3, 3.1):
-        child = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(ms.root)], cwd=REPO)
+        child = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(four_lines.root)], cwd=REPO)
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
-        assert ms.problems("ms1") == []
-        text = ms.load("ms1").pages[0].lines[0].text
+        assert four_lines.problems("ms1") == []
+        text = four_lines.load("ms1").pages[0].lines[0].text
         assert text.startswith("version ")
 
 
-def test_concurrent_editors_never_lose_each_others_lines(ms):
+def test_concurrent_editors_never_lose_each_others_lines(four_lines):
     # Two processes edit different lines of the same manuscript at the same time.
     script = """
 import sys
@@ -105,20 +105,22 @@ for i in range(15):
     with edition.edit("ms1", who=f"editor{line_index}") as manuscript:
         manuscript.pages[0].lines[line_index].text = f"editor {line_index}, save {i}"
 """
-    children = [subprocess.Popen([sys.executable, "-c", script, str(ms.root), str(k)], cwd=REPO) for k in (1, 2)]
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, str(four_lines.root), str(k)], cwd=REPO) for k in (1, 2)
+    ]
     assert [child.wait(timeout=120) for child in children] == [0, 0]
-    lines = ms.load("ms1").pages[0].lines
+    lines = four_lines.load("ms1").pages[0].lines
     assert lines[1].text == "editor 1, save 14"
     assert lines[2].text == "editor 2, save 14"
-    assert len(list(ms.journal.entries("ms1"))) == 30
+    assert len(list(four_lines.journal.entries("ms1"))) == 30
 
 
-def test_a_hand_edited_invalid_file_is_not_overwritten(ms):
-    path = ms.tei_path("ms1")
+def test_a_hand_edited_invalid_file_is_not_overwritten(four_lines):
+    path = four_lines.tei_path("ms1")
     broken = path.read_bytes().replace(b'type="corrected"', b'type="half-done"')
     path.write_bytes(broken)
     with pytest.raises(InvalidDocument, match="changed outside the workbench") as caught:
-        with ms.edit("ms1", who="ivan") as manuscript:
+        with four_lines.edit("ms1", who="ivan") as manuscript:
             manuscript.pages[0].lines[1].text = "anything"
     assert "type must be one of automatic, corrected, verified" in str(caught.value)
     assert path.read_bytes() == broken
@@ -168,15 +170,15 @@ def test_one_bad_image_means_no_page_is_added(edition, tmp_path):
     assert not (edition.facsimile_dir / "ms1" / "good.png").exists()
 
 
-def test_create_refuses_an_existing_manuscript(ms):
+def test_create_refuses_an_existing_manuscript(four_lines):
     with pytest.raises(WorkbenchError, match="already exists"):
-        ms.create(make_manuscript(), who="tester")
+        four_lines.create(make_manuscript(), who="tester")
 
 
-def test_journal_keeps_the_text_of_removed_lines(ms):
-    with ms.edit("ms1", who="ivan") as manuscript:
+def test_journal_keeps_the_text_of_removed_lines(four_lines):
+    with four_lines.edit("ms1", who="ivan") as manuscript:
         manuscript.pages[0].lines = manuscript.pages[0].lines[1:]
-    (entry,) = ms.journal.entries("ms1")
+    (entry,) = four_lines.journal.entries("ms1")
     assert (entry.event, entry.line, entry.old) == ("removed", "ms1_p1_l1", "Живъ е той")
 
 
@@ -217,14 +219,14 @@ def test_a_page_save_validates_the_page_and_refuses_ids_of_other_pages(edition):
     assert reloaded.pages[1].lines[0].boundary[1] == (900, 110)
 
 
-def test_a_valid_change_made_by_hand_between_saves_is_kept(ms):
-    with ms.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+def test_a_valid_change_made_by_hand_between_saves_is_kept(four_lines):
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
         manuscript.pages[0].lines[1].text = "first"
-    path = ms.tei_path("ms1")
+    path = four_lines.tei_path("ms1")
     path.write_bytes(path.read_bytes().replace(b"Test manuscript", b"Edited by hand"))
-    with ms.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
         manuscript.pages[0].lines[2].text = "second"
-    reloaded = ms.load("ms1")
+    reloaded = four_lines.load("ms1")
     assert reloaded.title == "Edited by hand"
     assert [line.text for line in reloaded.pages[0].lines[1:3]] == ["first", "second"]
 

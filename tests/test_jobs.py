@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_manuscript
 from PIL import Image
 
+from tests.builders import group_members, make_manuscript, wait_for, wait_until_ended
 from workbench import jobs
 from workbench.edition import Edition
 from workbench.jobs import STOPPED, Job, JobStore
@@ -38,7 +38,7 @@ def store(edition: Edition) -> Iterator[JobStore]:
 
 
 @pytest.fixture
-def ms(edition: Edition) -> Edition:
+def imageless(edition: Edition) -> Edition:
     """Two pages whose images are not there: every page of a job on them fails."""
     edition.create(make_manuscript(pages=2), who="tester")
     return edition
@@ -52,31 +52,6 @@ def scanned(edition: Edition, page_png: Path) -> Edition:
     edition.create(Manuscript(id="letters", title="Писма", author="Трифон Трифонов"), who="tester")
     edition.add_pages("letters", [page_png, blank], who="tester")
     return edition
-
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still waiting after {timeout} s"
-        time.sleep(interval)
-
-
-def wait_until_ended(store: JobStore, job_id: str, timeout: float) -> Job:
-    wait_for(lambda: not store.get(job_id).active, timeout)
-    return store.get(job_id)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes in process group ``pgid`` (zombies do not count: they have stopped)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _, group = stat.read_text().rpartition(")")[2].split()[:3]
-        except (OSError, ValueError):
-            continue  # the process ended meanwhile
-        if int(group) == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
 
 
 def write_job(store: JobStore, **fields) -> Job:
@@ -111,19 +86,19 @@ def dead_pid() -> int:
     ],
 )
 def test_submit_refuses_a_bad_request_and_starts_nothing(
-    ms, store, tmp_path, kind, manuscript_id, pages, model, message
+    imageless, store, tmp_path, kind, manuscript_id, pages, model, message
 ):
     (tmp_path / "model.mlmodel").write_bytes(b"a model")
     model = str(tmp_path / model) if model else None
     with pytest.raises(WorkbenchError, match=message):
-        store.submit(ms, kind, manuscript_id, "tester", pages=pages, model=model)
+        store.submit(imageless, kind, manuscript_id, "tester", pages=pages, model=model)
     assert store.list() == []
     assert not store.folder.exists() or not list(store.folder.glob("*.log"))
 
 
-def test_submit_refuses_an_unknown_segmentation_mode(ms, store):
+def test_submit_refuses_an_unknown_segmentation_mode(imageless, store):
     with pytest.raises(WorkbenchError, match="unknown segmentation mode 'merge': use replace or add"):
-        store.submit(ms, "segment", "ms1", "tester", mode="merge")
+        store.submit(imageless, "segment", "ms1", "tester", mode="merge")
     assert store.list() == []
 
 
@@ -209,17 +184,17 @@ def test_a_recognize_job_runs_in_a_worker_to_the_end(scanned, store, tmp_path):
     assert "recognised with model.mlmodel (by ivan)" in scanned.tei_path("letters").read_text(encoding="utf-8")
 
 
-def test_a_job_with_failed_pages_fails_and_says_which(ms, store, tmp_path):
+def test_a_job_with_failed_pages_fails_and_says_which(imageless, store, tmp_path):
     model = tmp_path / "model.mlmodel"
     model.write_bytes(b"never loaded")
-    job = wait_until_ended(store, store.submit(ms, "recognize", "ms1", "ivan", model=model).id, timeout=60)
+    job = wait_until_ended(store, store.submit(imageless, "recognize", "ms1", "ivan", model=model).id, timeout=60)
     assert (job.state, job.done, job.total) == ("failed", 2, 2)
     assert job.message.startswith("2 of 2 page(s) failed: page 1 (001.png): FileNotFoundError")
     assert "page 2 (002.png): FileNotFoundError" in job.message
-    assert ms.problems("ms1") == []
+    assert imageless.problems("ms1") == []
 
 
-def test_a_job_whose_pipeline_gives_up_fails_with_its_message(ms, store, tmp_path, monkeypatch):
+def test_a_job_whose_pipeline_gives_up_fails_with_its_message(imageless, store, tmp_path, monkeypatch):
     # The worker's code, run here so the pipeline can be made to fail the way an
     # unusable model makes it fail (raising, rather than failing a page).
     def unusable_model(*args, **kwargs):
@@ -228,7 +203,7 @@ def test_a_job_whose_pipeline_gives_up_fails_with_its_message(ms, store, tmp_pat
     monkeypatch.setattr(jobs.pipeline, "recognize", unusable_model)
     job = write_job(store, kind="recognize", model=str(tmp_path / "x.mlmodel"), total=2)
     with pytest.raises(WorkbenchError):
-        jobs.run_worker(ms.root, job.id)  # re-raised, so the traceback is in the worker's log
+        jobs.run_worker(imageless.root, job.id)  # re-raised, so the traceback is in the worker's log
     job = store._read(job.id)
     assert (job.state, job.message) == (
         "failed",
@@ -237,7 +212,7 @@ def test_a_job_whose_pipeline_gives_up_fails_with_its_message(ms, store, tmp_pat
     assert job.pid == jobs.os.getpid() and job.started and job.finished
 
 
-def test_one_job_at_a_time_per_manuscript(scanned, ms, store, tmp_path):
+def test_one_job_at_a_time_per_manuscript(scanned, imageless, store, tmp_path):
     model = tmp_path / "model.mlmodel"
     model.write_bytes(b"never loaded")
     first = store.submit(scanned, "segment", "letters", "ivan")
@@ -247,7 +222,7 @@ def test_one_job_at_a_time_per_manuscript(scanned, ms, store, tmp_path):
     assert store.active("letters").id == first.id
     assert [job.id for job in store.list()] == [first.id]
     # Another manuscript is not held up.
-    other = store.submit(ms, "recognize", "ms1", "maria", model=model)
+    other = store.submit(imageless, "recognize", "ms1", "maria", model=model)
     assert store.active("ms1").id == other.id
     store.cancel(first.id)
     assert store.active("letters") is None

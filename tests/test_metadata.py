@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import make_manuscript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.builders import make_manuscript
 from workbench import metadata
 from workbench.model import Editor, Manuscript, WorkbenchError
 from workbench.tei import codec, validation

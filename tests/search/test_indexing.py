@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import make_manuscript
-
+from tests.builders import make_manuscript
 from workbench import transcription
 from workbench.search import index as search_index
 from workbench.search.index import Query

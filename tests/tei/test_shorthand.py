@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import make_manuscript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from tests.builders import REPO, make_manuscript
 from workbench.model import WorkbenchError
 from workbench.tei import codec
 from workbench.tei.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, ShorthandError, from_tei, pointer, to_tei
@@ -211,9 +209,7 @@ def test_every_construct_has_an_example_that_converts_both_ways():
 
 def test_the_readme_section_shows_every_construct():
     # Markdown tables need "|" inside a cell written as "\|".
-    text = (
-        (Path(__file__).resolve().parent.parent / "workbench" / "tei" / "SHORTHAND.md").read_text().replace("\\|", "|")
-    )
+    text = (REPO / "workbench" / "tei" / "SHORTHAND.md").read_text().replace("\\|", "|")
     for construct in CONSTRUCTS:
         assert f"`{construct.shorthand}`" in text and f"`{construct.tei}`" in text
     for attribute, keywords in KEYWORDS.values():

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from test_pipeline import untrained_model
 
+from tests.builders import untrained_model
 from workbench.cli import cli
 from workbench.htr import training
 from workbench.images.render import rendered_manuscript
@@ -140,8 +140,7 @@ def test_train_measure_and_recognise_with_a_model_made_from_corrected_lines(edit
 
 @pytest.mark.slow
 def test_a_training_job_reports_epochs_and_can_be_cancelled_leaving_no_model(edition, tmp_path):
-    from test_jobs import group_members, wait_for, wait_until_ended
-
+    from tests.builders import group_members, wait_for, wait_until_ended
     from workbench.jobs import JobStore
 
     rendered_manuscript(edition, tmp_path / "scans", pages=4, transcribed=4)

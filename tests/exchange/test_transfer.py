@@ -11,12 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from PIL import Image
 
+from tests.builders import REPO
 from workbench import transcription
 from workbench.exchange import layout_files, transfer
 from workbench.layout import geometry
@@ -639,7 +639,7 @@ def test_tei_that_is_not_valid_or_lacks_its_images_is_refused_whole(sample_editi
 
 
 def test_plain_text_as_written_and_normalised(edition):
-    from conftest import make_manuscript
+    from tests.builders import make_manuscript
 
     manuscript = make_manuscript()
     manuscript.pages[0].lines[
@@ -733,8 +733,7 @@ def test_spaces_at_the_ends_of_lines_come_back_out_byte_for_byte(edition, tmp_pa
 def test_a_typed_line_keeps_its_spaces_and_search_ignores_them(edition):
     """An editor's save keeps what the person typed, spaces at the ends included; the line
     read back from disk is the one saved (same version: no false conflict after a reload)."""
-    from conftest import make_manuscript
-
+    from tests.builders import make_manuscript
     from workbench.search import index as search_index
     from workbench.search.indexing import Indexer
     from workbench.tei import shorthand

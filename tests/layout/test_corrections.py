@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString
 
-from tests.conftest import make_manuscript
+from tests.builders import make_manuscript
 from workbench import transcription
 from workbench.edition import Edition
 from workbench.layout import corrections, geometry
@@ -19,7 +19,7 @@ from workbench.transcription import Conflict, line_version
 
 
 @pytest.fixture
-def ms(edition: Edition) -> Edition:
+def marked_up(edition: Edition) -> Edition:
     manuscript = make_manuscript("ms1", pages=1, lines=4)
     page = manuscript.pages[0]
     page.lines[1].text, page.lines[1].status = (
@@ -48,94 +48,96 @@ def snapshot(edition: Edition) -> list:
     return [corrections._state(line) + (line.id,) for line in lines(edition)]
 
 
-def test_delete_keeps_the_text_in_the_journal_and_undo_brings_the_line_back(ms: Edition):
-    before = snapshot(ms)
-    corrections.delete_line(ms, "ms1", "ms1_p1_l3", "tester", version(ms, "ms1_p1_l3"))
-    assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
-    assert_valid(ms)
-    removed = [e for e in ms.journal.entries("ms1", "ms1_p1_l3") if e.event == "removed"]
+def test_delete_keeps_the_text_in_the_journal_and_undo_brings_the_line_back(marked_up: Edition):
+    before = snapshot(marked_up)
+    corrections.delete_line(marked_up, "ms1", "ms1_p1_l3", "tester", version(marked_up, "ms1_p1_l3"))
+    assert [line.id for line in lines(marked_up)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
+    assert_valid(marked_up)
+    removed = [e for e in marked_up.journal.entries("ms1", "ms1_p1_l3") if e.event == "removed"]
     assert removed and removed[-1].old == "свѣтъ"
-    record = corrections.undo(ms, "ms1", "1", "tester")
+    record = corrections.undo(marked_up, "ms1", "1", "tester")
     assert record.action == "delete"
-    assert snapshot(ms) == before
-    assert_valid(ms)
+    assert snapshot(marked_up) == before
+    assert_valid(marked_up)
 
 
-def test_delete_is_refused_when_the_text_changed_since_it_was_seen(ms: Edition):
-    stale = version(ms, "ms1_p1_l3")
-    transcription.save_line(ms, "ms1", "ms1_p1_l3", "свѣтътъ", stale, "colleague")
+def test_delete_is_refused_when_the_text_changed_since_it_was_seen(marked_up: Edition):
+    stale = version(marked_up, "ms1_p1_l3")
+    transcription.save_line(marked_up, "ms1", "ms1_p1_l3", "свѣтътъ", stale, "colleague")
     with pytest.raises(Conflict):
-        corrections.delete_line(ms, "ms1", "ms1_p1_l3", "tester", stale)
-    assert [line.text for line in lines(ms)][2] == "свѣтътъ"
+        corrections.delete_line(marked_up, "ms1", "ms1_p1_l3", "tester", stale)
+    assert [line.text for line in lines(marked_up)][2] == "свѣтътъ"
 
 
-def test_add_a_line_from_baseline_points_gets_a_polygon_a_region_and_its_place(ms: Edition):
+def test_add_a_line_from_baseline_points_gets_a_polygon_a_region_and_its_place(marked_up: Edition):
     # Between lines 2 (baseline y=192) and 3 (y=242) of make_manuscript's page.
-    line = corrections.add_line(ms, "ms1", "1", [(100.4, 217), (500, 219), (880, 216)], "tester")
+    line = corrections.add_line(marked_up, "ms1", "1", [(100.4, 217), (500, 219), (880, 216)], "tester")
     assert line.id == "ms1_p1_l5"
-    assert [found.id for found in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
+    assert [found.id for found in lines(marked_up)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
     assert line.baseline == [(100, 217), (500, 219), (880, 216)]
     assert line.region == "ms1_p1_r1"
     ys = [y for _, y in line.boundary]
     # The other lines reach 32 px above their baseline and 8 below: so does this one.
     assert (min(ys), max(ys)) == (216 - 32, 219 + 8)
-    assert_valid(ms)
-    corrections.undo(ms, "ms1", "1", "tester")
-    assert "ms1_p1_l5" not in [found.id for found in lines(ms)]
+    assert_valid(marked_up)
+    corrections.undo(marked_up, "ms1", "1", "tester")
+    assert "ms1_p1_l5" not in [found.id for found in lines(marked_up)]
     # An undone line's id is never given again: its history stays its own.
-    assert corrections.add_line(ms, "ms1", "1", [(100, 700), (800, 700)], "tester").id == "ms1_p1_l6"
+    assert corrections.add_line(marked_up, "ms1", "1", [(100, 700), (800, 700)], "tester").id == "ms1_p1_l6"
 
 
-def test_a_baseline_needs_two_points_on_the_page(ms: Edition):
+def test_a_baseline_needs_two_points_on_the_page(marked_up: Edition):
     with pytest.raises(WorkbenchError, match="two different points"):
-        corrections.add_line(ms, "ms1", "1", [(10, 10), (10, 10)], "tester")
+        corrections.add_line(marked_up, "ms1", "1", [(10, 10), (10, 10)], "tester")
 
 
-def test_merge_joins_the_texts_in_reading_order_and_undo_splits_them_again(ms: Edition):
-    before = snapshot(ms)
+def test_merge_joins_the_texts_in_reading_order_and_undo_splits_them_again(marked_up: Edition):
+    before = snapshot(marked_up)
     ids = ("ms1_p1_l3", "ms1_p1_l2")  # in either order: reading order decides
-    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    merged = corrections.merge_lines(marked_up, "ms1", ids, "tester", {i: version(marked_up, i) for i in ids})
     assert merged.id == "ms1_p1_l2"
     assert merged.text == "пѫть <choice><abbr>г.</abbr><expan>господинъ</expan></choice> свѣтъ"
     assert merged.status == "corrected"
-    assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
+    assert [line.id for line in lines(marked_up)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l4"]
     shape = geometry.polygon(merged.boundary)
     assert shape.is_valid and shape.contains(LineString(merged.baseline).centroid)
-    assert_valid(ms)
-    corrections.undo(ms, "ms1", "1", "tester")
-    assert snapshot(ms) == before
+    assert_valid(marked_up)
+    corrections.undo(marked_up, "ms1", "1", "tester")
+    assert snapshot(marked_up) == before
 
 
-def test_merging_with_an_empty_line_keeps_the_text_and_its_status(ms: Edition):
+def test_merging_with_an_empty_line_keeps_the_text_and_its_status(marked_up: Edition):
     ids = ("ms1_p1_l3", "ms1_p1_l4")
-    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    merged = corrections.merge_lines(marked_up, "ms1", ids, "tester", {i: version(marked_up, i) for i in ids})
     assert (merged.text, merged.status) == ("свѣтъ", "verified")
 
 
-def test_split_at_a_point_divides_text_and_geometry_and_undo_joins_them(ms: Edition):
-    before = snapshot(ms)
+def test_split_at_a_point_divides_text_and_geometry_and_undo_joins_them(marked_up: Edition):
+    before = snapshot(marked_up)
     left, right = corrections.split_line(
-        ms,
+        marked_up,
         "ms1",
         "ms1_p1_l2",
         ("пѫть", "<choice><abbr>г.</abbr><expan>господинъ</expan></choice>"),
         "tester",
-        version(ms, "ms1_p1_l2"),
+        version(marked_up, "ms1_p1_l2"),
         at=(400, 190),
     )
     assert (left.id, right.id) == ("ms1_p1_l2", "ms1_p1_l5")
     assert left.baseline == [(60, 192), (400, 192)] and right.baseline == [(400, 192), (900, 192)]
     assert max(x for x, _ in left.boundary) == 400 and min(x for x, _ in right.boundary) == 400
     assert (left.status, right.status) == ("automatic", "automatic")
-    assert [line.id for line in lines(ms)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
-    assert_valid(ms)
-    assert [e.new for e in ms.journal.entries("ms1", "ms1_p1_l5")] == [right.text]
-    corrections.undo(ms, "ms1", "1", "tester")
-    assert snapshot(ms) == before
+    assert [line.id for line in lines(marked_up)] == ["ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l5", "ms1_p1_l3", "ms1_p1_l4"]
+    assert_valid(marked_up)
+    assert [e.new for e in marked_up.journal.entries("ms1", "ms1_p1_l5")] == [right.text]
+    corrections.undo(marked_up, "ms1", "1", "tester")
+    assert snapshot(marked_up) == before
 
 
-def test_split_without_a_point_cuts_where_the_text_is_cut(ms: Edition):
-    left, right = corrections.split_line(ms, "ms1", "ms1_p1_l1", ("Живъ", "е той"), "tester", version(ms, "ms1_p1_l1"))
+def test_split_without_a_point_cuts_where_the_text_is_cut(marked_up: Edition):
+    left, right = corrections.split_line(
+        marked_up, "ms1", "ms1_p1_l1", ("Живъ", "е той"), "tester", version(marked_up, "ms1_p1_l1")
+    )
     # "Живъ" is 4 of the line's 10 characters (spaces take room too): the cut lies 4/10
     # along the 840 px baseline.
     assert left.baseline[-1][0] == pytest.approx(60 + 840 * 4 / 10, abs=1)
@@ -146,66 +148,66 @@ def test_split_without_a_point_cuts_where_the_text_is_cut(ms: Edition):
     [("Живъ", "той"), ("Живъ е", "той и"), ("", "")],
     ids=["a word lost", "a word added", "everything lost"],
 )
-def test_a_split_that_loses_or_adds_text_is_refused(ms: Edition, halves):
+def test_a_split_that_loses_or_adds_text_is_refused(marked_up: Edition, halves):
     with pytest.raises(WorkbenchError, match="whole text"):
-        corrections.split_line(ms, "ms1", "ms1_p1_l1", halves, "tester", version(ms, "ms1_p1_l1"))
-    assert lines(ms)[0].text == "Живъ е той"
+        corrections.split_line(marked_up, "ms1", "ms1_p1_l1", halves, "tester", version(marked_up, "ms1_p1_l1"))
+    assert lines(marked_up)[0].text == "Живъ е той"
 
 
-def test_a_split_point_at_the_end_of_the_line_is_refused(ms: Edition):
+def test_a_split_point_at_the_end_of_the_line_is_refused(marked_up: Edition):
     with pytest.raises(WorkbenchError, match="within the line"):
         corrections.split_line(
-            ms, "ms1", "ms1_p1_l1", ("Живъ е той", ""), "tester", version(ms, "ms1_p1_l1"), at=(899, 142)
+            marked_up, "ms1", "ms1_p1_l1", ("Живъ е той", ""), "tester", version(marked_up, "ms1_p1_l1"), at=(899, 142)
         )
 
 
-def test_move_to_another_region_and_reorder_and_undo_both(ms: Edition):
-    with ms.edit("ms1", "tester", pages=["1"]) as current:
+def test_move_to_another_region_and_reorder_and_undo_both(marked_up: Edition):
+    with marked_up.edit("ms1", "tester", pages=["1"]) as current:
         current.page("1").regions.append(Region("ms1_p1_r2", [(950, 50), (999, 50), (999, 1300), (950, 1300)]))
-    before = snapshot(ms)
-    corrections.move_line(ms, "ms1", "ms1_p1_l1", "tester", region="ms1_p1_r2")
+    before = snapshot(marked_up)
+    corrections.move_line(marked_up, "ms1", "ms1_p1_l1", "tester", region="ms1_p1_r2")
     # The region had no lines: the line keeps its place by height, the top of the page.
-    assert [(line.id, line.region) for line in lines(ms)][0] == ("ms1_p1_l1", "ms1_p1_r2")
-    assert_valid(ms)
-    corrections.move_line(ms, "ms1", "ms1_p1_l2", "tester", region="ms1_p1_r2")
-    assert [(line.id, line.region) for line in lines(ms)][:2] == [
+    assert [(line.id, line.region) for line in lines(marked_up)][0] == ("ms1_p1_l1", "ms1_p1_r2")
+    assert_valid(marked_up)
+    corrections.move_line(marked_up, "ms1", "ms1_p1_l2", "tester", region="ms1_p1_r2")
+    assert [(line.id, line.region) for line in lines(marked_up)][:2] == [
         ("ms1_p1_l1", "ms1_p1_r2"),
         ("ms1_p1_l2", "ms1_p1_r2"),
     ]
-    assert_valid(ms)
-    corrections.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
-    assert [line.id for line in lines(ms)] == ["ms1_p1_l4", "ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"]
-    assert_valid(ms)
-    assert corrections.undo(ms, "ms1", "1", "tester").action == "reorder"
-    assert corrections.undo(ms, "ms1", "1", "tester").action == "move"
-    assert corrections.undo(ms, "ms1", "1", "tester").action == "move"
-    assert snapshot(ms) == before
+    assert_valid(marked_up)
+    corrections.move_line(marked_up, "ms1", "ms1_p1_l4", "tester", index=0)
+    assert [line.id for line in lines(marked_up)] == ["ms1_p1_l4", "ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"]
+    assert_valid(marked_up)
+    assert corrections.undo(marked_up, "ms1", "1", "tester").action == "reorder"
+    assert corrections.undo(marked_up, "ms1", "1", "tester").action == "move"
+    assert corrections.undo(marked_up, "ms1", "1", "tester").action == "move"
+    assert snapshot(marked_up) == before
 
 
-def test_undo_never_throws_away_later_work(ms: Edition):
+def test_undo_never_throws_away_later_work(marked_up: Edition):
     ids = ("ms1_p1_l1", "ms1_p1_l2")
-    corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
-    transcription.save_line(ms, "ms1", "ms1_p1_l1", "Живъ е той пѫть", version(ms, "ms1_p1_l1"), "tester")
+    corrections.merge_lines(marked_up, "ms1", ids, "tester", {i: version(marked_up, i) for i in ids})
+    transcription.save_line(marked_up, "ms1", "ms1_p1_l1", "Живъ е той пѫть", version(marked_up, "ms1_p1_l1"), "tester")
     with pytest.raises(WorkbenchError, match="changed since"):
-        corrections.undo(ms, "ms1", "1", "tester")
-    assert lines(ms)[0].text == "Живъ е той пѫть"
+        corrections.undo(marked_up, "ms1", "1", "tester")
+    assert lines(marked_up)[0].text == "Живъ е той пѫть"
 
 
-def test_each_person_undoes_their_own_changes(ms: Edition):
-    corrections.move_line(ms, "ms1", "ms1_p1_l4", "colleague", index=0)
+def test_each_person_undoes_their_own_changes(marked_up: Edition):
+    corrections.move_line(marked_up, "ms1", "ms1_p1_l4", "colleague", index=0)
     with pytest.raises(WorkbenchError, match="nothing to undo"):
-        corrections.undo(ms, "ms1", "1", "tester")
-    assert corrections.undo(ms, "ms1", "1", "colleague").action == "reorder"
+        corrections.undo(marked_up, "ms1", "1", "tester")
+    assert corrections.undo(marked_up, "ms1", "1", "colleague").action == "reorder"
     with pytest.raises(WorkbenchError, match="nothing to undo"):
-        corrections.undo(ms, "ms1", "1", "colleague")
+        corrections.undo(marked_up, "ms1", "1", "colleague")
 
 
-def test_a_torn_log_line_is_skipped(ms: Edition):
-    corrections.move_line(ms, "ms1", "ms1_p1_l4", "tester", index=0)
-    log = ms.state_dir / "layout" / "ms1" / "1.jsonl"
+def test_a_torn_log_line_is_skipped(marked_up: Edition):
+    corrections.move_line(marked_up, "ms1", "ms1_p1_l4", "tester", index=0)
+    log = marked_up.state_dir / "layout" / "ms1" / "1.jsonl"
     with open(log, "a", encoding="utf-8") as file:
         file.write('{"id": "torn", "ti')
-    assert corrections.undo(ms, "ms1", "1", "tester").action == "reorder"
+    assert corrections.undo(marked_up, "ms1", "1", "tester").action == "reorder"
 
 
 def all_text(edition: Edition) -> str:
@@ -262,25 +264,25 @@ def test_any_sequence_of_changes_stays_valid_and_undoing_all_restores_the_page(t
 
 
 @pytest.mark.parametrize("mode", ["replace", "add"])
-def test_a_line_found_where_one_was_deleted_gets_a_new_id_and_the_delete_can_still_be_undone(ms: Edition, mode):
+def test_a_line_found_where_one_was_deleted_gets_a_new_id_and_the_delete_can_still_be_undone(marked_up: Edition, mode):
     """Line ids are never reused: the sequence reported in issue #14 (delete the page's
     highest-numbered line, re-segment, and the new line took the deleted one's id and history)."""
-    transcription.save_line(ms, "ms1", "ms1_p1_l4", "краятъ", version(ms, "ms1_p1_l4"), "tester")
-    deleted = next(line for line in lines(ms) if line.id == "ms1_p1_l4")
-    corrections.delete_line(ms, "ms1", "ms1_p1_l4", "tester", version(ms, "ms1_p1_l4"))
+    transcription.save_line(marked_up, "ms1", "ms1_p1_l4", "краятъ", version(marked_up, "ms1_p1_l4"), "tester")
+    deleted = next(line for line in lines(marked_up) if line.id == "ms1_p1_l4")
+    corrections.delete_line(marked_up, "ms1", "ms1_p1_l4", "tester", version(marked_up, "ms1_p1_l4"))
 
-    page = ms.read("ms1", "1").pages[0]
+    page = marked_up.read("ms1", "1").pages[0]
     found = [Line(f"k{k}", line.boundary, line.baseline) for k, line in enumerate([*page.lines, deleted])]
-    corrections.resegment(ms, "ms1", "1", Layout(page.width, page.height, [], found), "colleague", mode)
+    corrections.resegment(marked_up, "ms1", "1", Layout(page.width, page.height, [], found), "colleague", mode)
 
-    new = [line for line in lines(ms) if line.id not in {"ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"}]
+    new = [line for line in lines(marked_up) if line.id not in {"ms1_p1_l1", "ms1_p1_l2", "ms1_p1_l3"}]
     assert [line.id for line in new] == ["ms1_p1_l5"]
-    assert list(ms.journal.entries("ms1", "ms1_p1_l5")) == []
-    assert_valid(ms)
+    assert list(marked_up.journal.entries("ms1", "ms1_p1_l5")) == []
+    assert_valid(marked_up)
     # The delete is the tester's latest change, and undoing it brings the old line back beside the new one.
-    assert corrections.undo(ms, "ms1", "1", "tester").action == "delete"
-    assert {line.id: line.text for line in lines(ms)}["ms1_p1_l4"] == "краятъ"
-    assert_valid(ms)
+    assert corrections.undo(marked_up, "ms1", "1", "tester").action == "delete"
+    assert {line.id: line.text for line in lines(marked_up)}["ms1_p1_l4"] == "краятъ"
+    assert_valid(marked_up)
 
 
 def test_ids_skip_every_id_in_the_page_history():
@@ -302,10 +304,10 @@ def test_undoing_a_resegmentation_brings_back_regions_with_the_ids_they_were_imp
     assert edition.read("ms1", "1").pages[0].regions == before.regions
 
 
-def test_merging_lines_that_end_in_spaces_joins_them_with_one(ms: Edition):
+def test_merging_lines_that_end_in_spaces_joins_them_with_one(marked_up: Edition):
     """Imported lines often end in a space: the merged text has one space where they meet, and the second's end."""
     for line_id, text in (("ms1_p1_l2", "пѫть "), ("ms1_p1_l3", "свѣтъ ")):
-        transcription.save_line(ms, "ms1", line_id, text, version(ms, line_id), "tester")
+        transcription.save_line(marked_up, "ms1", line_id, text, version(marked_up, line_id), "tester")
     ids = ("ms1_p1_l2", "ms1_p1_l3")
-    merged = corrections.merge_lines(ms, "ms1", ids, "tester", {i: version(ms, i) for i in ids})
+    merged = corrections.merge_lines(marked_up, "ms1", ids, "tester", {i: version(marked_up, i) for i in ids})
     assert merged.text == "пѫть свѣтъ "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
 
+from tests.builders import REPO
 from workbench.cli import cli
 from workbench.htr import segeval
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_web import MS, PASSWORD, csrf_token, log_in
 
+from tests.web.client import MS, csrf_token, log_in
 from workbench.search.indexing import Indexer
-from workbench.users import Users
-from workbench.web import create_app
-
-
-@pytest.fixture
-def app(sample_edition):
-    Users(sample_edition.state_dir / "users.json").add("ivan", "editor", PASSWORD)
-    return create_app(sample_edition.root, {"TESTING": True, "SESSION_COOKIE_SECURE": False})
 
 
 @pytest.fixture

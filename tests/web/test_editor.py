@@ -6,58 +6,11 @@ import re
 
 import pytest
 from babel.messages.pofile import read_po
-from conftest import REPO
 
+from tests.builders import REPO
+from tests.web.client import LINE, MS, PASSWORD, csrf_token, line_base, log_in, save
 from workbench.tei import codec
 from workbench.tei.text import line_plain_text
-from workbench.users import Users
-from workbench.web import create_app
-
-MS = "trifonov-sample"
-LINE = f"{MS}_p1_l2"
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def app(sample_edition):
-    Users(sample_edition.state_dir / "users.json").add("ivan", "editor", PASSWORD)
-    app = create_app(sample_edition.root, {"TESTING": True, "SESSION_COOKIE_SECURE": False})
-    return app
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-def csrf_token(client, path="/login", **options) -> str:
-    page = client.get(path, **options).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def log_in(client, name="ivan", password=PASSWORD):
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf_token(client)})
-
-
-@pytest.fixture
-def editor(client):
-    assert log_in(client).status_code == 302
-    page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
-    client.token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    return client
-
-
-def line_base(client, line_id=LINE) -> str:
-    page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
-    row = page[page.index(f'id="line-{line_id}"') :]
-    return re.search(r'name="base" value="([^"]+)"', row).group(1)
-
-
-def save(client, text, base=None, status="", line_id=LINE, headers=None):
-    base = base if base is not None else line_base(client, line_id)
-    headers = headers if headers is not None else {"X-CSRFToken": client.token, "HX-Request": "true"}
-    return client.post(f"/m/{MS}/lines/{line_id}", data={"text": text, "base": base, "status": status}, headers=headers)
-
 
 # -- who may do what ------------------------------------------------------------
 
@@ -110,9 +63,9 @@ def test_login_is_rate_limited(client):
     assert statuses[0] == 401 and statuses[-1] == 429
 
 
-def test_session_cookie_is_secure_http_only_and_same_site(sample_edition):
-    Users(sample_edition.state_dir / "users.json").add("maria", "admin", PASSWORD)
-    client = create_app(sample_edition.root).test_client()
+def test_session_cookie_is_secure_http_only_and_same_site(accounts, make_app):
+    accounts.add("maria", "admin", PASSWORD)
+    client = make_app(TESTING=False, SESSION_COOKIE_SECURE=True).test_client()
     response = client.post(
         "/login",
         data={"name": "maria", "password": PASSWORD, "csrf_token": csrf_token(client, base_url="https://localhost")},
@@ -220,10 +173,9 @@ def test_manuscript_list_shows_progress(editor):
     assert MS in body and "<progress" in body
 
 
-def test_palette_is_configurable_per_edition(sample_edition):
+def test_palette_is_configurable_per_edition(sample_edition, make_app):
     (sample_edition.root / "workbench.toml").write_text('[editor]\npalette = ["ꙗ", "ѩ"]\n', encoding="utf-8")
-    Users(sample_edition.state_dir / "users.json").add("ivan", "editor", PASSWORD)
-    client = create_app(sample_edition.root, {"TESTING": True, "SESSION_COOKIE_SECURE": False}).test_client()
+    client = make_app().test_client()
     log_in(client)
     page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     assert 'data-char="ꙗ"' in page and 'data-char="ѣ"' not in page

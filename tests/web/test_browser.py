@@ -7,19 +7,17 @@ import threading
 import time
 
 import pytest
-from conftest import REPO
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from tests.builders import REPO
+from tests.web.client import MS, PASSWORD
 from workbench.model import Region
 from workbench.search import indexing
 from workbench.search.index import Query
 from workbench.tei.text import diplomatic_text
-from workbench.users import Users
 from workbench.web import create_app
 
-MS = "trifonov-sample"
-PASSWORD = "correct horse battery"
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -35,11 +33,9 @@ def browser():
 
 
 @pytest.fixture
-def server(sample_edition):
+def server(sample_edition, accounts):
     """The app on a real HTTP server on loopback; yields its base URL."""
-    users = Users(sample_edition.state_dir / "users.json")
-    users.add("ivan", "editor", PASSWORD)
-    users.add("maria", "editor", PASSWORD)
+    accounts.add("maria", "editor", PASSWORD)
     app = create_app(sample_edition.root, {"LOGIN_RATE_LIMIT": "1000 per minute"})
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, make_manuscript
 from lxml import etree
 
+from tests.builders import REPO, make_manuscript
 from workbench.tei import codec, validation
 from workbench.tei.xml import NSMAP, InvalidXML, parse_xml
 

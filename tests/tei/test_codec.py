@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_manuscript
 from lxml import etree
 
+from tests.builders import make_manuscript
 from workbench.model import WorkbenchError
 from workbench.tei import codec
 from workbench.tei.text import line_plain_text, text_fragment

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_manuscript
-
+from tests.builders import make_manuscript
 from workbench.layout.ids import LineIds
 from workbench.layout.merge import add_layout, merge_layout
 from workbench.model import Layout, Line, Region

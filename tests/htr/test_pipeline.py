@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from PIL import Image
 
+from tests.builders import untrained_model
 from workbench import transcription
 from workbench.edition import Edition
 from workbench.images.render import HADZHI_DIMITAR, render_page
@@ -180,29 +180,6 @@ def test_recognize_with_a_file_that_is_not_a_model(segmented, tmp_path):
     assert result.returncode == 1
     assert "model.mlmodel is not a kraken recognition model" in result.stderr
     assert source.tei_path("letters").read_bytes() == before
-
-
-def untrained_model(folder: Path) -> Path:
-    """A real kraken recognition model with random weights: it reads noise, but for real.
-
-    Training a useful model is another feature's job; this one exercises the same
-    loading and recognition code a user's model goes through.
-    """
-    script = """
-import sys
-from kraken.lib.vgsl import TorchVGSLModel
-from kraken.models import write_models
-alphabet = "абвгдежзийклмнопрстуфхцчшщъьюяѣѫ ,.!"
-codec = {c: [i + 1] for i, c in enumerate(alphabet)}
-spec = f"[1,48,0,1 Cr3,3,16 Mp2,2 S1(1x24)1,3 Lbx32 O1c{len(alphabet) + 1}]"
-model = TorchVGSLModel(vgsl=spec, codec=codec, model_type=["recognition"], seg_type="baselines", one_channel_mode="L")
-print(write_models([model], sys.argv[1]))
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(folder / "untrained.mlmodel")], capture_output=True, text=True, cwd=REPO
-    )
-    assert result.returncode == 0, result.stderr
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def test_page_lists_are_checked_against_the_pages_without_expanding_ranges():

@@ -1,0 +1,87 @@
+"""What tests build and wait for: a manuscript of simple geometry, a real kraken model with
+random weights, and waiting on jobs. Fixtures that use these are in conftest.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench.jobs import Job, JobStore
+from workbench.model import Line, Manuscript, Page, Region
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_manuscript(manuscript_id: str = "ms1", pages: int = 1, lines: int = 3) -> Manuscript:
+    """A manuscript with simple rectangular geometry, the first line transcribed."""
+    manuscript = Manuscript(id=manuscript_id, title="Test manuscript", author="Трифон Трифонов", shelfmark="T-1")
+    person = manuscript.source("transcription", "tester")
+    for n in range(1, pages + 1):
+        page = Page(
+            id=f"{manuscript_id}_p{n}", n=str(n), image=f"{n:03}.png", width=1000, height=1400, mime_type="image/png"
+        )
+        page.regions.append(Region(f"{page.id}_r1", [(50, 50), (950, 50), (950, 1300), (50, 1300)]))
+        for k in range(1, lines + 1):
+            top = 60 + 50 * k
+            page.lines.append(
+                Line(
+                    f"{page.id}_l{k}",
+                    [(60, top), (900, top), (900, top + 40), (60, top + 40)],
+                    [(60, top + 32), (900, top + 32)],
+                    region=f"{page.id}_r1",
+                )
+            )
+        page.lines[0].text, page.lines[0].status, page.lines[0].resp = "Живъ е той", "corrected", person.id
+        manuscript.pages.append(page)
+    return manuscript
+
+
+def untrained_model(folder: Path) -> Path:
+    """A real kraken recognition model with random weights: it reads noise, but for real.
+
+    Training a useful model is another feature's job; this one exercises the same
+    loading and recognition code a user's model goes through.
+    """
+    script = """
+import sys
+from kraken.lib.vgsl import TorchVGSLModel
+from kraken.models import write_models
+alphabet = "абвгдежзийклмнопрстуфхцчшщъьюяѣѫ ,.!"
+codec = {c: [i + 1] for i, c in enumerate(alphabet)}
+spec = f"[1,48,0,1 Cr3,3,16 Mp2,2 S1(1x24)1,3 Lbx32 O1c{len(alphabet) + 1}]"
+model = TorchVGSLModel(vgsl=spec, codec=codec, model_type=["recognition"], seg_type="baselines", one_channel_mode="L")
+print(write_models([model], sys.argv[1]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(folder / "untrained.mlmodel")], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting after {timeout} s"
+        time.sleep(interval)
+
+
+def wait_until_ended(store: JobStore, job_id: str, timeout: float) -> Job:
+    wait_for(lambda: not store.get(job_id).active, timeout)
+    return store.get(job_id)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid`` (zombies do not count: they have stopped)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+        if int(group) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
