@@ -120,6 +120,8 @@ class Layout:
     format: str | None = None  # "page2019", "page2013", "alto" for a file; None for kraken's results
     producer: str | None = None  # the tool that wrote the file, as it says
     notes: list[str] = field(default_factory=list)  # what was mended or left out, for the report
+    # Where each line and region is in its file, by id, for notes: "TextLine l12 (line 57)".
+    origins: dict[str, str] = field(default_factory=dict)
     repaired: int = 0  # lines whose boundary polygon had to be rebuilt from the baseline
     joined: int = 0  # pieces of a written line joined into one (layout/mend.py)
     dropped: int = 0  # specks left out (layout/mend.py)

@@ -20,7 +20,7 @@ from tests.builders import REPO
 from workbench import transcription
 from workbench.exchange import layout_files, transfer
 from workbench.layout import geometry
-from workbench.model import Line, Page, Region, WorkbenchError
+from workbench.model import Layout, Line, Page, Region, WorkbenchError
 from workbench.tei import validation
 from workbench.tei.text import diplomatic_text, text_fragment
 from workbench.tei.validation import InvalidDocument
@@ -31,11 +31,11 @@ PAGE_SET = GROUND_TRUTH / "page2019-escriptorium"
 ALTO_SET = GROUND_TRUTH / "alto4-escriptorium"
 
 
-def layout_of(path: Path) -> layout_files.Layout:
+def layout_of(path: Path) -> Layout:
     return layout_files.read_layout(path.read_bytes(), path.name)
 
 
-def summary(layout: layout_files.Layout) -> dict:
+def summary(layout: Layout) -> dict:
     """What a round trip must keep: geometry to the pixel, reading order, text (spaces at its
     ends included), confidences, region and line types."""
     regions = {region.id: region for region in layout.regions}
@@ -43,13 +43,20 @@ def summary(layout: layout_files.Layout) -> dict:
         "size": (layout.width, layout.height),
         "regions": [(region.boundary, region.kind) for region in layout.regions],
         "lines": [
-            (line.boundary, line.baseline, line.text, line.cert, layout.regions.index(regions[line.region]), line.kind)
+            (
+                line.boundary,
+                line.baseline,
+                diplomatic_text(line.text),
+                line.cert,
+                layout.regions.index(regions[line.region]),
+                line.kind,
+            )
             for line in layout.lines
         ],
     }
 
 
-def file_ids(layout: layout_files.Layout) -> tuple[list[str], list[str]]:
+def file_ids(layout: Layout) -> tuple[list[str], list[str]]:
     """The region and line ids a file gives (what eScriptorium matches its lines by on re-import)."""
     return [region.id for region in layout.regions], [line.id for line in layout.lines]
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath, PureWindowsPath
 
 from lxml import etree
 
 from workbench.layout import geometry
-from workbench.model import Line, Page, Point, Region, WorkbenchError
+from workbench.model import Layout, Line, Page, Point, Region, WorkbenchError
+from workbench.tei.text import diplomatic_text, text_fragment
 from workbench.tei.xml import parse_xml
 
 PAGE_2013 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
@@ -44,22 +44,6 @@ PAGE_REGION_TYPES = frozenset(
     "paragraph heading caption header footer page-number drop-capital credit floating signature-mark "
     "catch-word marginalia footnote footnote-continued endnote TOC-entry list-label other".split()
 )
-
-
-@dataclass
-class Layout:
-    """One page of a PAGE or ALTO file in the workbench's terms (ids as in the file)."""
-
-    format: str
-    producer: str | None
-    image: str  # the image file name the file gives (its last path component)
-    width: int
-    height: int
-    regions: list[Region] = field(default_factory=list)
-    lines: list[Line] = field(default_factory=list)  # in reading order; text is plain, not TEI
-    notes: list[str] = field(default_factory=list)  # what was changed or left out, for the import report
-    # Where each line and region is in the file, by id, for notes: "TextLine l12 (line 57)".
-    origins: dict[str, str] = field(default_factory=dict)
 
 
 class UnknownFormat(WorkbenchError):
@@ -93,11 +77,11 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
         raise WorkbenchError(f"{name}: a PAGE file without a <Page>")
     width, height = _size(page.get("imageWidth"), page.get("imageHeight"), name)
     layout = Layout(
-        FORMATS[namespace],
-        _text(root.find("p:Metadata/p:Creator", ns)),
-        _file_name(page.get("imageFilename", "")),
         width,
         height,
+        image=_file_name(page.get("imageFilename", "")),
+        format=FORMATS[namespace],
+        producer=_text(root.find("p:Metadata/p:Creator", ns)),
     )
     for element in page:
         local = etree.QName(element).localname
@@ -129,7 +113,7 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
                     _points(_coords(line, ns)),
                     _points(baseline.get("points") if baseline is not None else None),
                     region=region.id,
-                    text=text,
+                    text=text_fragment(text),
                     cert=cert,
                     kind=_kind(_custom(line, "structure", "type")),
                     source_id=line.get("id"),
@@ -225,7 +209,7 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
     width, height = _size(page.get("WIDTH"), page.get("HEIGHT"), name)
     producer = _text(root.find("a:Description/a:Processing/a:processingSoftware/a:softwareName", ns))
     file_name = _text(root.find("a:Description/a:sourceImageInformation/a:fileName", ns)) or ""
-    layout = Layout(FORMATS[ALTO_4], producer, _file_name(file_name), width, height)
+    layout = Layout(width, height, image=_file_name(file_name), format=FORMATS[ALTO_4], producer=producer)
     labels = {tag.get("ID"): tag.get("LABEL") for tag in root.iterfind("a:Tags/*", ns) if tag.get("LABEL")}
     for element in page.iter(f"{{{ALTO_4}}}Illustration", f"{{{ALTO_4}}}GraphicalElement"):
         layout.notes.append(f"{etree.QName(element).localname} {element.get('ID')} left out: not a text region")
@@ -246,7 +230,7 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
                     _points(_alto_shape(line, ns)),
                     _points(line.get("BASELINE")),
                     region=region.id,
-                    text=text,
+                    text=text_fragment(text),
                     cert=cert,
                     kind=label(line),
                     source_id=line.get("ID"),
@@ -364,7 +348,7 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     kept, moved = [], []
     for line in layout.lines:
         where = origin(line.id, "line")
-        text = f" (its text was: {line.text!r})" if line.text else ""
+        text = f" (its text was: {diplomatic_text(line.text)!r})" if line.text else ""
         if len(line.boundary) < 3 and len(line.baseline) >= 2:
             line.boundary = geometry.band(line.baseline, layout.lines, height)
             layout.notes.append(f"{where}: no polygon, a band around its baseline was used")

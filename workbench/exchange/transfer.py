@@ -24,9 +24,9 @@ from workbench.edition import Edition
 from workbench.exchange import layout_files
 from workbench.images import facsimile
 from workbench.layout.ids import LineIds
-from workbench.model import Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
+from workbench.model import Layout, Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
-from workbench.tei.text import diplomatic_text, reading_text, text_fragment
+from workbench.tei.text import diplomatic_text, reading_text
 from workbench.tei.xml import XML_ID, parse_xml
 
 # A zip's declared sizes are checked before anything is unpacked (zip bombs).
@@ -97,7 +97,7 @@ def _import_layouts(
     formats = set()
     origins: dict[str, str] = {}  # the workbench's ids of pages, regions and lines → where each came from
     # The files of each image, in the order of the files' names (an image's first file places its page).
-    by_image: dict[Path, list[tuple[str, layout_files.Layout, facsimile.ImageInfo]]] = {}
+    by_image: dict[Path, list[tuple[str, Layout, facsimile.ImageInfo]]] = {}
     for path in xml:
         name = str(path.relative_to(folder))
         try:
@@ -175,12 +175,12 @@ def _in_source_terms(
     return said
 
 
-def _is_page(layout: layout_files.Layout) -> bool:
+def _is_page(layout: Layout) -> bool:
     return layout.format.startswith("PAGE")
 
 
 def _fill_page(
-    manuscript: Manuscript, page: Page, layout: layout_files.Layout, name: str, origins: dict[str, str]
+    manuscript: Manuscript, page: Page, layout: Layout, name: str, origins: dict[str, str]
 ) -> None:
     """The layout's regions and lines on ``page``, with the workbench's ids, as imported text;
     ``origins`` gets where each came from (file ``name``, element, line)."""
@@ -201,7 +201,7 @@ def _fill_page(
                 line.boundary,
                 line.baseline,
                 region=region_ids.get(line.region),
-                text=text_fragment(line.text),
+                text=line.text,
                 status="automatic" if line.text else None,
                 resp=source.id if line.text else None,
                 cert=line.cert if line.text else None,
