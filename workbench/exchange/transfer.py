@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from workbench.edition import Edition
 from workbench.exchange import layout_files
+from workbench.files import write_atomically
 from workbench.images import facsimile
 from workbench.layout.ids import LineIds
 from workbench.model import Layout, Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
@@ -179,9 +180,7 @@ def _is_page(layout: Layout) -> bool:
     return layout.format.startswith("PAGE")
 
 
-def _fill_page(
-    manuscript: Manuscript, page: Page, layout: Layout, name: str, origins: dict[str, str]
-) -> None:
+def _fill_page(manuscript: Manuscript, page: Page, layout: Layout, name: str, origins: dict[str, str]) -> None:
     """The layout's regions and lines on ``page``, with the workbench's ids, as imported text;
     ``origins`` gets where each came from (file ``name``, element, line)."""
     source = manuscript.source("import", layout.format + (f" ({layout.producer})" if layout.producer else ""))
@@ -426,8 +425,7 @@ def export(edition: Edition, manuscript_id: str, target: Path, formats: tuple[st
     written = []
     for name, data in _exported_files(edition, manuscript, formats):
         path = target / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        write_atomically(path, data)
         written.append(path)
     return written
 

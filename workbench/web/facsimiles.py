@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 from flask import Response, abort, send_file
 
 from workbench.edition import Edition
+from workbench.files import write_atomically
 from workbench.images.crops import LineImageCache
 from workbench.images.facsimile import open_page
 from workbench.model import Line, Page
@@ -20,10 +22,9 @@ def page_image(edition: Edition, manuscript_id: str, page: Page) -> Response:
     stat = path.stat()
     cached = edition.cache_dir / "pages" / manuscript_id / f"{page.id}-{stat.st_size}-{stat.st_mtime_ns}.png"
     if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(".tmp")
-        open_page(path, page.frame).save(temporary, format="PNG")
-        temporary.replace(cached)
+        encoded = io.BytesIO()
+        open_page(path, page.frame).save(encoded, format="PNG")
+        write_atomically(cached, encoded.getvalue(), durable=False, mode=0o644)  # a cache: no fsync
     return send_file(cached, mimetype="image/png", max_age=86400, conditional=True)
 
 
