@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,38 +20,45 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True, mode: int
     accounts); a cache or a job's progress can do without. ``mode`` sets the
     permissions (a temporary file starts private, 0600).
     """
+    with _replacing(path, durable, mode) as temporary:
+        temporary.write_bytes(data)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` (durably: a page image is a master) so that
+    ``target`` is never seen half-copied."""
+    with _replacing(target, durable=True) as temporary:
+        shutil.copyfile(source, temporary)
+
+
+@contextmanager
+def _replacing(path: Path, durable: bool, mode: int | None = None) -> Iterator[Path]:
+    """A temporary file beside ``path`` to fill; renamed over ``path`` when the block ends
+    well, removed when it does not."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    temporary = Path(name)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
+        yield temporary
+        if durable:
+            _fsync(temporary)
         if mode is not None:
             os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     if durable:
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        _fsync(path.parent)
 
 
-def copy_atomically(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` so that ``target`` is never seen half-copied."""
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(descriptor)
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class AppendLog:

@@ -38,20 +38,18 @@ def layout_of(path: Path) -> Layout:
 def summary(layout: Layout) -> dict:
     """What a round trip must keep: geometry to the pixel, reading order, text (spaces at its
     ends included), confidences, region and line types."""
-    regions = {region.id: region for region in layout.regions}
+    return _summary((layout.width, layout.height), layout.regions, layout.lines)
+
+
+def _summary(size: tuple[int, int], regions: list[Region], lines: list[Line]) -> dict:
+    """``regions`` in the order a file holds them, ``lines`` in reading order."""
+    order = [region.id for region in regions]
     return {
-        "size": (layout.width, layout.height),
-        "regions": [(region.boundary, region.kind) for region in layout.regions],
+        "size": size,
+        "regions": [(region.boundary, region.kind) for region in regions],
         "lines": [
-            (
-                line.boundary,
-                line.baseline,
-                diplomatic_text(line.text),
-                line.cert,
-                layout.regions.index(regions[line.region]),
-                line.kind,
-            )
-            for line in layout.lines
+            (line.boundary, line.baseline, diplomatic_text(line.text), line.cert, order.index(line.region), line.kind)
+            for line in lines
         ],
     }
 
@@ -182,21 +180,7 @@ def as_summary(page: Page) -> dict:
     first line (the reading order), regions without lines after them."""
     order = list(dict.fromkeys([line.region for line in page.lines] + [region.id for region in page.regions]))
     regions = sorted(page.regions, key=lambda region: order.index(region.id))
-    return {
-        "size": (page.width, page.height),
-        "regions": [(region.boundary, region.kind) for region in regions],
-        "lines": [
-            (
-                line.boundary,
-                line.baseline,
-                diplomatic_text(line.text),
-                line.cert,
-                order.index(line.region),
-                line.kind,
-            )
-            for line in page.lines
-        ],
-    }
+    return _summary((page.width, page.height), regions, page.lines)
 
 
 WRITERS = {
@@ -256,22 +240,7 @@ def test_page_2013_from_transkribus_keeps_its_reading_order(page):
 
 def summary_of_page(page: Page) -> dict:
     """``as_summary`` of an imported page, whose regions are already in reading order."""
-    order = [region.id for region in page.regions]
-    return {
-        "size": (page.width, page.height),
-        "regions": [(region.boundary, region.kind) for region in page.regions],
-        "lines": [
-            (
-                line.boundary,
-                line.baseline,
-                diplomatic_text(line.text),
-                line.cert,
-                order.index(line.region),
-                line.kind,
-            )
-            for line in page.lines
-        ],
-    }
+    return _summary((page.width, page.height), page.regions, page.lines)
 
 
 # -- eScriptorium's export layout: page/ and alto/ beside the images ------------------------------
