@@ -1,0 +1,1 @@
+"""Other tools' formats: PAGE XML and ALTO files, import and export."""

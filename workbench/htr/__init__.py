@@ -1,0 +1,1 @@
+"""Handwritten text recognition: kraken (imported only in kraken.py), the pipeline, training, evaluation."""

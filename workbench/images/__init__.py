@@ -1,0 +1,1 @@
+"""Pictures: page images accepted into an edition, line crops, rendered pages."""
