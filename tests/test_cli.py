@@ -79,12 +79,12 @@ def test_user_accounts(run, edition):
     assert "ivan\teditor\tdisabled" in run("user", "list").output
     from workbench.users import Users
 
-    users = Users(edition.state_dir / "users.json")
+    users = Users(edition.users_file)
     assert users.authenticate("ivan", "correct horse battery") is None  # disabled
     run("user", "enable", "ivan")
     assert users.authenticate("ivan", "correct horse battery").role == "editor"
-    assert "correct horse" not in (edition.state_dir / "users.json").read_text()
-    assert oct((edition.state_dir / "users.json").stat().st_mode & 0o777) == "0o600"
+    assert "correct horse" not in (edition.users_file).read_text()
+    assert oct((edition.users_file).stat().st_mode & 0o777) == "0o600"
 
 
 def test_publish_reindex_and_search(sample_edition):

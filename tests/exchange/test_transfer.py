@@ -328,7 +328,7 @@ def test_a_one_point_baseline_in_a_real_page_file_is_redrawn_and_the_rest_comes_
     tree.write(str(folder / "2.xml"), xml_declaration=True, encoding="UTF-8")
     lines = parse_xml((folder / "2.xml").read_bytes()).findall(".//p:TextLine", PAGE_NS)  # as written
     ids = [line.get("id") for line in lines]
-    polygons = {line.get("id"): layout_files._points(line.find("p:Coords", PAGE_NS).get("points")) for line in lines}
+    polygons = {line.get("id"): geometry.parse_points(line.find("p:Coords", PAGE_NS).get("points")) for line in lines}
 
     report = transfer.import_path(edition, folder, "tester", manuscript_id="baselines")
     notes = "\n".join(report.notes)

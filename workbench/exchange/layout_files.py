@@ -96,7 +96,10 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
         regions.sort(key=_custom_index)
     for element in regions:
         region = Region(
-            element.get("id", ""), _points(_coords(element, ns)), _page_region_kind(element), element.get("id")
+            element.get("id", ""),
+            geometry.parse_points(_coords(element, ns)),
+            _page_region_kind(element),
+            element.get("id"),
         )
         layout.regions.append(region)
         layout.origins[region.id] = _origin(element, region.id)
@@ -110,8 +113,8 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
             layout.lines.append(
                 Line(
                     line.get("id", ""),
-                    _points(_coords(line, ns)),
-                    _points(baseline.get("points") if baseline is not None else None),
+                    geometry.parse_points(_coords(line, ns)),
+                    geometry.parse_points(baseline.get("points") if baseline is not None else None),
                     region=region.id,
                     text=text_fragment(text),
                     cert=cert,
@@ -218,7 +221,9 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
         return _kind(next((labels[ref] for ref in element.get("TAGREFS", "").split() if ref in labels), None))
 
     for block in page.iter(f"{{{ALTO_4}}}TextBlock"):
-        region = Region(block.get("ID", ""), _points(_alto_shape(block, ns)), label(block) or "text", block.get("ID"))
+        region = Region(
+            block.get("ID", ""), geometry.parse_points(_alto_shape(block, ns)), label(block) or "text", block.get("ID")
+        )
         layout.regions.append(region)
         layout.origins[region.id] = _origin(block, region.id)
         for line in block.findall("a:TextLine", ns):
@@ -227,8 +232,8 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
             layout.lines.append(
                 Line(
                     line.get("ID", ""),
-                    _points(_alto_shape(line, ns)),
-                    _points(line.get("BASELINE")),
+                    geometry.parse_points(_alto_shape(line, ns)),
+                    geometry.parse_points(line.get("BASELINE")),
                     region=region.id,
                     text=text_fragment(text),
                     cert=cert,
@@ -314,15 +319,6 @@ def _confidence(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return confidence if 0 <= confidence <= 1 else None
-
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _points(value: str | None) -> list[Point]:
-    """``x,y x,y`` (PAGE, ALTO) or ``x y x y`` (ALTO, eScriptorium) as whole pixels."""
-    numbers = [round(float(n)) for n in _NUMBER.findall(value or "")]
-    return list(zip(numbers[0::2], numbers[1::2], strict=False))
 
 
 def _fit_to_page(layout: Layout, name: str) -> None:

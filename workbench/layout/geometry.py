@@ -9,6 +9,7 @@ shapes and back.
 from __future__ import annotations
 
 import math
+import re
 from statistics import median
 
 from shapely.geometry import LineString, Polygon
@@ -30,6 +31,15 @@ def solid_polygon(points: list[Point]) -> Polygon:
     """Like ``polygon``, but always one polygon (the convex hull of a collection; empty for < 3 points)."""
     shape = polygon(points) if len(points) >= 3 else Polygon()
     return shape if shape.geom_type == "Polygon" else shape.convex_hull
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def parse_points(value: str | None) -> list[Point]:
+    """``x,y x,y`` (TEI, PAGE, ALTO) or ``x y x y`` (ALTO as eScriptorium writes it) as whole pixels."""
+    numbers = [round(float(n)) for n in _NUMBER.findall(value or "")]
+    return list(zip(numbers[0::2], numbers[1::2], strict=False))
 
 
 def points_of(geometry) -> list[Point]:
