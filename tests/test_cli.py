@@ -184,3 +184,16 @@ def test_an_import_stopped_by_a_signal_leaves_nothing_and_can_be_run_again(
     assert "Imported 60 page(s) as many" in again.stdout
     assert sorted(p.name for p in (root / "tei").iterdir()) == ["many.xml"]
     assert len(list((root / "facsimiles" / "many").glob("*.jpg"))) == 60
+
+
+def test_accounts_take_the_four_roles_and_change_role(run, edition):
+    from workbench.users import Users
+
+    for role in ("transcriber", "reviewer", "editor", "admin"):
+        assert run("user", "add", f"u-{role}", "--role", role, "--password", "correct horse battery").exit_code == 0
+    assert run("user", "role", "u-transcriber", "reviewer").output == "u-transcriber is now reviewer\n"
+    users = Users(edition.users_file)
+    assert users.get("u-transcriber").role == "reviewer"
+    assert users.get("u-reviewer").can("transcriber") and not users.get("u-reviewer").can("editor")
+    assert users.get("u-admin").can("editor") and users.get("u-editor").can("reviewer")
+    assert run("user", "role", "u-editor", "boss").exit_code != 0

@@ -21,6 +21,7 @@ from workbench.htr import kraken, pipeline, segeval, training
 from workbench.layout import mend
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
 from workbench.tei.validation import InvalidDocument
+from workbench.users import ROLES
 
 
 class Context:
@@ -604,12 +605,12 @@ def search(context: Context, words: tuple[str, ...], exact: bool, manuscript_id:
 
 @cli.group()
 def user() -> None:
-    """Editor accounts for the web workbench (readers need none)."""
+    """Accounts for the web workbench (readers need none): transcriber, reviewer, editor, admin."""
 
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["editor", "admin"]), default="editor", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="editor", show_default=True)
 @click.password_option(help="The password (asked for when not given; at least 8 characters).")
 @pass_context
 def user_add(context: Context, name: str, role: str, password: str) -> None:
@@ -634,6 +635,16 @@ def user_enable(context: Context, name: str) -> None:
     """Enable a disabled account again."""
     _users(context).set_disabled(name, False)
     click.echo(f"{name} enabled")
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+@pass_context
+def user_role(context: Context, name: str, role: str) -> None:
+    """Give an account another role (transcriber < reviewer < editor < admin)."""
+    _users(context).set_role(name, role)
+    click.echo(f"{name} is now {role}")
 
 
 @user.command("list")

@@ -1,4 +1,9 @@
-"""Editor accounts: who may change the edition. Readers never need one.
+"""Accounts: who may change the edition, and how much. Readers never need one.
+
+Roles, each including the one before (design.md §8): a **transcriber** corrects lines
+and the segmentation and comments; a **reviewer** also verifies lines or sends them
+back; an **editor** also publishes, edits metadata, imports and exports, runs jobs and
+trains models; an **admin** also manages accounts.
 
 Kept in ``<edition>/.workbench/users.json`` (back it up with the edition), with
 passwords hashed by werkzeug (scrypt).
@@ -17,8 +22,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from workbench.files import write_atomically
 from workbench.model import WorkbenchError
 
-Role = Literal["editor", "admin"]
-ROLES: tuple[Role, ...] = ("editor", "admin")
+Role = Literal["transcriber", "reviewer", "editor", "admin"]
+ROLES: tuple[Role, ...] = ("transcriber", "reviewer", "editor", "admin")  # each includes the ones before
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PASSWORD = 8
 
@@ -29,6 +34,10 @@ class User:
     role: Role
     password_hash: str
     disabled: bool = False
+
+    def can(self, role: Role) -> bool:
+        """Whether this account has ``role``'s rights (its own role, or one above it)."""
+        return ROLES.index(self.role) >= ROLES.index(role)
 
 
 class Users:
@@ -62,6 +71,17 @@ class Users:
         for user in users:
             if user.name == name:
                 user.disabled = disabled
+                self._write(users)
+                return
+        raise WorkbenchError(f"no user {name!r}")
+
+    def set_role(self, name: str, role: Role) -> None:
+        if role not in ROLES:
+            raise WorkbenchError(f"role must be one of {', '.join(ROLES)}")
+        users = self.all()
+        for user in users:
+            if user.name == name:
+                user.role = role
                 self._write(users)
                 return
         raise WorkbenchError(f"no user {name!r}")

@@ -1,4 +1,6 @@
-"""Logging in and out. Only editors have accounts; readers never need one."""
+"""Logging in and out, and who may do what: every staff view needs a login and a role
+(users.py: transcriber < reviewer < editor < admin), checked here on the server for
+every request. Readers never need an account."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 
 from workbench.model import WorkbenchError
+from workbench.users import Role
 from workbench.web.state import limiter, users
 
 bp = Blueprint("auth", __name__)
@@ -34,15 +37,37 @@ def login_required(view: Callable) -> Callable:
     return wrapped
 
 
-def staff_blueprint(name: str, import_name: str, **options) -> Blueprint:
-    """A blueprint of views for people with an account: every view needs a login, and a
-    WorkbenchError a view lets through (an unknown manuscript, say) is shown as a message."""
+def requires(role: Role) -> Callable[[Callable], Callable]:
+    """Mark a view as needing ``role``, more than its blueprint asks (checked by the
+    blueprint's ``require_role``; the mark is also what the permission tests read)."""
+
+    def mark(view: Callable) -> Callable:
+        view.required_role = role
+        return view
+
+    return mark
+
+
+def required_role(endpoint: str) -> Role | None:
+    """The role a view needs: its own mark, else its blueprint's; None for public views."""
+    view = current_app.view_functions.get(endpoint)
+    blueprint = current_app.blueprints.get(endpoint.rpartition(".")[0])
+    return getattr(view, "required_role", None) or getattr(blueprint, "required_role", None)
+
+
+def staff_blueprint(name: str, import_name: str, role: Role = "transcriber", **options) -> Blueprint:
+    """A blueprint of views for people with an account: every view needs a login and
+    ``role`` (or what ``requires`` marks it with); a WorkbenchError a view lets through
+    (an unknown manuscript, say) is shown as a message."""
     blueprint = Blueprint(name, import_name, **options)
+    blueprint.required_role = role
 
     @blueprint.before_request
     @login_required
-    def require_login() -> None:
-        """login_required redirects to the login page, or answers 401 to htmx."""
+    def require_role() -> None:
+        needed = required_role(request.endpoint or "")
+        if needed is not None and not g.user.can(needed):
+            abort(403)
 
     @blueprint.errorhandler(WorkbenchError)
     def workbench_error(error: WorkbenchError):

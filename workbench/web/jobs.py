@@ -6,7 +6,7 @@ from flask import abort, g, render_template, request
 from flask_babel import gettext as _
 
 from workbench.model import WorkbenchError
-from workbench.web.auth import staff_blueprint
+from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
 from workbench.web.state import edition, jobs, models
 
@@ -14,6 +14,7 @@ bp = staff_blueprint("jobs", __name__)
 
 
 @bp.post("/m/<manuscript_id>/jobs")
+@requires("editor")
 def start_job(manuscript_id: str):
     kind = request.form.get("kind", "segment")
     if kind not in ("segment", "recognize"):
@@ -49,5 +50,6 @@ def job(job_id: str):
 
 
 @bp.post("/jobs/<job_id>/cancel")
+@requires("editor")
 def cancel_job(job_id: str):
     return render_template("_job.html", job=jobs().cancel(job_id, g.user.name))

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from workbench import metadata
 from workbench.model import STATUSES
-from workbench.web.auth import staff_blueprint
+from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
 from workbench.web.rows import line_row
 from workbench.web.state import edition, index_changed, models
@@ -36,6 +36,7 @@ def manuscript(manuscript_id: str):
 
 
 @bp.post("/m/<manuscript_id>/publish")
+@requires("editor")
 def publish(manuscript_id: str):
     published = request.form.get("published") == "1"
     edition().set_published(manuscript_id, published, g.user.name)
@@ -47,6 +48,7 @@ def publish(manuscript_id: str):
 
 
 @bp.route("/m/<manuscript_id>/metadata", methods=["GET", "POST"])
+@requires("editor")
 def edit_metadata(manuscript_id: str):
     """The header's fields as a form. Only the fields this editor changed are saved, and
     only if nobody else changed them since the form was opened (no last write wins)."""
@@ -108,6 +110,7 @@ def _metadata_message(error: metadata.MetadataError) -> str:
 
 
 @bp.post("/m/<manuscript_id>/default-model")
+@requires("editor")
 def set_default_model(manuscript_id: str):
     edition().require(manuscript_id)
     models().set_default(manuscript_id, request.form.get("model") or None)

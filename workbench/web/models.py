@@ -11,7 +11,7 @@ from workbench.model import WorkbenchError
 from workbench.web.auth import staff_blueprint
 from workbench.web.state import edition, jobs, models
 
-bp = staff_blueprint("models", __name__, url_prefix="/models")
+bp = staff_blueprint("models", __name__, role="editor", url_prefix="/models")
 
 
 @bp.get("/")

@@ -15,7 +15,7 @@ from workbench.tei.validation import InvalidDocument
 from workbench.web.auth import staff_blueprint
 from workbench.web.state import edition, index_changed
 
-bp = staff_blueprint("transfer", __name__)
+bp = staff_blueprint("transfer", __name__, role="editor")
 
 # What the export links offer: file name suffix, formats, and whether it is one file or a zip.
 EXPORTS = {

@@ -1,0 +1,106 @@
+"""Who may do what, route by route, generated from the app's own url_map: every route has
+a rule here (a new route without one fails), and the server enforces it for every role."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from tests.web.client import LINE, MS, PASSWORD, log_in
+from workbench.users import ROLES
+from workbench.web.auth import required_role
+
+# Every route of the app and the least role it needs; None: public (readers, logging in).
+RULES: dict[str, str | None] = {
+    "static": None,
+    "asset": None,
+    "auth.login": None,
+    "auth.logout": None,
+    "reader.home": None,
+    "reader.manuscript": None,
+    "reader.page": None,
+    "reader.page_image": None,
+    "reader.line_image": None,
+    "reader.search": None,
+    "manuscripts.index": "transcriber",
+    "manuscripts.manuscript": "transcriber",
+    "manuscripts.uncertain_lines": "transcriber",
+    "manuscripts.publish": "editor",
+    "manuscripts.edit_metadata": "editor",
+    "manuscripts.set_default_model": "editor",
+    "lines.page": "transcriber",
+    "lines.page_image": "transcriber",
+    "lines.line_image": "transcriber",
+    "lines.save_line": "transcriber",
+    "lines.preview": "transcriber",
+    "lines.history": "transcriber",
+    "lines.diff": "transcriber",
+    "lines.revert": "transcriber",
+    "layout.add_line": "transcriber",
+    "layout.delete_line": "transcriber",
+    "layout.merge_lines": "transcriber",
+    "layout.split_line": "transcriber",
+    "layout.move_line": "transcriber",
+    "layout.undo_layout": "transcriber",
+    "jobs.start_job": "editor",
+    "jobs.job": "transcriber",
+    "jobs.cancel_job": "editor",
+    "models.index": "editor",
+    "models.train": "editor",
+    "transfer.export": "editor",
+    "transfer.import_manuscript": "editor",
+}
+
+VALUES = {"manuscript_id": MS, "n": "1", "line_id": LINE, "line_n": 1, "job_id": "0" * 12, "kind": "tei"}
+
+
+@pytest.fixture
+def app(make_app, accounts) -> Flask:
+    for role in ROLES:
+        accounts.add(f"a-{role}", role, PASSWORD)
+    # CSRF is tested elsewhere; here every request must reach the role check.
+    return make_app(WTF_CSRF_ENABLED=False)
+
+
+def routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, method, URL) for every route, with values that name real things."""
+    found = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            values = {name: VALUES.get(name, "style.css") for name in rule.arguments}
+            url = app.url_map.bind("localhost").build(rule.endpoint, values, method=None)
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                found.append((rule.endpoint, method, url))
+    return found
+
+
+def test_every_route_has_a_rule_and_the_app_declares_the_same(app):
+    endpoints = {endpoint for endpoint, _, _ in routes(app)}
+    assert endpoints == set(RULES), "a route without a rule here (or a rule for a route that is gone)"
+    with app.app_context():
+        assert {endpoint: required_role(endpoint) for endpoint in endpoints} == RULES
+
+
+def test_each_role_reaches_what_it_may_and_is_refused_the_rest(app):
+    staff = [(endpoint, method, url) for endpoint, method, url in routes(app) if RULES[endpoint]]
+    for role in ROLES:
+        client = app.test_client()
+        assert log_in(client, f"a-{role}").status_code == 302
+        for endpoint, method, url in staff:
+            response = client.open(url, method=method, headers={"Accept-Language": "bg"})
+            allowed = ROLES.index(role) >= ROLES.index(RULES[endpoint])
+            if allowed:
+                assert response.status_code not in (401, 403), (role, endpoint, response.status_code)
+            else:
+                assert response.status_code == 403, (role, endpoint, response.status_code)
+                assert "Нямате права" in response.get_data(as_text=True), (role, endpoint)
+
+
+def test_anonymous_requests_to_staff_routes_go_to_the_login(app):
+    client = app.test_client()
+    for endpoint, method, url in routes(app):
+        if RULES[endpoint] is None:
+            continue
+        response = client.open(url, method=method)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], (endpoint, method)
+        assert client.open(url, method=method, headers={"HX-Request": "true"}).status_code == 401, endpoint
