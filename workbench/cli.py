@@ -232,9 +232,15 @@ def import_command(context: Context, source: Path, manuscript_id: str | None, ti
 )
 @click.option("--to", "folder", type=click.Path(file_okay=False, path_type=Path), help="Write into this folder.")
 @click.option("--zip", "zip_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one zip, with images.")
+@click.option("--notes", is_flag=True, help="Put the comments on lines into the TEI as editorial notes.")
 @pass_context
 def export(
-    context: Context, manuscript_id: str, formats: tuple[str, ...], folder: Path | None, zip_path: Path | None
+    context: Context,
+    manuscript_id: str,
+    formats: tuple[str, ...],
+    folder: Path | None,
+    zip_path: Path | None,
+    notes: bool,
 ) -> None:
     """Export a manuscript; TEI is checked against the project schema and tei_all first."""
     if (folder is None) == (zip_path is None):
@@ -243,10 +249,10 @@ def export(
     if "tei" in formats:
         click.echo("Checking the TEI against tei_all (loading it takes about 15 s)…", err=True)
     if zip_path:
-        transfer.export_zip(context.edition, manuscript_id, zip_path, formats)
+        transfer.export_zip(context.edition, manuscript_id, zip_path, formats, notes)
         click.echo(f"Wrote {zip_path}")
     else:
-        for path in transfer.export(context.edition, manuscript_id, folder, formats):
+        for path in transfer.export(context.edition, manuscript_id, folder, formats, notes):
             click.echo(f"Wrote {path}")
 
 

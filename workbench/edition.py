@@ -105,6 +105,7 @@ class Edition:
         self.journal = Journal(self.state_dir / "journal")  # back it up with tei/
         self.users_file = self.state_dir / "users.json"  # back it up with tei/
         self.layout_log = LayoutLog(self.state_dir / "layout")  # undo of segmentation changes
+        self.review_dir = self.state_dir / "review"  # review and comments on lines; back it up with tei/
         self.locks_dir = self.state_dir / "locks"
         self.jobs_dir = self.state_dir / "jobs"
         self.models_dir = self.state_dir / "models"

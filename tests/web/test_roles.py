@@ -42,6 +42,12 @@ RULES: dict[str, str | None] = {
     "layout.split_line": "transcriber",
     "layout.move_line": "transcriber",
     "layout.undo_layout": "transcriber",
+    "review.review_lines": "transcriber",
+    "review.next_line": "reviewer",
+    "review.send_back": "reviewer",
+    "review.comments": "transcriber",
+    "review.add_comment": "transcriber",
+    "review.resolve_comment": "transcriber",
     "jobs.start_job": "editor",
     "jobs.job": "transcriber",
     "jobs.cancel_job": "editor",
@@ -51,7 +57,15 @@ RULES: dict[str, str | None] = {
     "transfer.import_manuscript": "editor",
 }
 
-VALUES = {"manuscript_id": MS, "n": "1", "line_id": LINE, "line_n": 1, "job_id": "0" * 12, "kind": "tei"}
+VALUES = {
+    "manuscript_id": MS,
+    "n": "1",
+    "line_id": LINE,
+    "line_n": 1,
+    "job_id": "0" * 12,
+    "kind": "tei",
+    "comment_id": "c" * 12,
+}
 
 
 @pytest.fixture

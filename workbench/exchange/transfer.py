@@ -26,6 +26,7 @@ from workbench.files import write_atomically
 from workbench.images import facsimile
 from workbench.layout.ids import LineIds
 from workbench.model import Layout, Line, Manuscript, Page, Region, WorkbenchError, check_manuscript_id
+from workbench.review import Reviews
 from workbench.tei import codec, validation
 from workbench.tei.text import diplomatic_text, reading_text
 from workbench.tei.xml import XML_ID, parse_xml
@@ -415,7 +416,9 @@ def _id_from(stem: str) -> str:
 FORMATS = ("tei", "page", "page2013", "alto", "text")
 
 
-def export(edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+def export(
+    edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS, notes: bool = False
+) -> list[Path]:
     """Write the manuscript into the folder ``target`` in ``formats``; the files written.
 
     The layout is the edition's own (tei/, facsimiles/), so the TEI's image links
@@ -423,20 +426,22 @@ def export(edition: Edition, manuscript_id: str, target: Path, formats: tuple[st
     """
     manuscript = edition.load(manuscript_id)
     written = []
-    for name, data in _exported_files(edition, manuscript, formats):
+    for name, data in _exported_files(edition, manuscript, formats, notes):
         path = target / name
         write_atomically(path, data)
         written.append(path)
     return written
 
 
-def export_zip(edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS) -> Path:
+def export_zip(
+    edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS, notes: bool = False
+) -> Path:
     """One zip of every format and the page images, under a folder named after the manuscript."""
     manuscript = edition.load(manuscript_id)
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as temporary:
         try:
             with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-                for name, data in _exported_files(edition, manuscript, formats):
+                for name, data in _exported_files(edition, manuscript, formats, notes):
                     archive.writestr(f"{manuscript.id}/{name}", data)
                 for image in sorted({page.image for page in manuscript.pages}):
                     path = edition.facsimile_dir / manuscript.id / image
@@ -449,12 +454,14 @@ def export_zip(edition: Edition, manuscript_id: str, target: Path, formats: tupl
     return target
 
 
-def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str, ...]) -> Iterator[tuple[str, bytes]]:
+def _exported_files(
+    edition: Edition, manuscript: Manuscript, formats: tuple[str, ...], notes: bool = False
+) -> Iterator[tuple[str, bytes]]:
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise WorkbenchError(f"unknown export format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
     if "tei" in formats:
-        yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript)
+        yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript, notes)
     names = _layout_names(manuscript.pages)
     writers = {
         "page": layout_files.page_xml,
@@ -471,10 +478,20 @@ def _exported_files(edition: Edition, manuscript: Manuscript, formats: tuple[str
         yield f"text/{manuscript.id}-reading.txt", plain_text(manuscript, reading=True).encode()
 
 
-def tei_export(edition: Edition, manuscript: Manuscript) -> bytes:
-    """The TEI document, refused unless it is valid against both the project schema and tei_all."""
+def tei_export(edition: Edition, manuscript: Manuscript, notes: bool = False) -> bytes:
+    """The TEI document, refused unless it is valid against both the project schema and tei_all.
+
+    ``notes``: with the comment threads on its lines (review.py), as ``<note type="editorial">``
+    in the ``<back>``, each pointing at its line; only when an editor asks, since they are
+    the team's working conversation, not the edition.
+    """
     data = codec.document_bytes(manuscript)
     tree = parse_xml(data, manuscript.id)
+    if notes:
+        threads = Reviews(edition.review_dir).threads(manuscript.id)
+        if threads:
+            codec.add_editorial_notes(tree, threads)
+            data = codec.serialize(tree)
     problems = validation.check_project(tree, edition.schema_dir) + validation.check_tei_all(tree, edition.schema_dir)
     if problems:
         raise validation.InvalidDocument(f"the export of {manuscript.id} (nothing was written)", problems)

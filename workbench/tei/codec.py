@@ -224,6 +224,27 @@ def graphic_url(manuscript_id: str, page: Page) -> str:
     return url if page.frame is None else f"{url}#page={page.frame + 1}"
 
 
+def add_editorial_notes(tree: etree._ElementTree, threads: list) -> None:
+    """Comment threads on lines, ``(line id, Comment)`` pairs (review.py), as notes in the
+    document's ``<back>``: one ``<note type="editorial">`` per thread, pointing at its line,
+    a ``<p>`` per comment with who and when."""
+    text = tree.getroot().find(f"{T}text")
+    back = text.find(f"{T}back")
+    if back is None:
+        back = etree.SubElement(text, f"{T}back")
+    div = etree.SubElement(back, f"{T}div", type="editorial-notes")
+    for line_id, thread in threads:
+        note = etree.SubElement(
+            div, f"{T}note", type="editorial", subtype="resolved" if thread.resolved else "open", target=f"#{line_id}_t"
+        )
+        for comment in [thread, *thread.replies]:
+            paragraph = etree.SubElement(note, f"{T}p")
+            etree.SubElement(paragraph, f"{T}name").text = comment.who
+            paragraph[-1].tail = " "
+            etree.SubElement(paragraph, f"{T}date", when=comment.time).text = comment.time
+            paragraph[-1].tail = f": {comment.text}"
+
+
 # -- reading ---------------------------------------------------------------------
 
 

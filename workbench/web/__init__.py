@@ -67,9 +67,9 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     limiter.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, jobs, layout, lines, manuscripts, models, reader, rows, transfers
+    from workbench.web import auth, jobs, layout, lines, manuscripts, models, reader, review, rows, transfers
 
-    for area in (auth, manuscripts, lines, layout, jobs, models, transfers, reader):
+    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader):
         app.register_blueprint(area.bp)
     app.context_processor(rows.labels)
 

@@ -21,7 +21,7 @@ from workbench.web.auth import staff_blueprint
 from workbench.web.markup import line_html
 from workbench.web.models import default_model
 from workbench.web.rows import line_row, lines_context, page_regions, shorthand_message, shorthand_of
-from workbench.web.state import edition, index_changed, jobs, models
+from workbench.web.state import edition, index_changed, jobs, models, reviews
 
 bp = staff_blueprint("lines", __name__)
 
@@ -64,11 +64,20 @@ def save_line(manuscript_id: str, line_id: str):
     tools = page_regions(page) if request.form.get("tools") else None
     if status not in (None, *STATUSES):
         abort(400)
+    # Ctrl+Enter asks for "verified": a reviewer's verifies the line, a transcriber's
+    # marks it ready for a reviewer (its text saved as corrected, if it changed).
+    finished = status == "verified"
+    if finished and not g.user.can("reviewer"):
+        status = None
     try:
         text = shorthand.to_tei(typed)
         saved = transcription.save_line(
             edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
         )
+        if finished and saved.status == "verified":
+            reviews().mark_verified(manuscript_id, line_id, g.user.name)
+        elif finished and saved.text:
+            reviews().mark_ready(manuscript_id, line_id, g.user.name)
     except shorthand.ShorthandError as error:
         row = line_row(manuscript_id, page, line, typed=typed, error=shorthand_message(typed, error), tools=tools)
         return render_template("_line.html", row=row), 422

@@ -3,15 +3,18 @@ recognition model, and the least certain lines. Editors only."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from workbench import metadata
 from workbench.model import STATUSES
+from workbench.transcription import page_number
 from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
 from workbench.web.rows import line_row
-from workbench.web.state import edition, index_changed, models
+from workbench.web.state import edition, index_changed, models, reviews
 
 bp = staff_blueprint("manuscripts", __name__)
 
@@ -25,10 +28,13 @@ def index():
 
 @bp.get("/m/<manuscript_id>/")
 def manuscript(manuscript_id: str):
+    states = reviews().states(manuscript_id)
+    awaiting = Counter(page_number(manuscript_id, line) for line, state in states.items() if state.status == "ready")
     return render_template(
         "manuscript.html",
         manuscript=edition().header(manuscript_id),
         pages=edition().summary(manuscript_id).pages,
+        awaiting=awaiting,
         statuses=STATUSES,
         models=models().list(),
         default_model=default_model(manuscript_id),

@@ -4,17 +4,18 @@ language, and the labels of statuses and jobs."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import g, render_template
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from workbench import transcription
 from workbench.layout import corrections
 from workbench.model import Line, Page
+from workbench.review import LineReview
 from workbench.tei import shorthand
 from workbench.web import facsimiles
 from workbench.web.markup import line_html
-from workbench.web.state import edition
+from workbench.web.state import edition, reviews
 
 
 def labels() -> dict:
@@ -47,10 +48,20 @@ def line_row(
     conflict: transcription.Conflict | None = None,
     state: str = "",
     tools: list[tuple[str, str]] | None = None,
+    review: LineReview | None | bool = True,
+    comments: int | None = None,
 ) -> dict:
-    """What the line template needs: the line, its shorthand, its image, its state; and,
-    in the page editor, the page's regions for the line's segmentation tools."""
+    """What the line template needs: the line, its shorthand, its image, its state, where
+    it stands in review and how many open comment threads it has; and, in the page
+    editor, the page's regions for the line's segmentation tools.
+
+    ``review`` and ``comments`` are read from the review log unless given (a page's
+    rows read it once for all its lines)."""
     current, editable = shorthand_of(line.text)
+    if review is True or comments is None:
+        found = reviews().states(manuscript_id, page.n).get(line.id)
+        review = found if review is True else review
+        comments = reviews().open_comments(manuscript_id, page.n).get(line.id, 0) if comments is None else comments
     geometry = facsimiles.crop_version(edition(), manuscript_id, page, line)
     return {
         "line": line,
@@ -68,6 +79,9 @@ def line_row(
         "theirs": current if conflict else None,
         "state": state or ("conflict" if conflict else "error" if error else ""),
         "tools": tools,
+        "review": review,
+        "comments": comments,
+        "can_review": g.user is not None and g.user.can("reviewer"),
     }
 
 
@@ -124,7 +138,14 @@ def lines_context(manuscript_id: str, page: Page) -> dict:
     """The page's line rows with their tools, the zones to draw, and the lines a
     re-segmentation could not map (shown until someone deals with them)."""
     regions = page_regions(page)
-    rows = [line_row(manuscript_id, page, line, tools=regions) for line in page.lines]
+    states = reviews().states(manuscript_id, page.n)
+    comments = reviews().open_comments(manuscript_id, page.n)
+    rows = [
+        line_row(
+            manuscript_id, page, line, tools=regions, review=states.get(line.id), comments=comments.get(line.id, 0)
+        )
+        for line in page.lines
+    ]
     zones = [
         {
             "id": row["line"].id,

@@ -1,5 +1,5 @@
 """The web application's state, in one place: the edition it serves and what hangs off
-it (accounts, search index, jobs, models), and the Flask extensions.
+it (accounts, search index, jobs, models, reviews), and the Flask extensions.
 
 ``create_app`` (web/__init__.py) fills ``app.extensions``; views reach the state only
 through these functions, never through module globals of their own.
@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFProtect
 from workbench.edition import Edition
 from workbench.htr.training import ModelStore
 from workbench.jobs import JobStore
+from workbench.review import Reviews
 from workbench.search.index import WhooshIndex
 from workbench.users import Users
 
@@ -40,6 +41,10 @@ def jobs() -> JobStore:
 
 def models() -> ModelStore:
     return ModelStore.of(edition())
+
+
+def reviews() -> Reviews:
+    return Reviews(edition().review_dir)
 
 
 def index_changed() -> None:

@@ -42,10 +42,11 @@ def export(manuscript_id: str, kind: str):
         return response
 
     try:
+        notes = request.args.get("notes") == "1"  # the comments on lines, as editorial notes
         if kind == "tei":
-            path = transfer.export(edition(), manuscript_id, folder, formats)[0]
+            path = transfer.export(edition(), manuscript_id, folder, formats, notes)[0]
         else:
-            path = transfer.export_zip(edition(), manuscript_id, folder / f"{manuscript_id}{suffix}", formats)
+            path = transfer.export_zip(edition(), manuscript_id, folder / f"{manuscript_id}{suffix}", formats, notes)
     except InvalidDocument as error:
         message = _("The export was refused because the document is not valid:") + f"\n{error}"
         return render_template("message.html", message=message), 422

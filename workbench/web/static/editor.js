@@ -15,6 +15,35 @@ function focusRow(row) {
   row.scrollIntoView({ block: "nearest" });
 }
 
+// Alt+N: a reviewer goes to the next line awaiting review (on this page, else the
+// queue of every manuscript: /review/next); anyone else to the next line not verified.
+function nextLine(row) {
+  const main = document.querySelector("main.editor");
+  const all = lines();
+  const start = all.indexOf(row);
+  const later = [...all.slice(start + 1), ...all.slice(0, start)];
+  if (!main.dataset.reviewer) {
+    focusRow(later.find((other) => !other.classList.contains("verified")));
+    return;
+  }
+  const here = all.slice(start + 1).find((other) => other.classList.contains("ready"));
+  if (here) {
+    focusRow(here);
+    return;
+  }
+  const query = new URLSearchParams({ manuscript: main.dataset.manuscript, after: row.dataset.line });
+  window.location.href = `/review/next?${query}`;
+}
+
+// Enter in a comment or a send-back field presses its button (it must not submit the line's form).
+document.addEventListener("keydown", (event) => {
+  const field = event.target.closest(".thread-list input, .thread-list textarea, .send-back input");
+  if (!field || event.key !== "Enter" || (field.tagName === "TEXTAREA" && !(event.ctrlKey || event.metaKey))) return;
+  event.preventDefault();
+  event.stopPropagation();
+  field.parentElement.querySelector("button.comment-submit, button.send-back-button")?.click();
+}, true);
+
 function neighbour(row, step) {
   const all = lines();
   return all[all.indexOf(row) + step];
@@ -88,10 +117,7 @@ document.addEventListener("keydown", (event) => {
     input.dispatchEvent(new Event("input", { bubbles: true }));
   } else if (event.altKey && (event.key === "n" || event.code === "KeyN")) {
     event.preventDefault();
-    const all = lines();
-    const start = all.indexOf(row);
-    const later = [...all.slice(start + 1), ...all.slice(0, start)];
-    focusRow(later.find((other) => !other.classList.contains("verified")));
+    nextLine(row);
   } else if (event.altKey && /^Digit[1-9]$/.test(event.code)) {
     event.preventDefault();
     const char = palette[Number(event.code.slice(5)) - 1];
@@ -378,5 +404,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }),
     );
   }
-  focusRow(lines().find((row) => !row.classList.contains("verified")) || lines()[0]);
+  // A link to a line (#line-…, as the review queue gives) opens on that line.
+  const linked = window.location.hash.startsWith("#line-") && document.getElementById(window.location.hash.slice(1));
+  focusRow(linked || lines().find((row) => !row.classList.contains("verified")) || lines()[0]);
 });
