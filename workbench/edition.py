@@ -117,6 +117,7 @@ class Edition:
         self._documents: dict[str, _Document] = {}
         self._batches: dict[str, _Batch] = {}
         self._batches_mutex = threading.Lock()
+        self._thread_locks: dict[str, threading.RLock] = {}
 
     # -- reading ------------------------------------------------------------
 
@@ -312,18 +313,18 @@ class Edition:
 
     def header(self, manuscript_id: str) -> Manuscript:
         """A copy of the manuscript's metadata (title, sources, published …) without its pages."""
-        with self.lock(manuscript_id):
+        with self._reading(manuscript_id):
             return self._current(manuscript_id).manuscript.copy(pages=[])
 
     def page_numbers(self, manuscript_id: str) -> list[str]:
         """The pages' numbers in order (``overview`` without counting every line's status)."""
-        with self.lock(manuscript_id):
+        with self._reading(manuscript_id):
             return [page.n for page in self._current(manuscript_id).manuscript.pages]
 
     def summary(self, manuscript_id: str) -> ManuscriptSummary:
         """The manuscript's title, published state, and each page's number, image and line
         counts per status: the one place lines are counted, without copying the pages."""
-        with self.lock(manuscript_id):
+        with self._reading(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
             pages = [
                 PageSummary(page.n, page.image, Counter(line.status or "untranscribed" for line in page.lines))
@@ -337,7 +338,7 @@ class Edition:
         Cheap when the workbench wrote the file last: the web editor renders a page of
         a 500-page manuscript from this without parsing the file.
         """
-        with self.lock(manuscript_id):
+        with self._reading(manuscript_id):
             manuscript = self._current(manuscript_id).manuscript
             pages = [manuscript.page(page_n)] if page_n is not None else manuscript.pages
             return manuscript.copy(pages=pages)
@@ -470,14 +471,30 @@ class Edition:
 
     @contextmanager
     def lock(self, manuscript_id: str) -> Iterator[None]:
-        """The manuscript's lock: held by every save (and by whoever must not interrupt one)."""
-        self.locks_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.locks_dir / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """The manuscript's lock: held by every save (and by whoever must not interrupt one),
+        against this process's other threads and against other processes (a lock file)."""
+        with self._thread_lock(manuscript_id):
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.locks_dir / f"{check_manuscript_id(manuscript_id)}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _reading(self, manuscript_id: str) -> Iterator[None]:
+        """What a read holds: it must not see this process's saves half done (they change the
+        cached document in place), but it takes no lock file, so that reading never writes
+        (a reader of the published edition, an unknown id): another process's save
+        replaces the file atomically, and ``_current`` notices the new file."""
+        self.require(manuscript_id)
+        with self._thread_lock(manuscript_id):
+            yield
+
+    def _thread_lock(self, manuscript_id: str) -> threading.RLock:
+        with self._batches_mutex:
+            return self._thread_locks.setdefault(manuscript_id, threading.RLock())
 
 
 @dataclass

@@ -14,6 +14,7 @@ Each person undoes their own changes, latest first.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -70,6 +71,8 @@ def add_line(edition: Edition, manuscript_id: str, page_n: str, baseline: list[P
     added: list[Line] = []
 
     def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
+        if not all(math.isfinite(x) and math.isfinite(y) for x, y in baseline):
+            raise LayoutError("baseline", "a baseline's points must be numbers on the page")
         points = [(min(max(round(x), 0), page.width), min(max(round(y), 0), page.height)) for x, y in baseline]
         points = [point for k, point in enumerate(points) if k == 0 or point != points[k - 1]]
         if len(points) < 2:
@@ -140,6 +143,8 @@ def split_line(
             share = len(diplomatic_text(texts[0]).strip()) / written if written else 0.5
             distance = baseline.length * min(max(share, 0.1), 0.9)
         else:
+            if not all(math.isfinite(value) for value in at):
+                raise LayoutError("split-point", "the split point must be a point on the page", line_id)
             distance = baseline.project(ShapelyPoint(at))
         if not SPLIT_MARGIN * baseline.length < distance < (1 - SPLIT_MARGIN) * baseline.length:
             raise LayoutError("split-point", "the split point must lie within the line, not at its ends", line_id)

@@ -390,6 +390,8 @@ class WhooshIndex:
         return q.And(filters) if len(filters) > 1 else parsed
 
     def search(self, query: Query) -> Results:
+        if self._index is None and not whoosh_index.exists_in(str(self.directory)):
+            return Results(query)  # nothing indexed yet; a search (a reader's) never creates the index
         parsed = self.parse(query)
         page = max(1, min(query.page, MAX_PAGE))
         searcher = self.searcher()

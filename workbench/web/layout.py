@@ -8,6 +8,8 @@ is lost.
 
 from __future__ import annotations
 
+import math
+
 from flask import abort, g, request
 from flask_babel import gettext as _
 
@@ -146,8 +148,11 @@ def _form_line(manuscript_id: str, n: str, field: str = "line") -> str:
 
 
 def _point(pair: str) -> tuple[float, float]:
-    x, y = pair.split(",")
-    return float(x), float(y)
+    """A point "x,y" from the form; ValueError (the views answer 400) unless both are finite numbers."""
+    x, y = (float(value) for value in pair.split(","))
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"{pair!r} is not a point")
+    return x, y
 
 
 def _layout_message(error: corrections.LayoutError) -> str:
