@@ -32,7 +32,7 @@ from workbench.files import copy_atomically, write_atomically
 from workbench.images import facsimile
 from workbench.journal import Entry, Journal
 from workbench.layout.log import LayoutLog
-from workbench.model import Change, Line, Manuscript, Page, WorkbenchError, check_manuscript_id
+from workbench.model import Change, Line, Manuscript, NotFound, Page, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
 from workbench.tei.xml import parse_xml
 
@@ -137,7 +137,7 @@ class Edition:
         path = self.tei_path(manuscript_id)
         if not path.exists():
             known = ", ".join(self.manuscript_ids()) or "none yet"
-            raise WorkbenchError(f"no manuscript {manuscript_id!r} in {self.root} (manuscripts: {known})")
+            raise NotFound(f"no manuscript {manuscript_id!r} in {self.root} (manuscripts: {known})")
         return path
 
     def load(self, manuscript_id: str) -> Manuscript:

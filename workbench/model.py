@@ -24,6 +24,10 @@ class WorkbenchError(Exception):
     """An error the user can act on; its message is shown as it is."""
 
 
+class NotFound(WorkbenchError):
+    """No such manuscript, page or line: the web answers it with its one "not found" page."""
+
+
 def check_manuscript_id(manuscript_id: str) -> str:
     if not MANUSCRIPT_ID.fullmatch(manuscript_id):
         raise WorkbenchError(
@@ -207,7 +211,7 @@ class Manuscript:
         for page in self.pages:
             if page.n == n:
                 return page
-        raise WorkbenchError(f"manuscript {self.id} has no page {n}")
+        raise NotFound(f"manuscript {self.id} has no page {n}")
 
     def lines(self) -> list[Line]:
         return [line for page in self.pages for line in page.lines]

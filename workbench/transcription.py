@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from workbench.edition import Edition
 from workbench.journal import Entry
-from workbench.model import Line, Manuscript, Page, Status, WorkbenchError
+from workbench.model import Line, Manuscript, NotFound, Page, Status, WorkbenchError
 
 
 class Conflict(WorkbenchError):
@@ -70,8 +70,8 @@ def check_version(edition: Edition, manuscript_id: str, line: Line, base_version
         raise Conflict(line.copy(), entries[-1] if entries else None)
 
 
-def _no_line(manuscript_id: str, line_id: str) -> WorkbenchError:
-    return WorkbenchError(f"manuscript {manuscript_id} has no line {line_id}")
+def _no_line(manuscript_id: str, line_id: str) -> NotFound:
+    return NotFound(f"manuscript {manuscript_id} has no line {line_id}")
 
 
 def save_line(

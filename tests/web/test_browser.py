@@ -7,7 +7,8 @@ import threading
 import time
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 from tests.builders import REPO
@@ -22,7 +23,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def browser():
+def chromium():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
@@ -30,6 +31,67 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+# Every page records what the Content-Security-Policy blocked, before any of its own scripts run.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective}: ${event.blockedURI || "inline"} (${event.sourceFile}:${event.lineNumber})`);
+});
+"""
+
+
+class CspWatchedBrowser:
+    """The browser as the tests use it, where every context's pages report CSP violations:
+    the page's own ``securitypolicyviolation`` events and Chromium's console messages
+    (which also cover pages navigated away from)."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.contexts: list[BrowserContext] = []
+        self.console: list[str] = []
+
+    def new_context(self, **options) -> BrowserContext:
+        context = self.browser.new_context(**options)
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
+        context.on("console", self._console)
+        self.contexts.append(context)
+        return context
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.console.append(message.text)
+
+    def violations(self) -> list[str]:
+        found = list(self.console)
+        for context in self.contexts:
+            for page in context.pages:
+                try:
+                    found += page.evaluate("window.__cspViolations || []")
+                except PlaywrightError:
+                    continue  # a page closed or navigating: its console messages were kept
+        return found
+
+    def forget_violations(self) -> None:
+        self.console.clear()
+        for context in self.contexts:
+            for page in context.pages:
+                page.evaluate("window.__cspViolations = []")
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """Each test's browser; the test fails if anything on any of its pages broke the CSP."""
+    watched = CspWatchedBrowser(chromium)
+    yield watched
+    violations = watched.violations()
+    watched.close()
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
 
 
 @pytest.fixture
@@ -46,7 +108,7 @@ def server(sample_edition, accounts):
     app.extensions["indexer"].stop()
 
 
-def logged_in(browser: Browser, base: str, name: str = "ivan") -> Page:
+def logged_in(browser: CspWatchedBrowser, base: str, name: str = "ivan") -> Page:
     page = browser.new_context(locale="bg-BG").new_page()
     page.goto(f"{base}/login")
     page.fill("input[name=name]", name)
@@ -586,3 +648,63 @@ def test_resegment_a_page_adding_only_the_missing_lines(browser, server, sample_
     (new,) = [line for line in after if line.id not in kept]
     assert abs(new.baseline[0][1] - lines[19].baseline[0][1]) < 20 and new.text == ""
     assert sample_edition.problems(MS) == []
+
+
+# -- the Content-Security-Policy and failed requests --------------------------------------
+
+
+def test_the_csp_watch_sees_an_inline_script_and_style_blocked(browser, server):
+    """The watch every test runs under (the ``browser`` fixture) does report a violation."""
+    page = browser.new_context(locale="bg-BG").new_page()
+    page.goto(f"{server}/read/")
+    page.evaluate(
+        """() => {
+        const script = document.createElement("script");
+        script.textContent = "window.__inlineRan = true";
+        document.head.append(script);
+        document.body.setAttribute("style", "background: red");
+    }"""
+    )
+    page.wait_for_function("window.__cspViolations.length >= 2")
+    assert page.evaluate("window.__inlineRan") is None  # blocked, not only reported
+    violations = browser.violations()
+    assert any(violation.startswith("script-src") for violation in violations), violations
+    assert any(violation.startswith("style-src") for violation in violations), violations
+    for _ in range(50):  # Chromium's console reports them a moment later
+        if len(browser.console) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert any("inline script" in message for message in browser.console), browser.console
+    browser.forget_violations()  # seen: the fixture's check must not fail this test
+
+
+def test_a_save_after_logging_out_elsewhere_keeps_the_text_and_the_focus(browser, server, sample_edition):
+    page = logged_in(browser, server)
+    open_page(page, server)
+    field = row(page, 2).locator("input.text")
+    field.fill("потъненъ въ кърви лежи")
+    other = page.context.new_page()  # another tab of the same browser: logs out
+    other.goto(f"{server}/")
+    expect(other.locator("h1")).to_have_text("Ръкописи")
+    other.locator("header.top button[type=submit]").click()
+    expect(other).to_have_url(re.compile("/login"))
+
+    page.bring_to_front()
+    field.press("Enter")
+    failure = row(page, 2).locator(".message.failure")
+    expect(failure).to_contain_text("Не сте влезли или сесията ви е изтекла")
+    expect(failure.locator("a[target=_blank]")).to_have_attribute("href", "/login")
+    expect(field).to_have_value("потъненъ въ кърви лежи")
+    expect(field).to_be_focused()
+    expect(page.locator("form.line")).to_have_count(len(page_lines(sample_edition)))  # nothing swapped in
+    assert sample_edition.load(MS).pages[0].lines[1].text != "потъненъ въ кърви лежи"
+
+    # Logged in again in the other tab, Enter saves what was typed (with the new session's token).
+    other.fill("input[name=name]", "ivan")
+    other.fill("input[name=password]", PASSWORD)
+    other.press("input[name=password]", "Enter")
+    expect(other.locator("h1")).to_have_text("Ръкописи")
+    page.bring_to_front()
+    field.press("Enter")
+    expect(row(page, 2)).to_have_class("line saved corrected")
+    assert sample_edition.load(MS).pages[0].lines[1].text == "потъненъ въ кърви лежи"

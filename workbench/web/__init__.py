@@ -17,13 +17,13 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from flask import Flask, render_template, request, send_from_directory, session
+from flask import Flask, request, send_from_directory, session
 from flask_babel import Babel
-from flask_babel import gettext as _
 
 from workbench.edition import Edition
 from workbench.search import indexing
 from workbench.users import Users
+from workbench.web import errors
 from workbench.web.state import csrf, limiter
 
 LANGUAGES = ("bg", "en")
@@ -65,6 +65,7 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
 
     csrf.init_app(app)
     limiter.init_app(app)
+    errors.init_app(app)
     Babel(app, locale_selector=_locale)
 
     from workbench.web import auth, jobs, layout, lines, manuscripts, models, reader, review, rows, transfers
@@ -79,11 +80,6 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
         if path is None:
             return send_from_directory(app.static_folder, name, max_age=3600)
         return send_from_directory(path.parent, path.name, max_age=86400)
-
-    @app.errorhandler(403)
-    def forbidden(error):
-        message = _("You do not have the rights for this: your role does not include it.")
-        return render_template("message.html", message=message), 403
 
     @app.context_processor
     def language():

@@ -9,9 +9,11 @@ from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound as NotFoundHere
 
-from workbench.model import WorkbenchError
+from workbench.model import NotFound, WorkbenchError
 from workbench.users import Role
+from workbench.web import errors
 from workbench.web.state import limiter, users
 
 bp = Blueprint("auth", __name__)
@@ -57,8 +59,9 @@ def required_role(endpoint: str) -> Role | None:
 
 def staff_blueprint(name: str, import_name: str, role: Role = "transcriber", **options) -> Blueprint:
     """A blueprint of views for people with an account: every view needs a login and
-    ``role`` (or what ``requires`` marks it with); a WorkbenchError a view lets through
-    (an unknown manuscript, say) is shown as a message."""
+    ``role`` (or what ``requires`` marks it with); an unknown manuscript, page or line
+    gets the site's "not found" page, another WorkbenchError a view lets through is shown
+    as a message."""
     blueprint = Blueprint(name, import_name, **options)
     blueprint.required_role = role
 
@@ -71,6 +74,8 @@ def staff_blueprint(name: str, import_name: str, role: Role = "transcriber", **o
 
     @blueprint.errorhandler(WorkbenchError)
     def workbench_error(error: WorkbenchError):
+        if isinstance(error, NotFound):
+            return errors.error_response(NotFoundHere())  # the one "not found" page: no paths named
         return render_template("message.html", message=str(error)), 404
 
     return blueprint

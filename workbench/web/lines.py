@@ -48,12 +48,14 @@ def page(manuscript_id: str, n: str):
 
 @bp.get("/m/<manuscript_id>/p/<n>/image")
 def page_image(manuscript_id: str, n: str):
-    return facsimiles.page_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0])
+    return facsimiles.page_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0], public=False)
 
 
 @bp.get("/m/<manuscript_id>/p/<n>/lines/<line_id>.png")
 def line_image(manuscript_id: str, n: str, line_id: str):
-    return facsimiles.line_image(edition(), manuscript_id, edition().read(manuscript_id, n).pages[0], line_id)
+    return facsimiles.line_image(
+        edition(), manuscript_id, edition().read(manuscript_id, n).pages[0], line_id, public=False
+    )
 
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>")

@@ -11,11 +11,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
+from werkzeug.exceptions import NotFound
 
 from workbench.model import Manuscript, WorkbenchError
 from workbench.search.index import Hit, Query, QueryError
 from workbench.tei.text import reading_text
-from workbench.web import facsimiles
+from workbench.web import errors, facsimiles
 from workbench.web.markup import line_html
 from workbench.web.state import edition, search_index
 
@@ -24,7 +25,7 @@ bp = Blueprint("reader", __name__, url_prefix="/read")
 
 @bp.errorhandler(WorkbenchError)
 def not_found(error: WorkbenchError):
-    return render_template("message.html", message=_("There is no such published manuscript or page.")), 404
+    return errors.error_response(NotFound())  # the same page as for an unpublished manuscript
 
 
 @bp.get("/")
@@ -68,13 +69,15 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
 
 @bp.get("/<manuscript_id>/<n>/image")
 def page_image(manuscript_id: str, n: str):
-    return facsimiles.page_image(edition(), manuscript_id, _published_manuscript(manuscript_id, n).pages[0])
+    return facsimiles.page_image(
+        edition(), manuscript_id, _published_manuscript(manuscript_id, n).pages[0], public=True
+    )
 
 
 @bp.get("/<manuscript_id>/<n>/lines/<line_id>.png")
 def line_image(manuscript_id: str, n: str, line_id: str):
     page = _published_manuscript(manuscript_id, n).pages[0]
-    return facsimiles.line_image(edition(), manuscript_id, page, line_id)
+    return facsimiles.line_image(edition(), manuscript_id, page, line_id, public=True)
 
 
 @bp.get("/search")

@@ -53,10 +53,61 @@ function save(row, status) {
   const input = inputOf(row);
   if (input.readOnly) return;
   // Nothing typed and nothing to mark: no request, nothing to lose.
-  if (input.value === input.dataset.original && !status && !row.classList.contains("conflict")) return;
+  const failed = row.querySelector(".message.failure");
+  if (input.value === input.dataset.original && !status && !row.classList.contains("conflict") && !failed) return;
   row.querySelector("input[name=status]").value = status || "";
-  htmx.trigger(row, "save");
+  if (!sessionLost) {
+    htmx.trigger(row, "save");
+    return;
+  }
+  // The session ended: if the user has logged in again (in another tab), the session has a
+  // new CSRF token; take it from a fresh copy of this page before saving again.
+  sessionLost = false;
+  freshToken().finally(() => htmx.trigger(row, "save"));
 }
+
+let sessionLost = false;
+
+async function freshToken() {
+  const response = await fetch(location.href, { credentials: "same-origin" });
+  if (!response.ok || response.redirected) return;
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const headers = page.body.getAttribute("hx-headers");
+  if (headers) document.body.setAttribute("hx-headers", headers);
+}
+
+// A request the server refused without an answer to swap in (a lost session, a stale
+// page, a server error; base.html's responseHandling) or that got no answer at all: show
+// why in the row it came from (else above the list it was for), keep the typed text, and
+// take the focus back into the row if Enter moved it on as if the line had saved.
+function showFailure(event) {
+  const { elt, target, xhr } = event.detail;
+  const row = elt.closest?.("form.line") || target?.closest?.("form.line");
+  const place = row || target;
+  if (!place) return;
+  if (xhr && (xhr.status === 401 || xhr.status === 400)) sessionLost = true;
+  // The server's message (_error.html), parsed inertly; a proxy's page or no answer: ours.
+  const answer = xhr && new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+  let message = answer?.querySelector(".message.failure");
+  if (message) {
+    message = document.importNode(message, true);
+  } else {
+    message = document.createElement("p");
+    message.className = "message error failure";
+    message.setAttribute("role", "alert");
+    const texts = document.querySelector("main.editor")?.dataset;
+    message.textContent = (texts?.failed || "The request failed ({code}).").replace("{code}", xhr?.status || "—");
+  }
+  place.querySelectorAll(":scope > .message.failure").forEach((old) => old.remove());
+  if (row) row.querySelector(".preview").after(message);
+  else place.prepend(message);
+  const active = document.activeElement?.closest?.("form.line");
+  if (row && elt === row && (!active || active === row || inputOf(active).value === inputOf(active).dataset.original)) {
+    focusRow(row);
+  }
+}
+document.addEventListener("htmx:responseError", showFailure);
+document.addEventListener("htmx:sendError", showFailure);
 
 function insertAtCursor(text) {
   const input = lastInput;
