@@ -104,6 +104,7 @@ class Edition:
         self.state_dir = self.root / ".workbench"
         self.journal = Journal(self.state_dir / "journal")  # back it up with tei/
         self.users_file = self.state_dir / "users.json"  # back it up with tei/
+        self.accounts_log = self.state_dir / "accounts.jsonl"  # who changed which account, when
         self.layout_log = LayoutLog(self.state_dir / "layout")  # undo of segmentation changes
         self.locks_dir = self.state_dir / "locks"
         self.jobs_dir = self.state_dir / "jobs"

@@ -49,6 +49,12 @@ RULES: dict[str, str | None] = {
     "models.train": "editor",
     "transfer.export": "editor",
     "transfer.import_manuscript": "editor",
+    "admin.accounts": "admin",
+    "admin.add_account": "admin",
+    "admin.set_active": "admin",
+    "admin.set_role": "admin",
+    "admin.reset_password": "admin",
+    "admin.unlock": "admin",
 }
 
 VALUES = {"manuscript_id": MS, "n": "1", "line_id": LINE, "line_n": 1, "job_id": "0" * 12, "kind": "tei"}
