@@ -119,7 +119,9 @@ def test_bad_account_forms_are_refused_with_a_message_and_change_nothing(admin, 
         "/admin/accounts/nobody/unlock?lang=en", data={"csrf_token": admin.token}, follow_redirects=True
     )
     assert "There is no account nobody." in response.get_data(as_text=True)
+    assert post(admin, "/admin/accounts/ivan/active").status_code == 400  # neither disabled nor enabled
     assert [user.name for user in app.extensions["users"].all()] == ["ivan", ADMIN]
+    assert not app.extensions["users"].get("ivan").disabled
     assert not sample_edition.accounts_log.exists()
 
 

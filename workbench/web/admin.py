@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from workbench.model import WorkbenchError
@@ -74,7 +74,9 @@ def add_account():
 
 @bp.post("/accounts/<name>/active")
 def set_active(name: str):
-    disabled = request.form.get("active") != "1"
+    if request.form.get("active") not in ("0", "1"):
+        abort(400)  # not from the page's form: never guess between disabling and enabling
+    disabled = request.form["active"] == "0"
     if _applied(lambda: users().set_disabled(name, disabled, who=g.user.name), name):
         flash(
             _("%(name)s disabled: their sessions are over.", name=name)

@@ -123,7 +123,7 @@ def _failed_login(response: Response) -> bool:
 def account_limit_key(name: str | None = None) -> str:
     """The per-account login limit's key: the name as typed (an unknown one too) and the
     account's unlock count, so that an unlock starts a fresh count."""
-    name = request.form.get("name", "") if name is None else name
+    name = request.form.get("name", "")[:100] if name is None else name  # keys in memory: bounded
     user = users().get(name)
     return f"account:{name}#{user.unlocks if user else 0}"
 
