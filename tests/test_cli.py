@@ -197,3 +197,74 @@ def test_accounts_take_the_four_roles_and_change_role(run, edition):
     assert users.get("u-reviewer").can("transcriber") and not users.get("u-reviewer").can("editor")
     assert users.get("u-admin").can("editor") and users.get("u-editor").can("reviewer")
     assert run("user", "role", "u-editor", "boss").exit_code != 0
+
+
+def test_account_changes_on_the_command_line_are_journalled_without_secrets(run, edition):
+    import json
+
+    run("user", "add", "ivan", "--role", "editor", "--password", "correct horse battery")
+    run("user", "add", "root", "--role", "admin", "--password", "correct horse battery")
+    run("user", "disable", "ivan")
+    run("user", "enable", "ivan")
+    run("user", "role", "ivan", "reviewer")
+    assert run("user", "unlock", "ivan").output == "ivan unlocked\n"
+    assert run("user", "password", "ivan", "--password", "another horse battery").exit_code == 0
+    log = edition.accounts_log.read_text(encoding="utf-8")
+    records = [json.loads(line) for line in log.splitlines()]
+    assert [(r["who"], r["action"], r["account"]) for r in records] == [
+        ("tester", "add", "ivan"),
+        ("tester", "add", "root"),
+        ("tester", "disable", "ivan"),
+        ("tester", "enable", "ivan"),
+        ("tester", "role", "ivan"),
+        ("tester", "unlock", "ivan"),
+        ("tester", "password", "ivan"),
+    ]
+    assert records[0]["role"] == "editor" and records[4] | {"at": ""} == {
+        "at": "",
+        "who": "tester",
+        "action": "role",
+        "account": "ivan",
+        "role": "reviewer",
+        "was": "editor",
+    }
+    assert "horse" not in log and "scrypt" not in log
+    from workbench.users import Users
+
+    assert Users(edition.users_file).authenticate("ivan", "another horse battery").session_generation == 4
+
+
+def test_the_command_line_keeps_one_active_admin(run, edition):
+    from workbench.users import LastAdminError, Users
+
+    run("user", "add", "root", "--role", "admin", "--password", "correct horse battery")
+    with pytest.raises(LastAdminError, match="root is the last active admin"):
+        run("user", "disable", "root")
+    with pytest.raises(LastAdminError):
+        run("user", "role", "root", "editor")
+    assert Users(edition.users_file).get("root").active_admin
+    run("user", "add", "anna", "--role", "admin", "--password", "correct horse battery")
+    assert run("user", "role", "root", "editor").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "factory", "warned"),
+    [
+        ([], "workbench.web:create_app()", False),
+        (["--insecure-http"], "workbench.web:create_app(insecure_http=True)", True),
+        (["--behind-proxy"], "workbench.web:create_app(behind_proxy=True)", False),
+    ],
+)
+def test_serve_passes_the_proxy_and_plain_http_choices_to_gunicorn(edition, monkeypatch, options, factory, warned):
+    """serve replaces itself with gunicorn (os.execv): here execv only records what it was given."""
+    from click.testing import CliRunner
+
+    started = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
+    monkeypatch.delenv("WORKBENCH_EDITION", raising=False)
+    result = CliRunner().invoke(cli, ["--edition", str(edition.root), "serve", "--host", "0.0.0.0", *options])
+    assert result.exit_code == 0, result.output
+    [argv] = started
+    assert Path(argv[0]).name == "gunicorn" and argv[-1] == factory
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:5000"
+    assert ("WARNING: --insecure-http: passwords and session cookies travel unencrypted" in result.stderr) == warned

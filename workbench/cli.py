@@ -621,7 +621,7 @@ def user() -> None:
 @pass_context
 def user_add(context: Context, name: str, role: str, password: str) -> None:
     """Create an account."""
-    _users(context).add(name, role, password)
+    _users(context).add(name, role, password, who=context.user)
     click.echo(f"{role} {name} added")
 
 
@@ -630,7 +630,7 @@ def user_add(context: Context, name: str, role: str, password: str) -> None:
 @pass_context
 def user_disable(context: Context, name: str) -> None:
     """Disable an account: it loses access at its next request."""
-    _users(context).set_disabled(name, True)
+    _users(context).set_disabled(name, True, who=context.user)
     click.echo(f"{name} disabled")
 
 
@@ -639,7 +639,7 @@ def user_disable(context: Context, name: str) -> None:
 @pass_context
 def user_enable(context: Context, name: str) -> None:
     """Enable a disabled account again."""
-    _users(context).set_disabled(name, False)
+    _users(context).set_disabled(name, False, who=context.user)
     click.echo(f"{name} enabled")
 
 
@@ -648,9 +648,28 @@ def user_enable(context: Context, name: str) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 @pass_context
 def user_role(context: Context, name: str, role: str) -> None:
-    """Give an account another role (transcriber < reviewer < editor < admin)."""
-    _users(context).set_role(name, role)
+    """Give an account another role (transcriber < reviewer < editor < admin); its sessions end."""
+    _users(context).set_role(name, role, who=context.user)
     click.echo(f"{name} is now {role}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.password_option(help="The new password (asked for when not given; at least 8 characters).")
+@pass_context
+def user_password(context: Context, name: str, password: str) -> None:
+    """Give an account a new password; its sessions end."""
+    _users(context).set_password(name, password, who=context.user)
+    click.echo(f"new password of {name} saved")
+
+
+@user.command("unlock")
+@click.argument("name")
+@pass_context
+def user_unlock(context: Context, name: str) -> None:
+    """Let an account locked out by failed logins try again at once."""
+    _users(context).unlock(name, who=context.user)
+    click.echo(f"{name} unlocked")
 
 
 @user.command("list")
@@ -666,14 +685,39 @@ def user_list(context: Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Use 0.0.0.0 to serve the library's network.")
 @click.option("--port", default=5000, show_default=True)
 @click.option("--threads", default=8, show_default=True)
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    default=None,
+    help="Behind a TLS reverse proxy on this machine: trust its X-Forwarded-For/-Proto/-Host "
+    "(default: [server] behind_proxy in workbench.toml).",
+)
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    help="Let logins work over plain HTTP (no TLS): a trial on a closed network only.",
+)
 @pass_context
-def serve(context: Context, host: str, port: int, threads: int) -> None:
+def serve(context: Context, host: str, port: int, threads: int, behind_proxy: bool | None, insecure_http: bool) -> None:
     """Serve the web workbench with gunicorn: one process, several threads.
 
     One process keeps one validated copy of each manuscript in memory; saves of a
     manuscript are serialised anyway, and jobs run in worker processes of their own.
+    Logins need HTTPS (the session cookie is Secure): serve behind a TLS reverse proxy
+    (README), or use --insecure-http for a trial.
     """
     os.environ["WORKBENCH_EDITION"] = str(context.edition.root)
+    options = {"behind_proxy": behind_proxy, "insecure_http": insecure_http or None}
+    # gunicorn calls the factory with these literal arguments.
+    factory = ", ".join(f"{name}={value!r}" for name, value in options.items() if value is not None)
+    if insecure_http:
+        click.secho(
+            "WARNING: --insecure-http: passwords and session cookies travel unencrypted; anyone on this "
+            "network can read them and act as the person logged in. Use it only for a trial on a closed "
+            "network; serve behind HTTPS otherwise (README: Serving on a network).",
+            fg="red",
+            err=True,
+        )
     click.echo(f"Serving {context.edition.root} on http://{'localhost' if host == '127.0.0.1' else host}:{port}/")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(
@@ -688,7 +732,7 @@ def serve(context: Context, host: str, port: int, threads: int) -> None:
             f"{host}:{port}",
             "--access-logfile",
             "-",
-            "workbench.web:create_app()",
+            f"workbench.web:create_app({factory})",
         ],
     )
 
@@ -696,7 +740,7 @@ def serve(context: Context, host: str, port: int, threads: int) -> None:
 def _users(context: Context):
     from workbench.users import Users
 
-    return Users(context.edition.users_file)
+    return Users.of(context.edition)
 
 
 def _report_result(edition: Edition, manuscript_id: str) -> None:

@@ -104,6 +104,7 @@ class Edition:
         self.state_dir = self.root / ".workbench"
         self.journal = Journal(self.state_dir / "journal")  # back it up with tei/
         self.users_file = self.state_dir / "users.json"  # back it up with tei/
+        self.accounts_log = self.state_dir / "accounts.jsonl"  # who changed which account, when
         self.layout_log = LayoutLog(self.state_dir / "layout")  # undo of segmentation changes
         self.review_dir = self.state_dir / "review"  # review and comments on lines; back it up with tei/
         self.locks_dir = self.state_dir / "locks"

@@ -55,6 +55,12 @@ RULES: dict[str, str | None] = {
     "models.train": "editor",
     "transfer.export": "editor",
     "transfer.import_manuscript": "editor",
+    "admin.accounts": "admin",
+    "admin.add_account": "admin",
+    "admin.set_active": "admin",
+    "admin.set_role": "admin",
+    "admin.reset_password": "admin",
+    "admin.unlock": "admin",
 }
 
 VALUES = {

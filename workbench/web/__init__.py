@@ -1,7 +1,7 @@
 """The web workbench: a Flask application over one edition folder.
 
 One blueprint per area: ``auth`` (log in and out); for editors ``manuscripts``
-(the list, a manuscript, publishing, metadata), ``lines`` (the page editor, line
+(the list, a manuscript, publishing, metadata), ``admin`` (accounts), ``lines`` (the page editor, line
 saves, history), ``layout`` (correcting the segmentation), ``jobs``, ``models``,
 ``transfers`` (import and export); for everyone ``reader`` (published manuscripts,
 the reading view, search). The app's state is reached through web/state.py. A background thread keeps the search
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flask import Flask, request, send_from_directory, session
 from flask_babel import Babel
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workbench.edition import Edition
 from workbench.search import indexing
@@ -37,26 +38,47 @@ ASSETS = {
 }
 
 
-def create_app(edition_root: str | Path | None = None, test_config: dict | None = None) -> Flask:
+def create_app(
+    edition_root: str | Path | None = None,
+    test_config: dict | None = None,
+    *,
+    behind_proxy: bool | None = None,
+    insecure_http: bool = False,
+) -> Flask:
+    """The app over the edition at ``edition_root``. ``behind_proxy`` (default: the
+    edition's ``workbench.toml``, ``[server] behind_proxy``) trusts one reverse proxy's
+    X-Forwarded-For/-Proto/-Host; ``insecure_http`` lets the session cookie travel over
+    plain HTTP (``workbench serve --insecure-http``: a trial on a closed network only)."""
     app = Flask(__name__)
     root = Path(edition_root or os.environ.get("WORKBENCH_EDITION", "."))
     edition = Edition(root)
+    settings = _edition_settings(root)
+    if behind_proxy is None:
+        behind_proxy = bool(settings.get("server", {}).get("behind_proxy", False))
     app.config.from_mapping(
         SECRET_KEY=_secret_key(edition),
-        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_SECURE=not insecure_http,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # a philologist's page may stay open all day
         BABEL_DEFAULT_LOCALE="bg",
-        LOGIN_RATE_LIMIT="10 per minute",
+        # Failed logins only. Per address: generous, a library's staff may share one (NAT).
+        LOGIN_RATE_LIMIT="50 per minute",
+        LOGIN_ACCOUNT_RATE_LIMIT="10 per minute",  # per account name: stops guessing one password
+        BEHIND_PROXY=behind_proxy,
         MAX_CONTENT_LENGTH=4 * 1024**3,  # an imported zip of page scans can be large; transfer.py checks it
-        PALETTE=_edition_settings(root).get("editor", {}).get("palette", DEFAULT_PALETTE),
+        PALETTE=settings.get("editor", {}).get("palette", DEFAULT_PALETTE),
     )
     if test_config:
         app.config.update(test_config)
     app.config.setdefault("SEARCH_INDEXER", not app.testing)
+    if app.config["BEHIND_PROXY"]:
+        # The client's address (the login rate limit's key), scheme (is the request secure,
+        # which CSRF's referrer check and the login page's warning read) and host, as the
+        # one proxy in front saw them; without a proxy these headers are anyone's to forge.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.extensions["edition"] = edition
-    app.extensions["users"] = Users(edition.users_file)
+    app.extensions["users"] = Users.of(edition)
     app.extensions["search"] = indexing.open_index(edition)
     if app.config["SEARCH_INDEXER"]:
         indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
@@ -68,9 +90,9 @@ def create_app(edition_root: str | Path | None = None, test_config: dict | None 
     errors.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import auth, jobs, layout, lines, manuscripts, models, reader, review, rows, transfers
+    from workbench.web import admin, auth, jobs, layout, lines, manuscripts, models, reader, review, rows, transfers
 
-    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader):
+    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, admin):
         app.register_blueprint(area.bp)
     app.context_processor(rows.labels)
 

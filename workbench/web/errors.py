@@ -69,6 +69,11 @@ def error_response(error: HTTPException) -> tuple[str, int, dict[str, str]]:
 def _message(error: HTTPException, code: int) -> str:
     if isinstance(error, CSRFError) and code == 400:
         return _("This page is out of date for your session (you may have logged in again): reload it and try again.")
+    if code == 429 and request.endpoint == "auth.login":
+        return _(
+            "Too many failed logins for this account or from this address. "
+            "Wait a minute, or ask an admin to unlock the account."
+        )
     messages = {
         400: _("The request could not be understood: reload the page and try again."),
         401: _("You are not logged in, or your session has ended: log in again, then try again."),
