@@ -64,3 +64,4 @@ bench: setup system-packages
 	$(BIN)/workbench eval-seg tests/data/ground-truth/*/
 	$(BIN)/python bench/segmentation_steps.py
 	$(BIN)/python bench/added_lines.py
+	$(BIN)/python bench/imports.py

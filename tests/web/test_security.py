@@ -222,4 +222,6 @@ def test_a_line_save_too_large_or_too_often_is_refused_with_a_message(make_app):
     client.post("/logout", data={"csrf_token": client.token})
     statuses = [log_in(client, password="wrong password").status_code for _ in range(3)]
     assert statuses[-1] == 429
-    assert "помолете администратор да отключи профила" in log_in(client, password="wrong password").get_data(as_text=True)
+    assert "помолете администратор да отключи профила" in log_in(client, password="wrong password").get_data(
+        as_text=True
+    )

@@ -46,12 +46,55 @@ PAGE_REGION_TYPES = frozenset(
 )
 
 
+# What one PAGE or ALTO file may hold, checked before the work that grows with it: an
+# import holds the whole manuscript in memory and validates it, and a hostile or broken
+# file (200,000 lines on a page) would otherwise run for hours. Far above real pages
+# (eScriptorium's densest pages have a few hundred lines, polygons a few hundred points).
+MAX_XML_BYTES = 64 * 1024**2
+MAX_LINES_PER_PAGE = 5_000  # and as many regions
+MAX_POINTS = 10_000  # per polygon or baseline
+
+
+class TooLarge(WorkbenchError):
+    """A file past one of the limits above: refused whole, before it is read further."""
+
+
+def check_size(size: int, name: str) -> None:
+    """Refuse a file of ``size`` bytes over ``MAX_XML_BYTES`` (call it before reading the file)."""
+    if size > MAX_XML_BYTES:
+        raise TooLarge(
+            f"{name}: {size / 1024**2:.0f} MB of XML; the workbench reads PAGE and ALTO files of at most "
+            f"{MAX_XML_BYTES >> 20} MB (nothing of this file was imported)"
+        )
+
+
+def _check_count(count: int, limit: int, what: str, name: str) -> None:
+    if count > limit:
+        raise TooLarge(
+            f"{name}: {count:,} {what} on one page; the workbench imports at most {limit:,} "
+            "(nothing of this file was imported)"
+        )
+
+
+def _points(value: str | None, element: etree._Element, name: str) -> list[Point]:
+    """A polygon or baseline, refused past ``MAX_POINTS`` (the file's size bounds the parse itself)."""
+    points = geometry.parse_points(value)
+    if len(points) > MAX_POINTS:
+        where = _origin(element, element.get("id") or element.get("ID") or "")
+        raise TooLarge(
+            f"{name}: {where} has {len(points):,} points; the workbench imports polygons and baselines of "
+            f"at most {MAX_POINTS:,} points (nothing of this file was imported)"
+        )
+    return points
+
+
 class UnknownFormat(WorkbenchError):
     """The XML is neither PAGE (2013, 2019) nor ALTO v4."""
 
 
 def read_layout(data: bytes, name: str) -> Layout:
-    """Read a PAGE or ALTO file (``name`` is for messages)."""
+    """Read a PAGE or ALTO file (``name`` is for messages); ``TooLarge`` past the limits above."""
+    check_size(len(data), name)
     root = parse_xml(data, name).getroot()
     namespace = etree.QName(root).namespace
     if namespace in (PAGE_2013, PAGE_2019):
@@ -88,6 +131,9 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
         if local.endswith("Region") and local != "TextRegion" and element.find(".//p:TextLine", ns) is None:
             layout.notes.append(f"{local} {element.get('id')} left out: not a text region")
     regions = [r for r in page.iter(f"{{{namespace}}}TextRegion")]
+    # Counted in lxml's tree, before any line is read.
+    _check_count(len(regions), MAX_LINES_PER_PAGE, "text regions", name)
+    _check_count(sum(1 for _ in page.iter(f"{{{namespace}}}TextLine")), MAX_LINES_PER_PAGE, "lines", name)
     order = _page_reading_order(page, ns)
     if order:
         rank = {region_id: k for k, region_id in enumerate(order)}
@@ -97,7 +143,7 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
     for element in regions:
         region = Region(
             element.get("id", ""),
-            geometry.parse_points(_coords(element, ns)),
+            _points(_coords(element, ns), element, name),
             _page_region_kind(element),
             element.get("id"),
         )
@@ -113,8 +159,8 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
             layout.lines.append(
                 Line(
                     line.get("id", ""),
-                    geometry.parse_points(_coords(line, ns)),
-                    geometry.parse_points(baseline.get("points") if baseline is not None else None),
+                    _points(_coords(line, ns), line, name),
+                    _points(baseline.get("points") if baseline is not None else None, line, name),
                     region=region.id,
                     text=text_fragment(text),
                     cert=cert,
@@ -220,9 +266,12 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
     def label(element: etree._Element) -> str | None:
         return _kind(next((labels[ref] for ref in element.get("TAGREFS", "").split() if ref in labels), None))
 
-    for block in page.iter(f"{{{ALTO_4}}}TextBlock"):
+    blocks = list(page.iter(f"{{{ALTO_4}}}TextBlock"))
+    _check_count(len(blocks), MAX_LINES_PER_PAGE, "text blocks", name)
+    _check_count(sum(1 for _ in page.iter(f"{{{ALTO_4}}}TextLine")), MAX_LINES_PER_PAGE, "lines", name)
+    for block in blocks:
         region = Region(
-            block.get("ID", ""), geometry.parse_points(_alto_shape(block, ns)), label(block) or "text", block.get("ID")
+            block.get("ID", ""), _points(_alto_shape(block, ns), block, name), label(block) or "text", block.get("ID")
         )
         layout.regions.append(region)
         layout.origins[region.id] = _origin(block, region.id)
@@ -232,8 +281,8 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
             layout.lines.append(
                 Line(
                     line.get("ID", ""),
-                    geometry.parse_points(_alto_shape(line, ns)),
-                    geometry.parse_points(line.get("BASELINE")),
+                    _points(_alto_shape(line, ns), line, name),
+                    _points(line.get("BASELINE"), line, name),
                     region=region.id,
                     text=text_fragment(text),
                     cert=cert,
@@ -342,11 +391,13 @@ def _fit_to_page(layout: Layout, name: str) -> None:
         return layout.origins.get(element_id, f"{kind} {element_id}")
 
     kept, moved = [], []
+    extents = None  # of the lines as the file has them: computed once (each computation reads every line)
     for line in layout.lines:
         where = origin(line.id, "line")
         text = f" (its text was: {diplomatic_text(line.text)!r})" if line.text else ""
         if len(line.boundary) < 3 and len(line.baseline) >= 2:
-            line.boundary = geometry.band(line.baseline, layout.lines, height)
+            extents = extents or geometry.line_extents(layout.lines, height)
+            line.boundary = geometry.band(line.baseline, layout.lines, height, extents)
             layout.notes.append(f"{where}: no polygon, a band around its baseline was used")
         if len(line.boundary) < 3 or off_page(line.boundary):
             what = "has no polygon or baseline" if len(line.boundary) < 3 else "lies wholly outside the page"
@@ -367,10 +418,13 @@ def _fit_to_page(layout: Layout, name: str) -> None:
         kept.append(line)
     layout.lines = kept
     regions = []
+    points_of_region: dict[str | None, list[Point]] = {}
+    for line in kept:
+        points_of_region.setdefault(line.region, []).extend(line.boundary)
     for region in layout.regions:
         where = origin(region.id, "region")
         if len(region.boundary) < 3:
-            members = [point for line in kept if line.region == region.id for point in line.boundary]
+            members = points_of_region.get(region.id, [])
             if not members:
                 layout.notes.append(f"{where} left out: it has no polygon and no lines")
                 continue

@@ -10,9 +10,13 @@ codec.py's and formats.py's business; this module finds the files and checks the
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,9 +35,65 @@ from workbench.tei import codec, validation
 from workbench.tei.text import diplomatic_text, reading_text
 from workbench.tei.xml import XML_ID, parse_xml
 
-# A zip's declared sizes are checked before anything is unpacked (zip bombs).
+# A zip's declared sizes are checked before anything is unpacked (zip bombs), against
+# these limits and against the free space where it is unpacked, less a margin left for
+# the edition's own writes (the images are copied into facsimiles/ after unpacking).
 MAX_UNPACKED_BYTES = 8 * 1024**3
 MAX_FILES = 20_000
+FREE_SPACE_MARGIN = 512 * 1024**2
+MAX_PAGES = 10_000  # PAGE or ALTO files in one import (a page's own limits are layout_files')
+# Where zips are unpacked and uploads kept while they are imported, when not the edition's .workbench/tmp.
+TEMPORARY_FOLDER_VARIABLE = "WORKBENCH_IMPORT_TMP"
+STALE_AFTER_SECONDS = 24 * 3600  # an import's temporary folder older than this was left by a killed process
+
+
+def temporary_folder(edition: Edition) -> Path:
+    """The folder imports unpack zips into and the browser's uploads are kept in while they
+    are imported: ``$WORKBENCH_IMPORT_TMP`` if set, else the edition's ``.workbench/tmp``
+    (on the edition's disk, not a small system /tmp). Folders a killed process left there
+    more than a day ago are removed on the way."""
+    configured = os.environ.get(TEMPORARY_FOLDER_VARIABLE)
+    folder = Path(configured) if configured else edition.state_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob("workbench-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_AFTER_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except FileNotFoundError:
+            pass  # another import's clean-up got there first
+    return folder
+
+
+class UnsafeArchive(WorkbenchError):
+    """A zip refused before anything of it is unpacked, because of one of its entries.
+
+    ``reason`` is one of ``UNSAFE_ENTRIES``' keys, for the web view to say in the reader's language.
+    """
+
+    def __init__(self, archive: str, entry: str, reason: str):
+        self.archive, self.entry, self.reason = archive, entry, reason
+        super().__init__(f"{archive}: the entry {entry!r} {UNSAFE_ENTRIES[reason]} (nothing was imported)")
+
+
+UNSAFE_ENTRIES = {
+    "outside": "points outside the archive",
+    "link": "is a symbolic link; only plain files and folders are imported",
+    "special": "is a device file, pipe or socket; only plain files and folders are imported",
+    "twice": "appears twice in the archive",
+    "file-and-folder": "is both a file and a folder in the archive",
+    "longer": "unpacks to more bytes than the archive declares for it",
+}
+
+
+class NoSpace(WorkbenchError):
+    """Not enough free space to unpack a zip (its declared sizes and ``FREE_SPACE_MARGIN``)."""
+
+    def __init__(self, archive: str, needed: int, free: int):
+        self.archive, self.needed, self.free = archive, needed, free
+        super().__init__(
+            f"{archive} unpacks to {needed / 1024**2:,.0f} MB, and {free / 1024**2:,.0f} MB are free where it would "
+            f"be unpacked (at least {FREE_SPACE_MARGIN >> 20} MB must stay free); nothing was imported"
+        )
 
 
 @dataclass
@@ -45,9 +105,16 @@ class ImportReport:
 
 
 def import_path(
-    edition: Edition, source: Path, who: str, manuscript_id: str | None = None, title: str | None = None
+    edition: Edition,
+    source: Path,
+    who: str,
+    manuscript_id: str | None = None,
+    title: str | None = None,
+    temporary: Path | None = None,
 ) -> ImportReport:
     """Import ``source`` (a folder, a zip, or one XML file) as a new manuscript.
+
+    A zip is unpacked into ``temporary`` (by default ``temporary_folder(edition)``).
 
     A TEI document among the files is imported as it is (its own id, unless
     ``manuscript_id`` agrees); otherwise every PAGE and ALTO file becomes a page, in
@@ -57,7 +124,7 @@ def import_path(
     source = Path(source)
     if not source.exists():
         raise WorkbenchError(f"{source}: no such file or folder")
-    with _unpacked(source) as folder:
+    with _unpacked(source, temporary or temporary_folder(edition)) as folder:
         files = sorted((p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder)), key=natural_order)
         xml = [p for p in files if p.suffix.lower() == ".xml"]
         if source.is_file() and source.suffix.lower() == ".xml":
@@ -90,6 +157,11 @@ def _import_layouts(
     xml = [path for path in xml if path not in mets]
     if not xml:
         raise WorkbenchError(f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import")
+    if len(xml) > MAX_PAGES:
+        raise WorkbenchError(
+            f"{source.name} holds {len(xml):,} PAGE or ALTO files; one import takes at most {MAX_PAGES:,} pages "
+            "(nothing was imported): import the manuscript in parts"
+        )
     if len(mets) == 1:
         xml = _in_mets_order(mets[0], xml, folder, report)
     elif mets:
@@ -103,6 +175,7 @@ def _import_layouts(
     for path in xml:
         name = str(path.relative_to(folder))
         try:
+            layout_files.check_size(path.stat().st_size, name)
             layout = layout_files.read_layout(path.read_bytes(), name)
             image, info = _page_image(
                 layout.image,
@@ -296,38 +369,102 @@ def _find_image(
 
 
 @contextmanager
-def _unpacked(source: Path) -> Iterator[Path]:
-    """A folder with the files of ``source``: the folder itself, a one-file folder, or a zip unpacked safely."""
+def _unpacked(source: Path, temporary: Path) -> Iterator[Path]:
+    """A folder with the files of ``source``: the folder itself, a one-file folder, or a zip
+    unpacked safely into a new folder in ``temporary`` (removed afterwards).
+
+    Every entry of a zip is checked before anything is written (``_checked_entries``),
+    and its declared sizes against the free space; an entry is never written past the
+    size it declares.
+    """
     if source.is_dir():
         yield source
         return
     if source.suffix.lower() != ".zip":
         yield source.parent  # one XML file: its images are beside it
         return
-    with tempfile.TemporaryDirectory(prefix="workbench-import-") as temporary:
-        folder = Path(temporary)
+    with tempfile.TemporaryDirectory(dir=temporary, prefix="workbench-import-") as unpacked:
+        folder = Path(unpacked)
         try:
             archive = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as error:
             raise WorkbenchError(f"{source.name} cannot be read as a zip file: {error}") from None
         with archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if len(members) > MAX_FILES or sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-                raise WorkbenchError(
-                    f"{source.name} holds too much: at most {MAX_FILES} files and {MAX_UNPACKED_BYTES >> 30} GB unpacked"
-                )
-            for member in members:
-                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
-                if member.filename.startswith("/") or ".." in parts or not parts:
-                    raise WorkbenchError(f"{source.name}: the entry {member.filename!r} points outside the archive")
+            entries = _checked_entries(archive, source.name)
+            needed = sum(member.file_size for member, _ in entries)
+            free = shutil.disk_usage(folder).free
+            if needed + FREE_SPACE_MARGIN > free:
+                raise NoSpace(source.name, needed, free)
+            for member, parts in entries:
                 target = folder.joinpath(*parts)
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    with archive.open(member) as packed, open(target, "wb") as unpacked:
-                        shutil.copyfileobj(packed, unpacked)
-                except (zipfile.BadZipFile, OSError, EOFError) as error:
-                    raise WorkbenchError(f"{source.name}: {member.filename} is damaged ({error})") from None
+                _unpack(archive, member, target, source.name)
         yield folder
+
+
+def _checked_entries(archive: zipfile.ZipFile, name: str) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """The zip's entries with their paths inside the folder it is unpacked into; the whole zip
+    is refused (``UnsafeArchive``) for an entry outside it (absolute, ``..``, a drive), a
+    symbolic link, a device file, pipe or socket, a name given twice, or a name that is a
+    file and a folder at once (each would fail halfway, or write where it should not)."""
+    members = archive.infolist()
+    files = [member for member in members if not member.is_dir()]
+    if len(files) > MAX_FILES or sum(member.file_size for member in files) > MAX_UNPACKED_BYTES:
+        raise WorkbenchError(
+            f"{name} holds too much: at most {MAX_FILES} files and {MAX_UNPACKED_BYTES >> 30} GB unpacked"
+        )
+    entries = []
+    file_paths: dict[tuple[str, ...], str] = {}
+    folder_paths: dict[tuple[str, ...], str] = {}
+    for member in members:
+        path = member.filename.replace("\\", "/")
+        parts = PurePosixPath(path).parts
+        if path.startswith("/") or re.match(r"[A-Za-z]:", path) or ".." in parts or not parts:
+            raise UnsafeArchive(name, member.filename, "outside")
+        # Unix zips keep the file's type beside its permissions (zip -y stores links as links).
+        kind = stat.S_IFMT(member.external_attr >> 16) if member.create_system == 3 else 0
+        if stat.S_ISLNK(kind):
+            raise UnsafeArchive(name, member.filename, "link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise UnsafeArchive(name, member.filename, "special")
+        if member.is_dir():
+            folder_paths.setdefault(parts, member.filename)
+        elif parts in file_paths:
+            raise UnsafeArchive(name, member.filename, "twice")
+        else:
+            file_paths[parts] = member.filename
+        for k in range(1, len(parts)):
+            folder_paths.setdefault(parts[:k], member.filename)
+        entries.append((member, parts))
+    for parts, filename in file_paths.items():
+        if parts in folder_paths:
+            raise UnsafeArchive(name, filename, "file-and-folder")
+    return entries
+
+
+def _unpack(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, name: str) -> None:
+    """One entry into ``target``, never more bytes than it declares.
+
+    zipfile itself stops at the declared size and then finds the checksum wrong; letting it
+    read past that, by more than one chunk, tells an entry that lies about its size (more
+    data than it declares: a zip bomb's trick) from a damaged one.
+    """
+    chunk_size = 1024 * 1024
+    allowed = copy.copy(member)
+    allowed.file_size = member.file_size + 2 * chunk_size
+    written = 0
+    try:
+        with archive.open(allowed) as packed, open(target, "wb") as unpacked:
+            while chunk := packed.read(chunk_size):
+                written += len(chunk)
+                if written > member.file_size:
+                    raise UnsafeArchive(name, member.filename, "longer")
+                unpacked.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise WorkbenchError(f"{name}: {member.filename} is damaged ({error})") from None
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -358,6 +495,7 @@ def _in_mets_order(mets: Path, xml: list[Path], folder: Path, report: ImportRepo
     """
     name = str(mets.relative_to(folder))
     try:
+        layout_files.check_size(mets.stat().st_size, name)
         root = parse_xml(mets.read_bytes(), name).getroot()
     except WorkbenchError as error:
         report.notes.append(f"{error}; the pages are in the order of the file names")

@@ -192,8 +192,9 @@ def _layout(segmentation, width: int, height: int) -> Layout:
     # line, with a band around its baseline as high as the page's other lines.
     broken = [line for line in lines if len(set(line.boundary)) < 3]
     whole = [line for line in lines if len(set(line.boundary)) >= 3]
+    extents = geometry.line_extents(whole, height)  # measured once: the page may have many such lines
     for line in broken:
-        line.boundary = geometry.band(line.baseline, whole, height)
+        line.boundary = geometry.band(line.baseline, whole, height, extents)
     return Layout(width, height, regions, lines, repaired=len(broken))
 
 

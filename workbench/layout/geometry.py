@@ -98,11 +98,15 @@ def line_extents(lines: list[Line], page_height: int) -> tuple[float, float]:
     return max(up, 4), max(down, 2)
 
 
-def band(baseline: list[Point], lines: list[Line], page_height: int) -> list[Point]:
+def band(
+    baseline: list[Point], lines: list[Line], page_height: int, extents: tuple[float, float] | None = None
+) -> list[Point]:
     """A polygon around ``baseline`` for a line known only by it (drawn by hand, or whose
     polygon a segmenter or a file did not give): as far above and below it as ``lines``,
-    the page's other lines, reach around theirs (``line_extents``)."""
-    up, down = line_extents(lines, page_height)
+    the page's other lines, reach around theirs (``line_extents``). ``extents``: those
+    reaches computed once already, for a caller drawing many bands on one page (each
+    computation reads every line of the page)."""
+    up, down = extents or line_extents(lines, page_height)
     top = [(x, round(max(0, y - up))) for x, y in baseline]
     bottom = [(x, round(min(page_height, y + down))) for x, y in reversed(baseline)]
     shape = polygon(top + bottom)

@@ -1,21 +1,132 @@
-"""Import and export in the browser: editors only. transfer.py does the work."""
+"""Import and export in the browser: editors only. transfer.py does the work.
+
+An upload is written once, straight into the import's temporary folder
+(``transfer.temporary_folder``: the edition's ``.workbench/tmp``) as it arrives, and
+imported from there; each user runs one import at a time (a lock file per user, so
+that it holds across threads and processes), and a second is refused with 429.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from flask import abort, after_this_request, g, render_template, request, send_file
+from flask import Request, abort, after_this_request, g, render_template, request, send_file, session
 from flask_babel import gettext as _
 
 from workbench.exchange import transfer
 from workbench.model import WorkbenchError
 from workbench.tei.validation import InvalidDocument
-from workbench.web.auth import staff_blueprint
-from workbench.web.state import edition, index_changed
+from workbench.web.auth import required_role, staff_blueprint
+from workbench.web.state import edition, index_changed, users
 
 bp = staff_blueprint("transfer", __name__, role="editor")
+IMPORT_ENDPOINT = "transfer.import_manuscript"
+
+
+def take_import_slot(folder: Path, user_name: str) -> int | None:
+    """A lock on ``user_name``'s one import at a time (a file descriptor to close when the
+    import is over), or None while another import of theirs holds it."""
+    locks = folder / "import-locks"
+    locks.mkdir(exist_ok=True)
+    path = locks / f"{hashlib.sha256(user_name.encode()).hexdigest()[:32]}.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+@dataclass
+class _Upload:
+    """What one import request holds: its slot, its folder, and why it was refused, if it was."""
+
+    slot: int | None = None
+    folder: Path | None = None
+    refused: str | None = None  # "busy" or "space"
+    parts: int = 0
+    files: list[IO[bytes]] = field(default_factory=list)
+
+
+class UploadRequest(Request):
+    """The app's requests; the import form's files go to the import's temporary folder,
+    once, as they arrive (Werkzeug's default is a file in the system's /tmp, which the
+    view then copied)."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        if self.endpoint != IMPORT_ENDPOINT:
+            return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+        return _upload_stream(_upload_of(self), total_content_length or 0)
+
+    def close(self) -> None:
+        super().close()
+        upload = self.__dict__.get("workbench_upload")
+        if upload is not None:
+            for file in upload.files:
+                file.close()
+            if upload.folder is not None:
+                shutil.rmtree(upload.folder, ignore_errors=True)
+            if upload.slot is not None:
+                os.close(upload.slot)  # releases the lock
+
+
+def _upload_of(current: Request) -> _Upload:
+    return current.__dict__.setdefault("workbench_upload", _Upload())
+
+
+def _upload_stream(upload: _Upload, total_length: int) -> IO[bytes]:
+    """Where the next file of the import form goes: a new file in this request's folder, or
+    nowhere (the bytes are read and dropped) for a request that will be refused anyway.
+
+    The form is read before any view runs (the CSRF check reads its token), so this
+    decides who may store an upload: only a user the import view admits, one import at
+    a time, and only while the upload leaves ``transfer.FREE_SPACE_MARGIN`` free.
+    """
+    if upload.refused or not _may_import():
+        return open(os.devnull, "w+b")
+    folder = transfer.temporary_folder(edition())
+    if upload.slot is None:
+        upload.slot = take_import_slot(folder, session["user"])
+        if upload.slot is None:
+            upload.refused = "busy"
+            return open(os.devnull, "w+b")
+    if total_length + transfer.FREE_SPACE_MARGIN > shutil.disk_usage(folder).free:
+        upload.refused = "space"
+        return open(os.devnull, "w+b")
+    if upload.folder is None:
+        upload.folder = Path(tempfile.mkdtemp(dir=folder, prefix="workbench-upload-"))
+    upload.parts += 1
+    file = open(upload.folder / f"part-{upload.parts}", "w+b")
+    upload.files.append(file)
+    return file
+
+
+def _may_import() -> bool:
+    """Whether the session's user is one the import view admits (the blueprint checks it
+    again, after the form has been read)."""
+    name = session.get("user")
+    user = users().get(name) if name else None
+    return user is not None and not user.disabled and user.can(required_role(IMPORT_ENDPOINT) or "editor")
+
+
+@bp.record_once
+def _stream_uploads(state) -> None:
+    state.app.request_class = UploadRequest
+
 
 # What the export links offer: file name suffix, formats, and whether it is one file or a zip.
 EXPORTS = {
@@ -60,6 +171,13 @@ def import_manuscript():
     if request.method == "GET":
         return render_template("import.html")
     upload = request.files.get("file")
+    state = _upload_of(request)
+    if state.refused == "busy":
+        message = _("An import of yours is still running. Wait until it has finished, then try again.")
+        return render_template("import.html", error=message), 429
+    if state.refused == "space":
+        message = _("There is not enough free disk space on the server for this upload. Nothing was imported.")
+        return render_template("import.html", error=message), 507
     if upload is None or not upload.filename:
         return render_template("import.html", error=_("Choose a zip or XML file to import.")), 422
     suffix = Path(upload.filename).suffix.lower()
@@ -67,18 +185,48 @@ def import_manuscript():
         return render_template(
             "import.html", error=_("Import a .zip (PAGE or ALTO files with their images) or a TEI .xml file.")
         ), 422
-    with tempfile.TemporaryDirectory(prefix="workbench-upload-") as temporary:
-        path = Path(temporary) / f"{Path(upload.filename).stem or 'upload'}{suffix}"
-        upload.save(path)
-        try:
-            report = transfer.import_path(
-                edition(),
-                path,
-                g.user.name,
-                request.form.get("id") or None,
-                request.form.get("title") or None,
-            )
-        except (WorkbenchError, InvalidDocument) as error:
-            return render_template("import.html", error=str(error)), 422
+    # The file as it arrived, renamed (not copied): its name gives the manuscript's id and title.
+    upload.stream.flush()
+    path = Path(upload.stream.name)
+    path = path.rename(path.with_name(f"{Path(upload.filename).stem[:100] or 'upload'}{suffix}"))
+    try:
+        report = transfer.import_path(
+            edition(),
+            path,
+            g.user.name,
+            request.form.get("id") or None,
+            request.form.get("title") or None,
+            temporary=path.parent,
+        )
+    except transfer.UnsafeArchive as error:
+        return render_template("import.html", error=_unsafe_archive(error)), 422
+    except transfer.NoSpace as error:
+        message = _(
+            "%(name)s unpacks to %(needed)s MB, but only %(free)s MB of disk space are free on the server. "
+            "Nothing was imported.",
+            name=error.archive,
+            needed=f"{error.needed / 1024**2:,.0f}",
+            free=f"{error.free / 1024**2:,.0f}",
+        )
+        return render_template("import.html", error=message), 507
+    except (WorkbenchError, InvalidDocument) as error:
+        return render_template("import.html", error=str(error)), 422
     index_changed()
     return render_template("import.html", report=report)
+
+
+def _unsafe_archive(error: transfer.UnsafeArchive) -> str:
+    reasons = {
+        "outside": _("it points outside the archive"),
+        "link": _("it is a symbolic link; only plain files and folders are imported"),
+        "special": _("it is a device file, pipe or socket; only plain files and folders are imported"),
+        "twice": _("it appears twice in the archive"),
+        "file-and-folder": _("it is both a file and a folder in the archive"),
+        "longer": _("it unpacks to more bytes than the archive declares for it"),
+    }
+    return _(
+        "The zip file %(name)s was refused because of its entry %(entry)s: %(reason)s. Nothing was imported.",
+        name=error.archive,
+        entry=error.entry,
+        reason=reasons[error.reason],
+    )
