@@ -708,3 +708,43 @@ def test_a_save_after_logging_out_elsewhere_keeps_the_text_and_the_focus(browser
     field.press("Enter")
     expect(row(page, 2)).to_have_class("line saved corrected")
     assert sample_edition.load(MS).pages[0].lines[1].text == "потъненъ въ кърви лежи"
+
+
+def test_review_a_transcriber_finishes_a_line_a_reviewer_finds_it_with_alt_n_and_sends_it_back(
+    browser, server, sample_edition, accounts
+):
+    accounts.add("tanya", "transcriber", PASSWORD)
+    accounts.add("rosen", "reviewer", PASSWORD)
+    tanya = logged_in(browser, server, "tanya")
+    open_page(tanya, server, 2)
+    line = tanya.locator(f"#line-{MS}_p2_l3")
+    line.locator("input.text").focus()
+    tanya.keyboard.press("Control+a")
+    tanya.keyboard.type("и гледа ядно то небето, то земята")
+    tanya.keyboard.press("Control+Enter")
+    expect(line.locator(".review-badge")).to_have_text("чака преглед")
+    expect(line).to_have_class(re.compile(r"\bready\b"))
+    # A comment on the line, typed and sent with Enter (which must not submit the line).
+    line.locator("button.comments-button").click()
+    line.locator("textarea[name=comment-new]").fill("„ядно“ или „жадно“?")
+    line.locator("textarea[name=comment-new]").press("Control+Enter")
+    expect(line.locator(".thread .comment")).to_contain_text("tanya")
+    expect(line.locator(".thread .comment")).to_contain_text("„ядно“ или „жадно“?")
+    lb = sample_edition.load(MS).page("2").lines[2]
+    assert (lb.status, diplomatic_text(lb.text)) == ("corrected", "и гледа ядно то небето, то земята")
+
+    rosen = logged_in(browser, server, "rosen")
+    open_page(rosen, server, 1)
+    rosen.locator(f"#line-{MS}_p1_l1 input.text").focus()
+    rosen.keyboard.press("Alt+n")  # nothing awaits on page 1: the queue opens page 2 at the line
+    rosen.wait_for_url(re.compile(rf"/m/{MS}/p/2/\?line={MS}_p2_l3$"))
+    expect(rosen.locator(f"#line-{MS}_p2_l3 input.text")).to_be_focused()
+    waiting = rosen.locator(f"#line-{MS}_p2_l3")
+    waiting.locator("input[name=send-back]").fill("вижте оригинала: „жадно“")
+    waiting.locator("input[name=send-back]").press("Enter")
+    returned = rosen.locator(f"#line-{MS}_p2_l3")
+    expect(returned.locator(".message.returned")).to_contain_text("Върнат от rosen: вижте оригинала: „жадно“")
+    expect(returned.locator(".review-badge")).to_have_text("върнат")
+    # The transcriber sees it on the manuscript's review page, among the lines sent back.
+    tanya.goto(f"{server}/m/{MS}/review?status=returned")
+    expect(tanya.locator(f"#line-{MS}_p2_l3 .message.returned")).to_contain_text("вижте оригинала")

@@ -89,9 +89,9 @@ def test_the_queue_takes_a_reviewer_to_the_line_waiting_longest(team):
     save(tanya, "първи", status="verified", line_id=OTHER)
     save(tanya, "втори", status="verified", line_id=LINE)
     first = rosen.get("/review/next")
-    assert first.status_code == 303 and first.headers["Location"].endswith(f"/m/{MS}/p/1/#line-{OTHER}")
+    assert first.status_code == 303 and first.headers["Location"].endswith(f"/m/{MS}/p/1/?line={OTHER}")
     second = rosen.get(f"/review/next?manuscript={MS}&after={OTHER}")
-    assert second.headers["Location"].endswith(f"#line-{LINE}")
+    assert second.headers["Location"].endswith(f"?line={LINE}")
     assert tanya.get("/review/next").status_code == 403
 
 

@@ -71,7 +71,7 @@ def next_line():
         return render_template("message.html", message=_("No line is waiting for review.")), 200
     manuscript_id, line_id = keys[0]
     page_n = transcription.page_number(manuscript_id, line_id)
-    return redirect(url_for("lines.page", manuscript_id=manuscript_id, n=page_n, _anchor=f"line-{line_id}"), 303)
+    return redirect(url_for("lines.page", manuscript_id=manuscript_id, n=page_n, line=line_id), 303)
 
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>/send-back")

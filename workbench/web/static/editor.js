@@ -455,7 +455,9 @@ document.addEventListener("DOMContentLoaded", () => {
       }),
     );
   }
-  // A link to a line (#line-…, as the review queue gives) opens on that line.
-  const linked = window.location.hash.startsWith("#line-") && document.getElementById(window.location.hash.slice(1));
+  // A link to a line (?line=…, as the review queue gives) opens on that line. Not a
+  // #fragment: the browser's scroll to a fragment would take the focus away again.
+  const wanted = new URLSearchParams(window.location.search).get("line");
+  const linked = wanted && document.getElementById(`line-${wanted}`);
   focusRow(linked || lines().find((row) => !row.classList.contains("verified")) || lines()[0]);
 });
