@@ -16,23 +16,22 @@ function focusRow(row) {
 }
 
 // Alt+N: a reviewer goes to the next line awaiting review (on this page, else the
-// queue of every manuscript: /review/next); anyone else to the next line not verified.
-function nextLine(row) {
+// queue of every manuscript: /review/next); when nothing awaits review, and for
+// anyone else, to the next line on the page that is not verified.
+async function nextLine(row) {
   const main = document.querySelector("main.editor");
   const all = lines();
   const start = all.indexOf(row);
   const later = [...all.slice(start + 1), ...all.slice(0, start)];
-  if (!main.dataset.reviewer) {
-    focusRow(later.find((other) => !other.classList.contains("verified")));
-    return;
-  }
+  const unverified = () => focusRow(later.find((other) => !other.classList.contains("verified")));
+  if (!main.dataset.reviewer) return unverified();
   const here = all.slice(start + 1).find((other) => other.classList.contains("ready"));
-  if (here) {
-    focusRow(here);
-    return;
-  }
-  const query = new URLSearchParams({ manuscript: main.dataset.manuscript, after: row.dataset.line });
-  window.location.href = `/review/next?${query}`;
+  if (here) return focusRow(here);
+  const queue = `/review/next?${new URLSearchParams({ manuscript: main.dataset.manuscript, after: row.dataset.line })}`;
+  // The queue answers with a redirect to a line when one waits, with a page saying so when none does.
+  const answer = await fetch(queue, { redirect: "manual" });
+  if (answer.type === "opaqueredirect") window.location.href = queue;
+  else unverified();
 }
 
 // Enter in a comment or a send-back field presses its button (it must not submit the line's form).
