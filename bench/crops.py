@@ -24,8 +24,8 @@ from PIL import Image, ImageChops
 
 from workbench.images.crops import LineImageCache, line_image
 from workbench.images.facsimile import open_page
-from workbench.images.render import HADZHI_DIMITAR, POD_IGOTO, render_page
 from workbench.model import Line, Page
+from workbench.sample import HADZHI_DIMITAR, POD_IGOTO, render_page
 
 WIDTH, HEIGHT, FONT_SIZE, LINES = 2480, 3508, 48, 30
 

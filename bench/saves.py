@@ -31,8 +31,8 @@ from validation import LINE_TEXT, generate
 
 from workbench import transcription
 from workbench.edition import Edition
-from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.model import Line
+from workbench.sample import HADZHI_DIMITAR, render_page
 from workbench.users import Users
 
 BIN = Path(sys.executable).parent

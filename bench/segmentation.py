@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.images.render import HADZHI_DIMITAR, POD_IGOTO, render_page
+from workbench.sample import HADZHI_DIMITAR, POD_IGOTO, render_page
 
 BIN = Path(sys.executable).parent
 

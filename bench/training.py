@@ -24,7 +24,7 @@ from pathlib import Path
 
 from workbench.edition import Edition
 from workbench.htr import kraken, pipeline, training
-from workbench.images.render import rendered_manuscript
+from workbench.sample import rendered_manuscript
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tests.builders import REPO
 from workbench.cli import cli
 from workbench.edition import Edition
-from workbench.images.render import HADZHI_DIMITAR, render_page
+from workbench.sample import HADZHI_DIMITAR, render_page
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ The packages are the architecture (README, "Layout of the code"):
 - ``htr``: kraken (the only place it is imported), the pipeline, training, evaluation;
 - ``exchange``: PAGE and ALTO, import and export;
 - ``search``: word analysis for old and modern Bulgarian spelling, the Whoosh index;
-- ``images``: page images, line crops, rendered pages;
+- ``images``: page images, line crops; ``sample``: rendered pre-1945 pages;
 - ``transcription``, ``metadata``, ``users``, ``jobs``: line saves, header fields,
   accounts, background jobs;
 - ``web`` and ``cli``: the two front ends, which only compose the rest.

@@ -31,7 +31,6 @@ from workbench import metadata
 from workbench.files import copy_atomically, write_atomically
 from workbench.images import facsimile
 from workbench.journal import Entry, Journal
-from workbench.layout.log import LayoutLog
 from workbench.model import Change, Line, Manuscript, NotFound, Page, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
 from workbench.tei.xml import parse_xml
@@ -105,7 +104,7 @@ class Edition:
         self.journal = Journal(self.state_dir / "journal")  # back it up with tei/
         self.users_file = self.state_dir / "users.json"  # back it up with tei/
         self.accounts_log = self.state_dir / "accounts.jsonl"  # who changed which account, when
-        self.layout_log = LayoutLog(self.state_dir / "layout")  # undo of segmentation changes
+        self.layout_dir = self.state_dir / "layout"  # the layout log (layout/log.py): what undo reads
         self.review_dir = self.state_dir / "review"  # review and comments on lines; back it up with tei/
         self.locks_dir = self.state_dir / "locks"
         self.jobs_dir = self.state_dir / "jobs"

@@ -18,9 +18,9 @@ from PIL import Image
 from tests.builders import untrained_model
 from workbench import transcription
 from workbench.edition import Edition
-from workbench.images.render import HADZHI_DIMITAR, render_page
 from workbench.layout import corrections
 from workbench.model import WorkbenchError
+from workbench.sample import HADZHI_DIMITAR, render_page
 from workbench.tei import validation
 from workbench.tei.text import text_fragment
 from workbench.tei.xml import parse_xml

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from tests.builders import untrained_model
 from workbench.cli import cli
 from workbench.htr import training
-from workbench.images.render import rendered_manuscript
 from workbench.model import Manuscript, WorkbenchError
+from workbench.sample import rendered_manuscript
 from workbench.tei.text import diplomatic_text
 
 # -- the split and the store (fast) -----------------------------------------------------

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from workbench.images.crops import LineImageCache, line_image
-from workbench.images.render import HADZHI_DIMITAR, POD_IGOTO, render_line, render_page
 from workbench.model import Line, Page
+from workbench.sample import HADZHI_DIMITAR, POD_IGOTO, render_line, render_page
 
 PAPER = 236
 TEXT = "Живъ е той, живъ е! Тамъ на Балкана"

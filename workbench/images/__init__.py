@@ -1,1 +1,1 @@
-"""Pictures: page images accepted into an edition, line crops, rendered pages."""
+"""Pictures: page images accepted into an edition, and line crops."""

@@ -26,7 +26,7 @@ from workbench import transcription
 from workbench.edition import Edition, now
 from workbench.layout import geometry, mend
 from workbench.layout.ids import LineIds
-from workbench.layout.log import Placed, Record
+from workbench.layout.log import LayoutLog, Placed, Record
 from workbench.layout.merge import MODES, MergeReport
 from workbench.model import Layout, Line, Manuscript, Page, Point, WorkbenchError
 from workbench.tei.text import diplomatic_text, reading_text
@@ -209,7 +209,7 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
     undone: list[Record] = []
 
     def change(page: Page, manuscript: Manuscript, ids: LineIds) -> set[str]:
-        records = list(edition.layout_log.records(manuscript_id, page_n))
+        records = list(LayoutLog(edition.layout_dir).records(manuscript_id, page_n))
         done = {record.undoes for record in records if record.undoes}
         mine = [r for r in records if r.who == who and r.action != "undo" and r.id not in done]
         if not mine:
@@ -277,7 +277,7 @@ def unmapped_lines(edition: Edition, manuscript_id: str, page: Page) -> list[str
     """Transcribed lines the page's latest re-segmentation could not map onto a new line,
     still on the page as they were then: what an editor should look at."""
     latest = None
-    for record in edition.layout_log.records(manuscript_id, page.n):
+    for record in LayoutLog(edition.layout_dir).records(manuscript_id, page.n):
         if record.action == "resegment":
             latest = record
     if latest is None:
@@ -313,7 +313,7 @@ def change_page(
         page = manuscript.page(page_n)
         before = [Placed(k, line.copy()) for k, line in enumerate(page.lines)]
         regions_before = [region.copy() for region in page.regions]
-        touched = change(page, manuscript, edition.layout_log.ids_for(manuscript_id, page))
+        touched = change(page, manuscript, LayoutLog(edition.layout_dir).ids_for(manuscript_id, page))
         whole = touched is None
         record = Record(
             uuid.uuid4().hex,
@@ -329,7 +329,7 @@ def change_page(
             unmapped=unmapped() if unmapped else [],
         )
     # After the save: a record of a change that failed validation would offer a false undo.
-    edition.layout_log.append(manuscript_id, record)
+    LayoutLog(edition.layout_dir).append(manuscript_id, record)
     return record
 
 
