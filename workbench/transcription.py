@@ -119,8 +119,24 @@ def history(edition: Edition, manuscript_id: str, line_id: str) -> list[Version]
 
 
 def revert(edition: Edition, manuscript_id: str, line_id: str, number: int, base_version: str, who: str) -> Line:
-    """Make version ``number`` the line's text again; the revert is itself a new version."""
+    """Make version ``number`` the line's text again; the revert is itself a new version.
+
+    A version with text comes back ``corrected`` (a person chose it); an empty one (the
+    line before anybody transcribed it) leaves the line as it was then: without text,
+    status, responsibility or confidence.
+    """
     versions = history(edition, manuscript_id, line_id)
     if not 0 <= number < len(versions):
         raise WorkbenchError(f"line {line_id} has no version {number}")
-    return save_line(edition, manuscript_id, line_id, versions[number].text, base_version, who, status="corrected")
+    text = versions[number].text
+    if text:
+        return save_line(edition, manuscript_id, line_id, text, base_version, who, status="corrected")
+    page_n = page_number(manuscript_id, line_id)
+
+    def empty(manuscript: Manuscript) -> Line:
+        line = line_on(manuscript.page(page_n), manuscript_id, line_id)
+        check_version(edition, manuscript_id, line, base_version)
+        line.text, line.status, line.resp, line.cert = "", None, None, None
+        return line.copy()
+
+    return edition.apply(manuscript_id, page_n, empty, who)

@@ -261,6 +261,7 @@ def test_history_and_revert(browser, server, sample_edition):
     row(page, 1).locator("button.show-diff").click()
     expect(row(page, 1).locator(".diff ins")).to_be_visible()
     history.locator("tr", has_text=original.split()[0]).locator("button.revert").click()
+    history.locator("tr", has_text=original.split()[0]).locator("button.revert-confirm").click()  # asked first
     expect(row(page, 1).locator("input.text")).to_have_value(original)
     assert sample_edition.load(MS).pages[0].lines[0].text == original
     assert len(list(sample_edition.journal.entries(MS, f"{MS}_p1_l1"))) == 3

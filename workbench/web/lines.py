@@ -9,6 +9,7 @@ two uses, as in the htmx book's contact app).
 from __future__ import annotations
 
 import difflib
+import re
 
 from flask import abort, current_app, g, render_template, request
 from markupsafe import Markup, escape
@@ -112,12 +113,21 @@ def history(manuscript_id: str, line_id: str):
 
 @bp.get("/m/<manuscript_id>/lines/<line_id>/diff")
 def diff(manuscript_id: str, line_id: str):
+    """Versions A and B compared, by words or by letters (``by``); by default by letters when
+    they are much alike (a letter corrected here and there), by words when the line was rewritten."""
     versions = transcription.history(edition(), manuscript_id, line_id)
     try:
-        a, b = (versions[int(request.args.get(key, -1))] for key in ("a", "b"))
+        # The history panel names its choices after the line (a-<line>, b-<line>).
+        a, b = (versions[int(request.args.get(f"{key}-{line_id}", request.args.get(key, -1)))] for key in ("a", "b"))
     except (ValueError, IndexError):
         abort(400)
-    return render_template("_diff.html", a=a, b=b, diff=_diff_html(shorthand_of(a.text)[0], shorthand_of(b.text)[0]))
+    old, new = shorthand_of(a.text)[0], shorthand_of(b.text)[0]
+    by = request.args.get("by") or ("char" if _alike(old, new) else "word")
+    if by not in ("char", "word"):
+        abort(400)
+    return render_template(
+        "_diff.html", manuscript_id=manuscript_id, line_id=line_id, a=a, b=b, by=by, diff=_diff_html(old, new, by)
+    )
 
 
 @bp.post("/m/<manuscript_id>/lines/<line_id>/revert")
@@ -138,14 +148,21 @@ def revert(manuscript_id: str, line_id: str):
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
 
 
-def _diff_html(a: str, b: str) -> Markup:
-    """Character-level difference: removed text struck, added text underlined."""
+def _alike(a: str, b: str) -> bool:
+    """Whether two versions share most of their letters (then a letter diff reads well)."""
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.6
+
+
+def _diff_html(a: str, b: str, by: str = "char") -> Markup:
+    """The difference, removed text struck and added text underlined: letter by letter, or
+    word by word (``by="word"``: whole words struck and added, with the spaces between them)."""
+    old, new = (re.findall(r"\s+|\S+", a), re.findall(r"\s+|\S+", b)) if by == "word" else (a, b)
     parts = []
-    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
         if operation in ("delete", "replace"):
-            parts.append(f"<del>{escape(a[i1:i2])}</del>")
+            parts.append(f"<del>{escape(''.join(old[i1:i2]))}</del>")
         if operation in ("insert", "replace"):
-            parts.append(f"<ins>{escape(b[j1:j2])}</ins>")
+            parts.append(f"<ins>{escape(''.join(new[j1:j2]))}</ins>")
         if operation == "equal":
-            parts.append(str(escape(a[i1:i2])))
+            parts.append(str(escape("".join(old[i1:i2]))))
     return Markup("".join(parts))

@@ -100,10 +100,13 @@ function showFailure(event) {
   place.querySelectorAll(":scope > .message.failure").forEach((old) => old.remove());
   if (row) row.querySelector(".preview").after(message);
   else place.prepend(message);
+  if (row && elt === row) takeFocusBack(row);
+}
+
+// A save that did not go through: back to its row, unless the user is already typing in another.
+function takeFocusBack(row) {
   const active = document.activeElement?.closest?.("form.line");
-  if (row && elt === row && (!active || active === row || inputOf(active).value === inputOf(active).dataset.original)) {
-    focusRow(row);
-  }
+  if (!active || active === row || inputOf(active).value === inputOf(active).dataset.original) focusRow(row);
 }
 document.addEventListener("htmx:responseError", showFailure);
 document.addEventListener("htmx:sendError", showFailure);
@@ -214,8 +217,57 @@ document.addEventListener("htmx:afterSwap", () => {
     input.focus();
     input.setSelectionRange(pending.caret, pending.caret);
     highlight(row.dataset.line);
+  } else if (row?.querySelector(":scope > .message.conflict, :scope > .message.error")) {
+    // A conflict (409) or a shorthand mistake (422) comes back as a row to swap in, but
+    // the line is not saved: Enter must not have moved on as if it were. (Its message,
+    // not its class: htmx gives the new row the old one's classes until it settles.)
+    takeFocusBack(row);
   }
   pending = null;
+});
+
+// Times come from the server in UTC (<time datetime>); the browser knows the user's time
+// zone, which the server does not. The time alone today, with the date on other days.
+function localTimes(root) {
+  const language = document.documentElement.lang || undefined;
+  const today = new Date().toDateString();
+  root.querySelectorAll?.("time[datetime]").forEach((element) => {
+    const when = new Date(element.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    const options = { hour: "2-digit", minute: "2-digit" };
+    if (when.toDateString() !== today) Object.assign(options, { day: "numeric", month: "short", year: "numeric" });
+    element.textContent = new Intl.DateTimeFormat(language, options).format(when);
+    element.title = new Intl.DateTimeFormat(language, { dateStyle: "full", timeStyle: "long" }).format(when);
+  });
+}
+document.addEventListener("htmx:load", (event) => localTimes(event.detail.elt));
+
+// Revert asks first: its button shows a question with a confirming button (focused, so
+// Enter confirms) and a cancelling one (Escape cancels too).
+function askRevert(button) {
+  const question = button.nextElementSibling;
+  button.hidden = true;
+  question.hidden = false;
+  question.querySelector("button.revert-confirm").focus();
+}
+function cancelRevert(question) {
+  const button = question.previousElementSibling;
+  question.hidden = true;
+  button.hidden = false;
+  button.focus();
+}
+document.addEventListener("click", (event) => {
+  const ask = event.target.closest("button.revert");
+  if (ask) askRevert(ask);
+  const cancel = event.target.closest("button.revert-cancel");
+  if (cancel) cancelRevert(cancel.closest(".revert-question"));
+});
+document.addEventListener("keydown", (event) => {
+  const question = event.target.closest?.(".revert-question");
+  if (question && event.key === "Escape") {
+    event.preventDefault();
+    cancelRevert(question);
+  }
 });
 
 const unsaved = () => lines().some((row) => inputOf(row).value !== inputOf(row).dataset.original);
