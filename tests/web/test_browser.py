@@ -366,7 +366,7 @@ def test_metadata_import_and_export_in_the_browser(browser, server, sample_editi
     assert sample_edition.problems(MS, tei_all=True) == []
 
     with page.expect_download() as download:
-        page.get_by_role("link", name="TEI").click()
+        page.get_by_role("link", name="TEI", exact=True).click()
     saved = tmp_path / "export.xml"
     download.value.save_as(saved)
     assert b"<handNote" in saved.read_bytes()
