@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from workbench.model import Editor, Manuscript, WorkbenchError
 
@@ -58,9 +59,15 @@ class MetadataError(WorkbenchError):
     field: str
     code: str
     message: str
+    # The other fields' mistakes in the same update: an editor sees them all at once.
+    others: list[MetadataError] = dataclass_field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+        return "; ".join(f"{error.field}: {error.message}" for error in self.every)
+
+    @property
+    def every(self) -> list[MetadataError]:
+        return [self, *self.others]
 
 
 def as_text(manuscript: Manuscript) -> dict[str, str]:
@@ -80,32 +87,43 @@ def update(manuscript: Manuscript, values: Mapping[str, str]) -> list[str]:
     """Set the fields given in ``values`` (others stay as they are); the names of those that changed.
 
     An empty value clears a field (but a manuscript always has a title). Every value
-    is checked before any is set, so a refused update changes nothing.
+    is checked before any is set, so a refused update changes nothing; the error raised
+    then names every field's mistake (``MetadataError.every``), not just the first.
     """
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise WorkbenchError(f"unknown metadata field(s): {', '.join(sorted(unknown))}")
     parsed: dict[str, object] = {}
+    errors: list[MetadataError] = []
     for name, raw in values.items():
-        text = raw.replace("\r\n", "\n").strip()
-        if len(text) > MAX_LENGTH * (10 if name in ("hands", "editors") else 1):
-            raise MetadataError(name, "too-long", f"at most {MAX_LENGTH} characters")
-        if _CONTROL.search(text) or (name not in ("hands", "editors") and "\n" in text):
-            raise MetadataError(name, "control", "line breaks and control characters are not allowed here")
-        parsed[name] = _parse(name, text)
-    if "years" not in values and "date" in values and parsed["date"] is not None:
+        try:
+            parsed[name] = _checked(name, raw)
+        except MetadataError as error:
+            errors.append(error)
+    if "years" not in values and parsed.get("date") is not None:
         # A date that is just a year or a range ("1890–1895") gives the years as well.
         if _YEARS.fullmatch(parsed["date"]):
             try:
                 parsed["years"] = _parse("years", parsed["date"])
             except MetadataError as error:
-                raise MetadataError("date", error.code, error.message) from None
+                errors.append(MetadataError("date", error.code, error.message))
+    if errors:
+        raise MetadataError(errors[0].field, errors[0].code, errors[0].message, errors[1:])
     changed = []
     for name, value in parsed.items():
         if getattr(manuscript, name) != value:
             setattr(manuscript, name, value)
             changed.append(name)
     return changed
+
+
+def _checked(name: str, raw: str) -> object:
+    text = raw.replace("\r\n", "\n").strip()
+    if len(text) > MAX_LENGTH * (10 if name in ("hands", "editors") else 1):
+        raise MetadataError(name, "too-long", f"at most {MAX_LENGTH} characters")
+    if _CONTROL.search(text) or (name not in ("hands", "editors") and "\n" in text):
+        raise MetadataError(name, "control", "line breaks and control characters are not allowed here")
+    return _parse(name, text)
 
 
 def _parse(name: str, text: str) -> object:

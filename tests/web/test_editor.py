@@ -361,11 +361,11 @@ def test_the_models_page_lists_models_and_refuses_training_without_lines(editor,
         "/models/train", data={"name": "new", "manuscripts": MS, "epochs": "40"}, headers={"X-CSRFToken": editor.token}
     )
     fragment = response.get_data(as_text=True)
-    assert response.status_code == 200 and "0/40" in fragment
+    assert response.status_code == 200 and "0 от 40 епохи" in fragment
     job_id = re.search(r'id="job-([0-9a-f]{12})"', fragment).group(1)
     response = editor.post(f"/jobs/{job_id}/cancel", headers={"X-CSRFToken": editor.token, "Accept-Language": "en"})
     assert 'data-state="cancelled"' in response.get_data(as_text=True)
-    assert "no model was kept" in response.get_data(as_text=True)
+    assert "не е запазен модел" in response.get_data(as_text=True)
 
 
 def test_a_default_model_per_manuscript_is_offered_for_recognition(editor, sample_edition):

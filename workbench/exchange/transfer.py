@@ -100,6 +100,9 @@ class NoSpace(WorkbenchError):
 class ImportReport:
     manuscript_id: str
     pages: list[str] = field(default_factory=list)  # what each page was made from
+    # The same, for an interface to word in its own language: (page number, file, format or
+    # "", image, lines).
+    sources: list[tuple[str, str, str, str, int]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files left out, and why
     notes: list[str] = field(default_factory=list)  # what was changed on the way in
 
@@ -211,6 +214,7 @@ def _import_layouts(
         manuscript.pages.append(page)
         formats.add(layout.format)
         report.pages.append(f"page {n}: {name} ({layout.format}) + {image.name}, {len(page.lines)} line(s)")
+        report.sources.append((str(n), name, layout.format, image.name, len(page.lines)))
         report.notes += [f"{name}: {note}" for note in layout.notes]
     if not manuscript.pages:
         raise WorkbenchError(f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(report.skipped))
@@ -316,6 +320,7 @@ def _import_tei(
         raise WorkbenchError(f"{name} was not imported:\n  " + "\n  ".join(missing))
     edition.import_manuscript(manuscript, image_files, who, source="import:tei")
     report.pages = [f"page {page.n}: {page.image}, {len(page.lines)} line(s)" for page in manuscript.pages]
+    report.sources = [(page.n, name, "", page.image, len(page.lines)) for page in manuscript.pages]
     return report
 
 
@@ -572,16 +577,22 @@ def export(
 
 
 def export_zip(
-    edition: Edition, manuscript_id: str, target: Path, formats: tuple[str, ...] = FORMATS, notes: bool = False
+    edition: Edition,
+    manuscript_id: str,
+    target: Path,
+    formats: tuple[str, ...] = FORMATS,
+    notes: bool = False,
+    images: bool = True,
 ) -> Path:
-    """One zip of every format and the page images, under a folder named after the manuscript."""
+    """One zip of every format and (unless ``images`` is false: a text-only export) the
+    page images, under a folder named after the manuscript."""
     manuscript = edition.load(manuscript_id)
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as temporary:
         try:
             with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
                 for name, data in _exported_files(edition, manuscript, formats, notes):
                     archive.writestr(f"{manuscript.id}/{name}", data)
-                for image in sorted({page.image for page in manuscript.pages}):
+                for image in sorted({page.image for page in manuscript.pages} if images else ()):
                     path = edition.facsimile_dir / manuscript.id / image
                     # Images are compressed already.
                     archive.write(path, f"{manuscript.id}/facsimiles/{manuscript.id}/{image}", zipfile.ZIP_STORED)

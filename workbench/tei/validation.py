@@ -3,7 +3,8 @@
 Every save checks the project schema (schemas/workbench.rng, compiled from
 workbench.odd, plus the Schematron rules of workbench.sch and two checks XPath 1.0
 cannot express). ``tei_all`` takes 13-17 s to load in lxml, so it is loaded once per
-process, on first use: by ``workbench validate``, by export and by the tests.
+process, on first use: by ``workbench validate``, by export and by the tests; the web
+application loads it in the background as it starts (``warm_tei_all``).
 """
 
 from __future__ import annotations
@@ -106,6 +107,20 @@ def _project_schematron(schema_dir: Path) -> _Validators[isoschematron.Schematro
 def _tei_all(schema_dir: Path) -> _Validators[etree.RelaxNG]:
     # One copy: it takes 15 s and much memory to load; a second run waits for it.
     return _Validators(lambda: etree.RelaxNG(etree.parse(str(schema_dir / "tei_all.rng"), parser())), most=1)
+
+
+def warm_tei_all(schema_dir: Path = SCHEMA_DIR) -> threading.Thread:
+    """Load tei_all in a background thread (the web app does at start), so that the first
+    export does not wait 15 s for it; an export that comes sooner waits for this load
+    rather than starting a second (``_tei_all`` keeps one copy)."""
+
+    def load() -> None:
+        with _tei_all(schema_dir).borrow():
+            pass
+
+    thread = threading.Thread(target=load, name="warm-tei-all", daemon=True)
+    thread.start()
+    return thread
 
 
 @cache

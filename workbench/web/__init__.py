@@ -23,6 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workbench.edition import Edition
 from workbench.search import indexing
+from workbench.tei import validation
 from workbench.users import Users
 from workbench.web import errors
 from workbench.web.state import csrf, limiter
@@ -72,6 +73,8 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.config.setdefault("SEARCH_INDEXER", not app.testing)
+    # tei_all takes 15 s to load; loaded now, the first TEI export does not wait for it.
+    app.config.setdefault("WARM_TEI_ALL", not app.testing)
     if app.config["BEHIND_PROXY"]:
         # The client's address (the login rate limit's key), scheme (is the request secure,
         # which CSRF's referrer check and the login page's warning read) and host, as the
@@ -84,6 +87,8 @@ def create_app(
         indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
         indexer.start()
         app.extensions["indexer"] = indexer
+    if app.config["WARM_TEI_ALL"]:
+        app.extensions["tei_all"] = validation.warm_tei_all(edition.schema_dir)
 
     csrf.init_app(app)
     limiter.init_app(app)

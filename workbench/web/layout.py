@@ -70,6 +70,12 @@ def split_line(manuscript_id: str, n: str):
             abort(400)
         if not editable or not 0 <= cursor <= len(typed):
             raise corrections.LayoutError("split-markup", "this line cannot be split at that place", line_id)
+        if at is None:
+            # Cut in proportion (Enter, no point on the facsimile): the caret was most likely
+            # just where the last correction left it, so a cut inside a word moves to the
+            # nearest space. A point clicked on the facsimile keeps the caret exactly: a word
+            # the scribe broke between two lines is split where the person put it.
+            cursor = word_boundary(typed, cursor)
         try:
             halves = (shorthand.to_tei(typed[:cursor].rstrip(" ")), shorthand.to_tei(typed[cursor:].lstrip(" ")))
         except shorthand.ShorthandError:
@@ -78,6 +84,30 @@ def split_line(manuscript_id: str, n: str):
         return corrections.split_line(edition(), manuscript_id, line_id, halves, g.user.name, version, at)[1].id
 
     return _change_layout(manuscript_id, n, change, _("Line split."))
+
+
+def word_boundary(typed: str, cursor: int) -> int:
+    """``cursor``, or, when it falls inside a word of ``typed`` (shorthand), the nearest
+    space at which both halves are whole shorthand; the earlier of two as near.
+    Unchanged when the line has no such space, and inside a mark (that cut is refused
+    with its own message)."""
+    inside = 0 < cursor < len(typed) and not typed[cursor - 1].isspace() and not typed[cursor].isspace()
+    if not inside or not _whole_halves(typed, cursor):
+        return cursor
+    spaces = sorted((i for i, char in enumerate(typed) if char.isspace()), key=lambda i: (abs(i - cursor), i))
+    return next((space for space in spaces if _whole_halves(typed, space)), cursor)
+
+
+def _whole_halves(typed: str, cut: int) -> bool:
+    left, right = typed[:cut].rstrip(" "), typed[cut:].lstrip(" ")
+    if not left.strip() or not right.strip():
+        return False
+    try:
+        shorthand.to_tei(left)
+        shorthand.to_tei(right)
+    except shorthand.ShorthandError:
+        return False
+    return True
 
 
 @bp.post("/m/<manuscript_id>/p/<n>/lines/move")

@@ -81,7 +81,8 @@ def edit_metadata(manuscript_id: str):
         try:
             saved = edition().set_metadata(manuscript_id, changed, g.user.name)
         except metadata.MetadataError as error:
-            errors[error.field] = _metadata_message(error)
+            for mistake in error.every:
+                errors.setdefault(mistake.field, _metadata_message(mistake))
         else:
             index_changed()
             flash(_("Metadata saved.") if saved else _("Nothing changed."))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from flask import Request, abort, after_this_request, g, render_template, request, send_file, session
+from flask import Request, abort, after_this_request, current_app, g, render_template, request, send_file, session
 from flask_babel import gettext as _
 
 from workbench.exchange import transfer
@@ -128,28 +129,41 @@ def _stream_uploads(state) -> None:
     state.app.request_class = UploadRequest
 
 
-# What the export links offer: file name suffix, formats, and whether it is one file or a zip.
+# What the export links offer: file name suffix, formats, and whether the zip holds the
+# page images (the text alone is a few kilobytes; the images can be gigabytes).
 EXPORTS = {
-    "tei": (".xml", ("tei",)),
-    "page": ("-page.zip", ("page",)),
-    "page2013": ("-page2013.zip", ("page2013",)),
-    "alto": ("-alto.zip", ("alto",)),
-    "text": ("-text.zip", ("text",)),
-    "all": (".zip", transfer.FORMATS),
+    "tei": (".xml", ("tei",), False),
+    "page": ("-page.zip", ("page",), True),
+    "page2013": ("-page2013.zip", ("page2013",), True),
+    "alto": ("-alto.zip", ("alto",), True),
+    "text": ("-text.zip", ("text",), False),
+    "all": (".zip", transfer.FORMATS, True),
 }
+# The export link's script (static/manuscript.js) adds ?ready=TOKEN and shows "preparing…"
+# until a cookie with that token comes back with the response, whatever it is.
+READY_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
 @bp.get("/m/<manuscript_id>/export/<kind>")
 def export(manuscript_id: str, kind: str):
     if kind not in EXPORTS:
         abort(404)
-    suffix, formats = EXPORTS[kind]
+    suffix, formats, images = EXPORTS[kind]
     folder = Path(tempfile.mkdtemp(prefix="workbench-export-"))
+    ready = request.args.get("ready", "")
 
     @after_this_request
     def clean_up(response):
         # send_file has opened the file; on Linux it can go from the folder now.
         shutil.rmtree(folder)
+        if READY_TOKEN.fullmatch(ready):
+            response.set_cookie(
+                "export-ready",
+                ready,
+                max_age=120,
+                samesite="Lax",
+                secure=current_app.config["SESSION_COOKIE_SECURE"],
+            )
         return response
 
     try:
@@ -157,7 +171,8 @@ def export(manuscript_id: str, kind: str):
         if kind == "tei":
             path = transfer.export(edition(), manuscript_id, folder, formats, notes)[0]
         else:
-            path = transfer.export_zip(edition(), manuscript_id, folder / f"{manuscript_id}{suffix}", formats, notes)
+            target = folder / f"{manuscript_id}{suffix}"
+            path = transfer.export_zip(edition(), manuscript_id, target, formats, notes, images=images)
     except InvalidDocument as error:
         message = _("The export was refused because the document is not valid:") + f"\n{error}"
         return render_template("message.html", message=message), 422
@@ -210,9 +225,23 @@ def import_manuscript():
         )
         return render_template("import.html", error=message), 507
     except (WorkbenchError, InvalidDocument) as error:
-        return render_template("import.html", error=str(error)), 422
+        details = _without_server_paths(str(error), path, upload.filename)
+        return render_template("import.html", error=_("Nothing was imported."), details=details), 422
+    report.skipped = [_without_server_paths(item, path, upload.filename) for item in report.skipped]
+    report.notes = [_without_server_paths(item, path, upload.filename) for item in report.notes]
     index_changed()
     return render_template("import.html", report=report)
+
+
+def _without_server_paths(text: str, upload: Path, name: str) -> str:
+    """``text`` (the core's account of an import) as the uploader may read it: the upload
+    by the name it had on their computer, the files inside it by their names in the
+    archive, and no folder of the server's."""
+    text = text.replace(str(upload), Path(name).name)
+    folder = str(upload.parent)
+    # Unpacked files live in folders made inside the upload's (workbench-import-…/).
+    text = re.sub(re.escape(folder) + r"/(?:workbench-import-[^/\s]*/)?", "", text)
+    return text.replace(folder, "…")
 
 
 def _unsafe_archive(error: transfer.UnsafeArchive) -> str:
