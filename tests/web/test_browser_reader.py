@@ -76,6 +76,15 @@ def test_deep_zoom_loads_tiles_not_the_image_and_zones_link_to_lines(browser, se
     expect(page.locator(f"#line-{MS}_p1_l5")).not_to_have_class(re.compile(r"\bcurrent\b"))
     box = page.locator(f"#zone-{MS}_p1_l8").bounding_box()
     viewer = page.locator("#viewer").bounding_box()
+    # The zones lie over the drawn page: a line's zone about as wide on screen as the line
+    # (a viewer opened at a wrong zoom drew nothing and shrank the overlay to a pixel).
+    assert box["width"] > viewer["width"] / 4, (box, viewer)
+    drawn = page.evaluate(
+        "() => { const c = document.querySelector('#viewer canvas'); const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let dark = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 100) dark++; return dark; }"
+    )
+    assert drawn > 1000, drawn  # the page's ink is on the canvas
     assert viewer["x"] <= box["x"] and box["x"] + box["width"] <= viewer["x"] + viewer["width"] + 1
     page.screenshot(path=str(ARTIFACTS / "reader-zone.png"))
 

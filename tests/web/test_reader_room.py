@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -47,13 +48,17 @@ def test_info_json_describes_the_tile_grid(published):
 
 def test_tiles_are_cut_to_the_grid_and_cached(published, sample_edition):
     assert jpeg_size(published.get(f"{TILE}/0,0,512,512/512,512/0/default.jpg")) == (512, 512)
+    # One decoding of the page cut the whole level: 3 × 4 tiles at full resolution.
+    level = sample_edition.cache_dir / "tiles" / MS
+    assert len(list(level.rglob("*_*.jpg"))) == 12
     # The last column and row are narrower; at scale factor 2 a tile covers 1024 page pixels.
     assert jpeg_size(published.get(f"{TILE}/1024,1536,216,218/216,218/0/default.jpg")) == (216, 218)
     assert jpeg_size(published.get(f"{TILE}/1024,0,216,1024/108,512/0/default.jpg")) == (108, 512)
     assert jpeg_size(published.get(f"{TILE}/0,0,1024,1024/512,/0/default.jpg")) == (512, 512)  # w, as IIIF allows
     assert jpeg_size(published.get(f"{TILE}/full/310,439/0/default.jpg")) == (310, 439)  # the whole page, 1/4
-    cached = sorted(path.name for path in (sample_edition.cache_dir / "tiles" / MS).rglob("*.jpg"))
-    assert len(cached) == 5 and "0,0,512,512_512,512.jpg" in cached
+    cached = sorted(path.name for path in level.rglob("*.jpg"))
+    assert len(cached) == 12 + 4 + 1  # the three levels, each cut once
+    assert "0,0,512,512_512,512.jpg" in cached and "0,0,1240,1754_310,439.jpg" in cached
     # A second request is the cached file, and the browser may revalidate it.
     again = published.get(f"{TILE}/0,0,512,512/512,512/0/default.jpg")
     assert again.status_code == 200 and "max-age=86400" in again.headers["Cache-Control"]
@@ -120,16 +125,30 @@ def test_a_large_scan_is_served_in_bounded_tiles(tmp_path):
     assert pyramid.scale_factors == [1, 2, 4, 8, 16, 32]
     whole = pyramid.tile("full", "188,282")
     assert whole.size == (188, 282)
-    path = tile_path(source, None, whole, tmp_path / "cache")
+    path = tile_path(source, None, pyramid, whole, tmp_path / "cache")
     with Image.open(path) as image:
         assert image.size == (188, 282)
         # The gradient runs top to bottom: dark at the top, light at the bottom.
         assert image.getpixel((94, 5)) < 20 and image.getpixel((94, 276)) > 235
     corner = pyramid.tile("4096,8192,1904,808", "238,101")
-    with Image.open(tile_path(source, None, corner, tmp_path / "cache")) as image:
+    with Image.open(tile_path(source, None, pyramid, corner, tmp_path / "cache")) as image:
         assert image.size == (238, 101)
+    assert len(list((tmp_path / "cache").glob("*.jpg"))) == 1 + 2 * 3  # scale factor 32: 1 tile; 8: 750 × 1125 px
     with pytest.raises(TileError):
         pyramid.tile("full", "6000,9000")
+
+
+def test_tiles_asked_for_at_once_are_all_made_from_one_decoding(tmp_path):
+    source = tmp_path / "scan.jpg"
+    Image.radial_gradient("L").resize((2048, 3000)).save(source)
+    pyramid = Pyramid(2048, 3000)
+    wanted = [pyramid.tile(f"{x},{y},512,512", "512,512") for x in range(0, 2048, 512) for y in range(0, 2560, 512)]
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda tile: tile_path(source, None, pyramid, tile, tmp_path / "cache"), wanted))
+    assert len(set(paths)) == len(wanted) == 20
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.size == (512, 512)
 
 
 def test_the_description_licence_badge_and_citations(published, sample_edition):

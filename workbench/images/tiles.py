@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Tile:
 
     box: tuple[int, int, int, int]
     size: tuple[int, int]
+    factor: int  # the scale factor of its level: page pixels per tile pixel
 
     @property
     def name(self) -> str:
@@ -81,7 +83,7 @@ class Pyramid:
             if on_grid:
                 expected = (math.ceil((right - left) / factor), math.ceil((bottom - top) / factor))
                 if _size_matches(size, expected, (self.width, self.height)):
-                    return Tile(box, expected)
+                    return Tile(box, expected, factor)
         raise TileError(f"{region}/{size} is not a tile of this image")
 
 
@@ -95,42 +97,65 @@ def _size_matches(size: str, expected: tuple[int, int], full: tuple[int, int]) -
     return width == expected[0] and (height is None or int(height) == expected[1])
 
 
-def tile_path(source: Path, frame: int | None, tile: Tile, cache_dir: Path) -> Path:
-    """The JPEG of ``tile`` cut from the page image ``source``, made once into ``cache_dir``."""
+def tile_path(source: Path, frame: int | None, pyramid: Pyramid, tile: Tile, cache_dir: Path) -> Path:
+    """The JPEG of ``tile`` cut from the page image ``source``, made once into ``cache_dir``
+    (with every other tile of its level: see ``_cut_level``)."""
     path = cache_dir / tile.name
     if path.exists():
         return path
-    image = _open_for(source, frame, tile)
-    scale = image.width / _source_width(source, frame) if image.width else 1
-    left, top, right, bottom = tile.box
-    region = image.crop((round(left * scale), round(top * scale), round(right * scale), round(bottom * scale)))
-    if region.mode not in ("RGB", "L"):
-        region = region.convert("RGB")
-    region = region.resize(tile.size, Image.Resampling.LANCZOS) if region.size != tile.size else region
-    encoded = io.BytesIO()
-    region.save(encoded, format="JPEG", quality=JPEG_QUALITY)
-    write_atomically(path, encoded.getvalue(), durable=False, mode=0o644)  # a cache: no fsync
+    # One decoding of a page at a time: a viewer asks for a dozen tiles at once, and a
+    # 10,000-pixel scan takes a few hundred megabytes decoded.
+    with _lock(cache_dir):
+        if not path.exists():
+            _cut_level(source, frame, pyramid, tile.factor, cache_dir)
     return path
 
 
-def _open_for(source: Path, frame: int | None, tile: Tile) -> Image.Image:
-    """The page image, decoded at no more than the resolution the tile needs: a JPEG is
-    decoded at 1/2, 1/4 or 1/8 scale when that is enough, a small part of the time and memory."""
+def _cut_level(source: Path, frame: int | None, pyramid: Pyramid, factor: int, cache_dir: Path) -> None:
+    """Every tile at scale factor ``factor`` from one decoding of the page: the first view of a
+    scan at full resolution costs one decode, not one per tile."""
+    size = (math.ceil(pyramid.width / factor), math.ceil(pyramid.height / factor))
+    image = _decode(source, frame, size)
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    step = pyramid.tile_size
+    for top in range(0, size[1], step):
+        for left in range(0, size[0], step):
+            part = image.crop((left, top, min(left + step, size[0]), min(top + step, size[1])))
+            box = (
+                left * factor,
+                top * factor,
+                min((left + step) * factor, pyramid.width),
+                min((top + step) * factor, pyramid.height),
+            )
+            path = cache_dir / Tile(box, part.size, factor).name
+            if path.exists():
+                continue
+            encoded = io.BytesIO()
+            part.save(encoded, format="JPEG", quality=JPEG_QUALITY)
+            write_atomically(path, encoded.getvalue(), durable=False, mode=0o644)  # a cache: no fsync
+
+
+def _decode(source: Path, frame: int | None, size: tuple[int, int]) -> Image.Image:
+    """The page image, decoded at no more than the resolution wanted: a JPEG is decoded at
+    1/2, 1/4 or 1/8 scale when that is enough, a small part of the time and memory."""
     if not frame:
         with Image.open(source) as probe:
             is_jpeg = probe.format == "JPEG"
         if is_jpeg:
             image = Image.open(source)
-            left, top, right, bottom = tile.box
-            factor = (right - left) / tile.size[0]
-            image.draft("RGB", (math.ceil(image.width / factor), math.ceil(image.height / factor)))
+            image.draft(image.mode, size)
             image.load()
             return image
     return open_page(source, frame)
 
 
-def _source_width(source: Path, frame: int | None) -> int:
-    with Image.open(source) as image:
-        if frame:
-            image.seek(frame)
-        return image.width
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())

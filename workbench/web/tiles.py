@@ -54,8 +54,10 @@ def tile(manuscript_id: str, n: str, region: str, size: str, rotation: str, imag
     page = _published_manuscript(manuscript_id, n).pages[0]
     if rotation != "0" or image_name != "default.jpg":
         abort(400)  # level 0: no rotation, one quality, one format
-    wanted = Pyramid(page.width, page.height).tile(region, size)
-    path = tile_path(edition().image_path(manuscript_id, page), page.frame, wanted, _cache_dir(manuscript_id, page))
+    pyramid = Pyramid(page.width, page.height)
+    wanted = pyramid.tile(region, size)
+    source = edition().image_path(manuscript_id, page)
+    path = tile_path(source, page.frame, pyramid, wanted, _cache_dir(manuscript_id, page))
     return send_file(path, mimetype="image/jpeg", max_age=86400, conditional=True)
 
 
