@@ -22,6 +22,8 @@ RULES: dict[str, str | None] = {
     "reader.page_image": None,
     "reader.line_image": None,
     "reader.search": None,
+    "tiles.info": None,
+    "tiles.tile": None,
     "manuscripts.index": "transcriber",
     "manuscripts.manuscript": "transcriber",
     "manuscripts.uncertain_lines": "transcriber",

@@ -36,6 +36,8 @@ ASSETS = {
     # name served under /assets/ → file installed from the npm registry by `make setup`
     "htmx.min.js": REPO / "node_modules/htmx.org/dist/htmx.min.js",
     "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
+    # The reading room's deep zoom viewer (its own buttons are not used: no image icons to serve).
+    "openseadragon.min.js": REPO / "node_modules/openseadragon/build/openseadragon/openseadragon.min.js",
 }
 
 
@@ -95,9 +97,22 @@ def create_app(
     errors.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from workbench.web import admin, auth, jobs, layout, lines, manuscripts, models, reader, review, rows, transfers
+    from workbench.web import (
+        admin,
+        auth,
+        jobs,
+        layout,
+        lines,
+        manuscripts,
+        models,
+        reader,
+        review,
+        rows,
+        tiles,
+        transfers,
+    )
 
-    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, admin):
+    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, admin):
         app.register_blueprint(area.bp)
     app.context_processor(rows.labels)
 

@@ -8,13 +8,17 @@ is answered as if it did not exist.
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 
+from workbench.metadata import LICENCES
 from workbench.model import Manuscript, WorkbenchError
-from workbench.search.index import Hit, Query, QueryError
+from workbench.search.index import Hit, Query, QueryError, Results
 from workbench.tei.text import reading_text
 from workbench.web import errors, facsimiles
 from workbench.web.markup import line_html
@@ -38,7 +42,13 @@ def home():
 @bp.get("/<manuscript_id>/")
 def manuscript(manuscript_id: str):
     header = _published_manuscript(manuscript_id)
-    return render_template("read_manuscript.html", manuscript=header, numbers=edition().page_numbers(manuscript_id))
+    return render_template(
+        "read_manuscript.html",
+        manuscript=header,
+        numbers=edition().page_numbers(manuscript_id),
+        licence=_licence(header.licence),
+        citation=_citation(header),
+    )
 
 
 @bp.get("/<manuscript_id>/<n>/")
@@ -52,7 +62,12 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
     numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     lines = [
-        {"number": number, "line": line, "html": Markup(line_html(line.text, reading=reading))}
+        {
+            "number": number,
+            "line": line,
+            "html": Markup(line_html(line.text, reading=reading)),
+            "citation": _citation(manuscript, page.n, number),
+        }
         for number, line in enumerate(page.lines, start=1)
     ]
     return render_template(
@@ -64,6 +79,10 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
         reading=reading,
         previous=numbers[index - 1] if index > 0 else None,
         next=numbers[index + 1] if index + 1 < len(numbers) else None,
+        licence=_licence(manuscript.licence),
+        citation=_citation(manuscript, page.n),
+        hits=_hit_navigation(request.args.get("hit", 0, type=int)),
+        search_args=_search_args(),
     )
 
 
@@ -89,7 +108,10 @@ def search():
             results = search_index().search(query)
         except QueryError as problem:
             error = _query_error(problem)
-    rows = [row for row in map(_result_row, results.hits if results else []) if row]
+    # Each hit keeps its place in the whole list (its rank), for the previous/next links on its page.
+    first = (query.page - 1) * query.per_page + 1 if query else 1
+    found = ((rank, _result_row(hit)) for rank, hit in enumerate(results.hits if results else [], start=first))
+    rows = [{**row, "rank": rank} for rank, row in found if row]
     template = "_results.html" if request.headers.get("HX-Request") else "search.html"
     return render_template(
         template,
@@ -99,11 +121,102 @@ def search():
         rows=rows,
         error=error,
         page_url=lambda n: url_for("reader.search", **{**request.args.to_dict(), "page": n}),
+        hit_url=_hit_url,
         dated=any(entry["manuscript"].years for entry in manuscripts),
     )
 
 
 # -- helpers -----------------------------------------------------------------
+
+
+def _search_args() -> dict[str, str]:
+    """The search the reader came from (its words and filters), to carry from page to page."""
+    return {name: request.args[name] for name in ("q", "exact", "manuscript", "from", "to") if request.args.get(name)}
+
+
+def _hit_url(hit: Hit, rank: int) -> str:
+    """A hit's page, opened on its line, knowing the search and the hit's place in it (1 = first)."""
+    return url_for(
+        "reader.page", manuscript_id=hit.manuscript_id, n=hit.page_n, line_n=hit.line_n, **_search_args(), hit=rank
+    )
+
+
+def _hit_navigation(rank: int) -> dict | None:
+    """Links to the hits before and after hit number ``rank`` of the search in the URL, in the
+    order the results list them; None without a search."""
+    query = _query()
+    if query is None or rank < 1:
+        return None
+    pages: dict[int, Results] = {}
+
+    def results_with(k: int) -> Results:
+        number = (k - 1) // query.per_page + 1
+        if number not in pages:
+            pages[number] = search_index().search(replace(query, page=number))
+        return pages[number]
+
+    def hit_at(k: int) -> Hit | None:
+        hits = results_with(k).hits if k >= 1 else []
+        return hits[(k - 1) % query.per_page] if (k - 1) % query.per_page < len(hits) else None
+
+    try:
+        total = results_with(rank).total
+        previous, following = hit_at(rank - 1), hit_at(rank + 1)
+    except QueryError:
+        return None
+    return {
+        "rank": rank,
+        "total": total,
+        "previous": _hit_url(previous, rank - 1) if previous else None,
+        "next": _hit_url(following, rank + 1) if following else None,
+        "results": url_for("reader.search", **_search_args(), page=(rank - 1) // query.per_page + 1),
+    }
+
+
+def _licence(url: str | None) -> dict | None:
+    """The licence's link, with a short name for a Creative Commons one (its badge), e.g. CC BY-SA 4.0."""
+    if not url:
+        return None
+    names = {link: name for name, link in LICENCES.items()}
+    match = re.fullmatch(r"https?://creativecommons\.org/(licenses|publicdomain)/([a-z-]+)/(\d+\.\d+)(?:/.*)?", url)
+    if url in names:
+        name = names[url].rsplit("-", 1)
+        badge = {"CC0": "CC0", "PDM": "PDM"}.get(name[0], name[0].replace("CC-", "CC ", 1)) + " " + name[1]
+    elif match:
+        kind, version = match.group(2), match.group(3)
+        badge = (
+            f"CC0 {version}"
+            if kind == "zero"
+            else f"PDM {version}"
+            if kind == "mark"
+            else f"CC {kind.upper()} {version}"
+        )
+    else:
+        badge = None
+    return {"url": url, "badge": badge}
+
+
+def _citation(manuscript: Manuscript, page_n: str | None = None, line_n: int | None = None) -> str:
+    """How to cite the manuscript, one of its pages or one line: author, title, where it is kept,
+    the page and line, its editors, and the address (the citable URL)."""
+    parts = [manuscript.author, manuscript.title]
+    if manuscript.date:
+        parts.append(manuscript.date)
+    held = ", ".join(part for part in (manuscript.repository, manuscript.settlement, manuscript.shelfmark) if part)
+    if held:
+        parts.append(held)
+    if page_n is not None:
+        parts.append(_("page %(n)s", n=page_n))
+    if line_n is not None:
+        parts.append(_("line %(n)s", n=line_n))
+    text = ", ".join(part for part in parts if part) + "."
+    if manuscript.editors:
+        text += " " + _("Edited by %(names)s.", names=", ".join(editor.name for editor in manuscript.editors))
+    if page_n is None:
+        address = url_for("reader.manuscript", manuscript_id=manuscript.id, _external=True)
+    else:
+        address = url_for("reader.page", manuscript_id=manuscript.id, n=page_n, line_n=line_n, _external=True)
+    return f"{text} {address}"
 
 
 def _published() -> list[dict]:
