@@ -56,3 +56,23 @@ def test_screenshots_of_the_correction_screen_and_the_reading_room(browser, serv
     reader.screenshot(path=str(ARTIFACTS / "reading-room.png"))
     assert (ARTIFACTS / "correction-screen.png").stat().st_size > 10_000
     assert (ARTIFACTS / "reading-room.png").stat().st_size > 10_000
+
+
+def test_without_a_model_the_page_explains_and_a_split_by_keyboard_keeps_words_whole(browser, server):  # noqa: F811
+    page = logged_in(browser, server)
+    page.goto(f"{server}/m/{MS}/")
+    note = page.locator("p.no-model")
+    expect(note).to_contain_text("Още няма модел за разпознаване")
+    expect(note.get_by_role("link")).to_have_attribute("href", "/models/")
+    expect(page.locator("form.recognize select")).to_have_count(0)  # no empty list to puzzle over
+    open_page(page, server)
+    field = page.locator(f"#line-{MS}_p1_l4 input.text")  # "юнакъ въ младость и въ сила мѫжка."
+    field.focus()
+    field.press("End")
+    for _ in range(len("жка.")):  # the caret inside "мѫжка"
+        field.press("ArrowLeft")
+    page.keyboard.press("Alt+s")
+    page.keyboard.press("Enter")
+    expect(page.locator("form.line")).to_have_count(21)
+    expect(page.locator(f"#line-{MS}_p1_l21 input.text")).to_have_value("мѫжка.")  # cut at the word's start
+    expect(page.locator(f"#line-{MS}_p1_l4 input.text")).to_have_value("юнакъ въ младость и въ сила")
