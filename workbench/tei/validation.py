@@ -247,11 +247,13 @@ _LAYOUT_SCHEMAS = {
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15": "page/pagecontent-2013-07-15.xsd",
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15": "page/pagecontent-2019-07-15.xsd",
     "http://www.loc.gov/standards/alto/ns-v4#": "alto/alto-4-2.xsd",
+    "http://www.loc.gov/METS/": "mets/mets-1-12-1.xsd",  # a deposit package's METS (deposit.py)
 }
+METS_NAMESPACE = "http://www.loc.gov/METS/"
 
 
 class _LocalXLink(etree.Resolver):
-    """ALTO imports the XLink schema from loc.gov: read the copy in schemas/alto instead (no network)."""
+    """ALTO and METS import the XLink schema from loc.gov: read the copy in schemas/alto instead (no network)."""
 
     def __init__(self, schema_dir: Path):
         self.schema_dir = schema_dir
@@ -283,3 +285,10 @@ def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) ->
         return [Problem(entry.line or None, entry.message, "xsd") for entry in schema.error_log] or [
             _unexplained("xsd")
         ]
+
+
+def check_mets(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
+    """Problems of a METS document against the official METS 1.12.1 XML Schema (schemas/mets)."""
+    if etree.QName(tree.getroot()).namespace != METS_NAMESPACE:
+        return [Problem(None, f"not a METS document (its root is {tree.getroot().tag})", "xsd")]
+    return check_layout_xml(tree, schema_dir)
