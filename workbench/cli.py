@@ -258,6 +258,41 @@ def export(
 
 @cli.command()
 @click.argument("manuscript_id")
+@click.option(
+    "--to", "folder", required=True, type=click.Path(file_okay=False, path_type=Path), help="The new bag's folder."
+)
+@pass_context
+def package(context: Context, manuscript_id: str, folder: Path) -> None:
+    """Write a deposit package: a BagIt bag with the masters, TEI, PAGE, ALTO, journal and METS."""
+    from workbench import deposit
+
+    click.echo("Checking the TEI against tei_all (loading it takes about 15 s)…", err=True)
+    with _stopped_cleanly_by_signals("no package was written; it can be run again"):
+        report = deposit.package(context.edition, manuscript_id, folder)
+    click.echo(f"Wrote {report.bag}: {report.pages} page(s), {report.files} file(s), {report.bytes:,} bytes")
+
+
+@cli.command()
+@click.argument("bag", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--id", "manuscript_id", help="Restore under this id (default: the manuscript's own).")
+@pass_context
+def restore(context: Context, bag: Path, manuscript_id: str | None) -> None:
+    """Bring a manuscript back from a deposit package (checked against its manifests first)."""
+    from workbench import deposit
+
+    with _stopped_cleanly_by_signals("the restore was undone, nothing of it is left; it can be run again"):
+        report = deposit.restore(context.edition, bag, context.user, manuscript_id)
+    click.echo(
+        f"Restored {report.manuscript_id}: {report.pages} page(s), {report.images} image(s), "
+        f"{report.journal_entries} journal entries"
+    )
+    if report.published:
+        click.echo("It is published: the web workbench's search index catches up by itself; or: workbench reindex")
+    _report_result(context.edition, report.manuscript_id)
+
+
+@cli.command()
+@click.argument("manuscript_id")
 @click.option("--pages", help="Page numbers, e.g. 3 or 1,4-6 (default: all).")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: one per core).")
 @_steps_option

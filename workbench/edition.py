@@ -209,6 +209,64 @@ class Edition:
                     shutil.rmtree(folder if placed else staging, ignore_errors=True)
                 raise
 
+    def restore_manuscript(
+        self, manuscript_id: str, tei: bytes, images: Path, journal: bytes | None, review: Mapping[str, bytes]
+    ) -> None:
+        """Bring back a manuscript as a deposit package holds it (deposit.py): the TEI as
+        these bytes, the folder ``images`` (every file its SHA256SUMS lists, and that file),
+        the journal and the review logs (page file name → bytes) as they were; all of it,
+        or on any failure nothing.
+
+        As in ``import_manuscript``, the images go into a hidden folder renamed into place
+        after the TEI has been validated, and the TEI is written last: until it is, any
+        failure removes what was placed. A manuscript, a non-empty image folder, a journal
+        or review logs already there under this id are never overwritten.
+        """
+        check_manuscript_id(manuscript_id)
+        folder = self.facsimile_dir / manuscript_id
+        journal_path = self.journal.path(manuscript_id)
+        review_folder = self.review_dir / manuscript_id
+        self.tei_dir.mkdir(parents=True, exist_ok=True)
+        self.facsimile_dir.mkdir(parents=True, exist_ok=True)
+        with self.lock(manuscript_id):
+            if self.tei_path(manuscript_id).exists():
+                raise WorkbenchError(f"manuscript {manuscript_id!r} already exists; restore under another id (--id)")
+            if folder.exists() and any(folder.iterdir()):
+                raise WorkbenchError(f"{folder} already holds files; move them away or restore under another id")
+            # A journal without its TEI is a removed manuscript's history: not ours to append to.
+            for leftover in (journal_path, review_folder):
+                if leftover.exists():
+                    raise WorkbenchError(f"{leftover} is already there; move it away or restore under another id")
+            name = f"tei/{manuscript_id}.xml"
+            problems = validation.check_project(parse_xml(tei, name), self.schema_dir)
+            if problems:
+                raise validation.InvalidDocument(f"{name} (nothing was restored)", problems)
+            checksums = _read_checksums(images)
+            staging = Path(tempfile.mkdtemp(dir=self.facsimile_dir, prefix=f".{manuscript_id}.restore-"))
+            placed = False
+            try:
+                for file_name, digest in checksums.items():
+                    copy_atomically(images / file_name, staging / _safe_file_name(file_name))
+                    if facsimile.sha256(staging / file_name) != digest:
+                        raise WorkbenchError(f"{images / file_name} does not match its checksum in {CHECKSUMS}")
+                copy_atomically(images / CHECKSUMS, staging / CHECKSUMS)
+                for page_file, data in review.items():
+                    write_atomically(review_folder / _safe_file_name(page_file), data)
+                if journal is not None:
+                    write_atomically(journal_path, journal)
+                if folder.exists():
+                    folder.rmdir()
+                os.replace(staging, folder)
+                placed = True
+                write_atomically(self.tei_path(manuscript_id), tei)
+                self._documents.pop(manuscript_id, None)
+            except BaseException:
+                if not self.tei_path(manuscript_id).exists():
+                    shutil.rmtree(folder if placed else staging, ignore_errors=True)
+                    shutil.rmtree(review_folder, ignore_errors=True)
+                    journal_path.unlink(missing_ok=True)
+                raise
+
     @contextmanager
     def edit(
         self,
