@@ -9,6 +9,7 @@ application loads it in the background as it starts (``warm_tei_all``).
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -247,7 +248,6 @@ _LAYOUT_SCHEMAS = {
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15": "page/pagecontent-2013-07-15.xsd",
     "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15": "page/pagecontent-2019-07-15.xsd",
     "http://www.loc.gov/standards/alto/ns-v4#": "alto/alto-4-2.xsd",
-    "http://www.loc.gov/METS/": "mets/mets-1-12-1.xsd",  # a deposit package's METS (deposit.py)
 }
 METS_NAMESPACE = "http://www.loc.gov/METS/"
 
@@ -264,12 +264,19 @@ class _LocalXLink(etree.Resolver):
         return None
 
 
+def _schema_file(schema_dir: Path, namespace: str) -> Path:
+    if namespace == METS_NAMESPACE:
+        # The official METS schema as the metsrw package ships it (installed, never copied into the repo).
+        return Path(str(importlib.resources.files("metsrw") / "resources" / "mets.xsd"))
+    return schema_dir / _LAYOUT_SCHEMAS[namespace]
+
+
 @cache
 def _layout_schema(schema_dir: Path, namespace: str) -> _Validators[etree.XMLSchema]:
     def compile_one() -> etree.XMLSchema:
         schema_parser = parser()
         schema_parser.resolvers.add(_LocalXLink(schema_dir))
-        return etree.XMLSchema(etree.parse(str(schema_dir / _LAYOUT_SCHEMAS[namespace]), schema_parser))
+        return etree.XMLSchema(etree.parse(str(_schema_file(schema_dir, namespace)), schema_parser))
 
     return _Validators(compile_one)
 
@@ -277,7 +284,7 @@ def _layout_schema(schema_dir: Path, namespace: str) -> _Validators[etree.XMLSch
 def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
     """Problems of a PAGE (2013, 2019) or ALTO v4 document against its official XML Schema."""
     namespace = etree.QName(tree.getroot()).namespace
-    if namespace not in _LAYOUT_SCHEMAS:
+    if namespace not in _LAYOUT_SCHEMAS and namespace != METS_NAMESPACE:
         return [Problem(None, f"no schema for the namespace {namespace}", "xsd")]
     with _layout_schema(schema_dir, namespace).borrow() as schema:
         if schema.validate(tree):
@@ -288,7 +295,7 @@ def check_layout_xml(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) ->
 
 
 def check_mets(tree: etree._ElementTree, schema_dir: Path = SCHEMA_DIR) -> list[Problem]:
-    """Problems of a METS document against the official METS 1.12.1 XML Schema (schemas/mets)."""
+    """Problems of a METS document against the official METS XML Schema (the copy the metsrw package ships)."""
     if etree.QName(tree.getroot()).namespace != METS_NAMESPACE:
         return [Problem(None, f"not a METS document (its root is {tree.getroot().tag})", "xsd")]
     return check_layout_xml(tree, schema_dir)
