@@ -13,7 +13,7 @@ CATALOGS := $(wildcard workbench/web/translations/*/LC_MESSAGES/messages.po)
 $(BIN)/workbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,vips]'
 	touch $@
 
 # htmx and panzoom come from the npm registry (never a CDN: the reading room may be offline).
@@ -65,3 +65,4 @@ bench: setup system-packages
 	$(BIN)/python bench/segmentation_steps.py
 	$(BIN)/python bench/added_lines.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/tiles.py

@@ -221,6 +221,31 @@ def import_command(context: Context, source: Path, manuscript_id: str | None, ti
     click.echo(f"Imported {len(report.pages)} page(s) as {report.manuscript_id}")
 
 
+@cli.command("import-iiif")
+@click.argument("manifest")
+@click.option("--id", "manuscript_id", help="The new manuscript's id (default: from the manifest's label).")
+@pass_context
+def import_iiif_command(context: Context, manifest: str, manuscript_id: str | None) -> None:
+    """Import a manuscript from a IIIF Presentation 2 or 3 manifest (an http(s) address or a file):
+    the largest image the server allows of each canvas, the label and metadata into the TEI header.
+    An interrupted import, run again, fetches only the images it does not have yet."""
+    from workbench.exchange import iiif
+
+    with click.progressbar(length=1, label="Fetching images", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        with _stopped_cleanly_by_signals("nothing was imported; the images fetched so far are kept for the next run"):
+            report = iiif.import_manifest(context.edition, manifest, context.user, manuscript_id, progress)
+    for page in report.pages:
+        click.echo(page)
+    click.echo(
+        f"Imported {len(report.pages)} page(s) as {report.manuscript_id} ({report.fetched} image(s) fetched now)"
+    )
+
+
 @cli.command()
 @click.argument("manuscript_id")
 @click.option(

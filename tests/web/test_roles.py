@@ -22,6 +22,7 @@ RULES: dict[str, str | None] = {
     "reader.page_image": None,
     "reader.line_image": None,
     "reader.search": None,
+    "tiles.base": None,
     "tiles.info": None,
     "tiles.tile": None,
     "manuscripts.index": "transcriber",

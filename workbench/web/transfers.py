@@ -21,7 +21,7 @@ from typing import IO
 from flask import Request, abort, after_this_request, current_app, g, render_template, request, send_file, session
 from flask_babel import gettext as _
 
-from workbench.exchange import transfer
+from workbench.exchange import iiif, transfer
 from workbench.model import WorkbenchError
 from workbench.tei.validation import InvalidDocument
 from workbench.web.auth import required_role, staff_blueprint
@@ -185,6 +185,8 @@ def export(manuscript_id: str, kind: str):
 def import_manuscript():
     if request.method == "GET":
         return render_template("import.html")
+    if "manifest" in request.form:
+        return _import_iiif(request.form["manifest"].strip(), request.form.get("id") or None)
     upload = request.files.get("file")
     state = _upload_of(request)
     if state.refused == "busy":
@@ -229,6 +231,29 @@ def import_manuscript():
         return render_template("import.html", error=_("Nothing was imported."), details=details), 422
     report.skipped = [_without_server_paths(item, path, upload.filename) for item in report.skipped]
     report.notes = [_without_server_paths(item, path, upload.filename) for item in report.notes]
+    index_changed()
+    return render_template("import.html", report=report)
+
+
+def _import_iiif(manifest: str, manuscript_id: str | None):
+    """A manuscript from a IIIF manifest's address, fetched by the server while the request
+    waits; by default never from the server's own network (``IIIF_IMPORT_PRIVATE_ADDRESSES``)."""
+    if not re.match(r"https?://\S+$", manifest):
+        return render_template("import.html", error=_("Give the address (http or https) of a IIIF manifest.")), 422
+    slot = take_import_slot(transfer.temporary_folder(edition()), g.user.name)
+    if slot is None:
+        message = _("An import of yours is still running. Wait until it has finished, then try again.")
+        return render_template("import.html", error=message), 429
+    try:
+        fetcher = iiif.Fetcher(private_addresses=current_app.config.get("IIIF_IMPORT_PRIVATE_ADDRESSES", False))
+        report = iiif.import_manifest(edition(), manifest, g.user.name, manuscript_id, fetcher=fetcher)
+    except (WorkbenchError, InvalidDocument) as error:
+        message = _(
+            "Nothing was imported. Images fetched so far are kept: importing the same manifest again goes on from there."
+        )
+        return render_template("import.html", error=message, details=str(error)), 422
+    finally:
+        os.close(slot)
     index_changed()
     return render_template("import.html", report=report)
 
