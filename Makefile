@@ -65,3 +65,4 @@ bench: setup system-packages
 	$(BIN)/python bench/segmentation_steps.py
 	$(BIN)/python bench/added_lines.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/verify.py

@@ -321,3 +321,12 @@ def test_the_command_in_a_real_process_exits_non_zero_on_a_problem(journalled):
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 1
     assert "facsimile 002.png is listed in SHA256SUMS but is not there" in done.stdout
+
+
+def test_a_result_that_cannot_be_kept_is_a_note_and_the_check_still_answers(journalled):
+    # verify.json cannot be written (here: a folder stands in its place, as unwritable
+    # as read-only media, even for root).
+    preservation.result_path(journalled).mkdir(parents=True)
+    result = verify(journalled)
+    assert result.exit_code == 0
+    assert "the result could not be kept in .workbench/verify.json" in result.output

@@ -82,6 +82,8 @@ MESSAGES = {
     "index-unpublished": "not published, but the search index still has {pages} page(s) of it: run workbench reindex",
     "index-gone": "the search index has a manuscript that is no longer in the edition: run workbench reindex",
     "failed": "the check itself failed: {error}",
+    "not-recorded": "the result could not be kept in .workbench/verify.json ({error}), so the next run cannot "
+    "check the journals' ends against this one",
 }
 
 
@@ -186,8 +188,12 @@ def verify(
         if manuscript_id is not None:
             # Keep the other manuscripts' recorded journal ends.
             report.journal_heads = {**recorded_heads, **report.journal_heads}
-        edition.state_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(result_path(edition), json.dumps(report.to_json(), ensure_ascii=False, indent=1).encode())
+        try:
+            edition.state_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(result_path(edition), json.dumps(report.to_json(), ensure_ascii=False, indent=1).encode())
+        except OSError as error:
+            # A copy on read-only media is worth checking too.
+            report.notes.append(Finding("not-recorded", "", {"error": error.strerror or str(error)}))
     return report
 
 

@@ -183,6 +183,7 @@ def finding_messages() -> dict[str, str]:
         "index-unpublished": _("Not published, but the search index still has %(pages)s page(s) of it."),
         "index-gone": _("The search index has a manuscript that is no longer in the edition."),
         "failed": _("The check itself failed: %(error)s"),
+        "not-recorded": _("The result could not be kept (%(error)s)."),
     }
 
 
