@@ -151,7 +151,7 @@ def finding_messages() -> dict[str, str]:
         "changed": _("Facsimile %(file)s has changed since it was added (its checksum is not the one recorded)."),
         "missing": _("Facsimile %(file)s is listed in SHA256SUMS but is not there."),
         "unlisted": _("Facsimile %(file)s is there but not listed in SHA256SUMS."),
-        "unreadable": _("Facsimile %(file)s cannot be read: %(error)s"),
+        "unreadable": _("Reading facsimile %(file)s failed: %(error)s"),
         "invalid": _("The TEI document is not valid: %(problem)s"),
         "chain-changed": _(
             "Journal entry at line %(position)s (line %(line)s, %(time)s) does not follow the entry before it "
