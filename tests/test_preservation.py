@@ -330,3 +330,9 @@ def test_a_result_that_cannot_be_kept_is_a_note_and_the_check_still_answers(jour
     result = verify(journalled)
     assert result.exit_code == 0
     assert "the result could not be kept in .workbench/verify.json" in result.output
+
+
+def test_tei_all_is_checked_when_asked(journalled):
+    result = verify(journalled, "--tei-all")
+    assert result.exit_code == 0, result.output
+    assert "1 TEI document(s) (project schema and tei_all)" in result.output

@@ -542,7 +542,10 @@ def verify(context: Context, manuscript_id: str | None, tei_all: bool, upgrade: 
     with click.progressbar(length=total, label="Checking facsimiles", file=sys.stderr) as bar:
         report = preservation.verify(edition, manuscript_id, tei_all=tei_all, who=context.user, progress=bar.update)
     for row in report.text().splitlines():
-        click.secho(row, fg="red" if row.startswith("PROBLEM") else None)
+        if row.startswith("PROBLEM"):
+            click.secho(row, fg="red")
+        else:
+            click.echo(row)
     if not report.ok:
         sys.exit(1)
 
