@@ -66,3 +66,4 @@ bench: setup system-packages
 	$(BIN)/python bench/added_lines.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/tiles.py
+	$(BIN)/python bench/verify.py

@@ -576,6 +576,42 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
 
 @cli.command()
 @click.argument("manuscript_id", required=False)
+@click.option(
+    "--tei-all", is_flag=True, help="Also check the TEI against the official tei_all (loading it takes ~15 s)."
+)
+@click.option("--upgrade", is_flag=True, help="First chain the journals written before the chain (once, in place).")
+@pass_context
+def verify(context: Context, manuscript_id: str | None, tei_all: bool, upgrade: bool) -> None:
+    """Check that the edition is intact: facsimiles against SHA256SUMS, TEI validity, the
+    journals' hash chains, the search index against the published manuscripts.
+
+    Exits with 1 if anything is wrong; the result is also kept for the web interface's admins.
+    """
+    from workbench import preservation
+
+    edition = context.edition
+    if manuscript_id:
+        edition.require(manuscript_id)
+    if upgrade:
+        for ms in preservation.upgrade_journals(edition):
+            click.echo(f"{ms}: journal chained")
+    if tei_all:
+        click.echo("Loading tei_all (about 15 s)…", err=True)
+    ids = [manuscript_id] if manuscript_id else edition.manuscript_ids()
+    total = preservation.facsimile_bytes(edition, ids)
+    with click.progressbar(length=total, label="Checking facsimiles", file=sys.stderr) as bar:
+        report = preservation.verify(edition, manuscript_id, tei_all=tei_all, who=context.user, progress=bar.update)
+    for row in report.text().splitlines():
+        if row.startswith("PROBLEM"):
+            click.secho(row, fg="red")
+        else:
+            click.echo(row)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("manuscript_id", required=False)
 @pass_context
 def status(context: Context, manuscript_id: str | None) -> None:
     """Pages, lines, and lines per status."""

@@ -73,11 +73,20 @@ class AppendLog:
         self.path = path
 
     def append(self, records: Iterable[Mapping]) -> None:
-        data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        self.append_lines([json.dumps(record, ensure_ascii=False) for record in records])
+
+    def append_lines(self, lines: list[str]) -> None:
+        """Append lines already serialised (one JSON object each, no newline in them)."""
+        data = "".join(line + "\n" for line in lines).encode("utf-8")
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as log:
+        with open(self.path, "a+b") as log:
+            end = log.seek(0, os.SEEK_END)
+            if end and os.pread(log.fileno(), 1, end - 1) != b"\n":
+                # A line torn by a crash: end it, or the first new line would be glued to
+                # it and lost with it.
+                data = b"\n" + data
             log.write(data)
             log.flush()
             os.fsync(log.fileno())
@@ -85,7 +94,9 @@ class AppendLog:
     def records(self) -> Iterator[dict]:
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as log:
+        # A line torn inside a letter is not UTF-8: read it as something that will not
+        # parse, rather than fail on it and lose every line after it.
+        with open(self.path, encoding="utf-8", errors="replace") as log:
             for raw in log:
                 if not raw.strip():
                     continue

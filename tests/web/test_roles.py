@@ -64,6 +64,8 @@ RULES: dict[str, str | None] = {
     "admin.set_role": "admin",
     "admin.reset_password": "admin",
     "admin.unlock": "admin",
+    "admin.verification": "admin",
+    "admin.start_verification": "admin",
 }
 
 VALUES = {

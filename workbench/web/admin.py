@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from workbench.model import WorkbenchError
 from workbench.users import MIN_PASSWORD, ROLES, USER_NAME, LastAdminError
 from workbench.web.auth import locked_out, staff_blueprint
-from workbench.web.state import users
+from workbench.web.state import edition, users
 
 bp = staff_blueprint("admin", __name__, role="admin", url_prefix="/admin")
 JOURNAL_SHOWN = 200
@@ -140,3 +140,71 @@ def _applied(change, name: str | None = None) -> bool:
         if account is not None and not account.disabled:
             session["generation"] = account.session_generation
     return True
+
+
+# -- checking the edition (preservation.py) ------------------------------------------
+
+
+def finding_messages() -> dict[str, str]:
+    """Each kind of problem preservation.py reports, in the interface's language."""
+    return {
+        "changed": _("Facsimile %(file)s has changed since it was added (its checksum is not the one recorded)."),
+        "missing": _("Facsimile %(file)s is listed in SHA256SUMS but is not there."),
+        "unlisted": _("Facsimile %(file)s is there but not listed in SHA256SUMS."),
+        "unreadable": _("Reading facsimile %(file)s failed: %(error)s"),
+        "invalid": _("The TEI document is not valid: %(problem)s"),
+        "chain-changed": _(
+            "Journal entry at line %(position)s (line %(line)s, %(time)s) does not follow the entry before it "
+            "(line %(after)s): that entry was changed, or entries after it were removed."
+        ),
+        "chain-moved": _(
+            "Journal entry at line %(position)s (line %(line)s, %(time)s) was written after the entry now at "
+            "line %(written_after)s: entries were moved."
+        ),
+        "chain-first": _(
+            "Journal entry at line %(position)s (line %(line)s, %(time)s) is not the first one written: "
+            "the entries before it were removed."
+        ),
+        "unchained": _("Journal entry at line %(position)s has no hash of the entry before it: it was added by hand."),
+        "old-journal": _(
+            "The journal (%(entries)s entries) is not chained yet, so changes to it cannot be detected: "
+            "run workbench verify --upgrade (the next save upgrades it too)."
+        ),
+        "cut-short": _(
+            "The journal has %(entries)s entries, but had %(recorded)s at the last check: entries were removed."
+        ),
+        "head-changed": _("Journal entry %(recorded)s (the last one at the last check) was changed or removed."),
+        "torn": _(
+            "Journal line %(position)s is torn (a crash during a save); it is skipped, nothing acknowledged was lost."
+        ),
+        "not-indexed": _("Published, but not in the search index: run workbench reindex."),
+        "index-behind": _("The search index is behind on page(s) %(pages)s: run workbench reindex."),
+        "index-extra": _("The search index has page(s) %(pages)s that are no longer in the manuscript."),
+        "index-unpublished": _("Not published, but the search index still has %(pages)s page(s) of it."),
+        "index-gone": _("The search index has a manuscript that is no longer in the edition."),
+        "failed": _("The check itself failed: %(error)s"),
+        "not-recorded": _("The result could not be kept (%(error)s)."),
+    }
+
+
+@bp.get("/verify")
+def verification():
+    from workbench import preservation
+
+    return render_template(
+        "verify.html",
+        result=preservation.last_result(edition()),
+        running=preservation.running(edition()) is not None,
+        messages=finding_messages(),
+    )
+
+
+@bp.post("/verify")
+def start_verification():
+    from workbench import preservation
+
+    if preservation.start(edition(), g.user.name) is None:
+        flash(_("A check is running already; its result appears here when it ends."))
+    else:
+        flash(_("The check has started; its result appears here when it ends (reload the page)."))
+    return redirect(url_for("admin.verification"))
