@@ -67,7 +67,12 @@ class Job:
     done: int = 0  # pages finished (saved or failed); epochs, for training
     total: int = 0
     current: str = ""  # what the worker is doing now, for the progress bar
-    message: str = ""  # the outcome: a summary, or what went wrong
+    message: str = ""  # the outcome: a summary, or what went wrong (English, for the command line)
+    # The same as data, for an interface to word in its own language: the counts of a
+    # finished run (``_outcome``), and a failed job's reason as a code ("stopped", the
+    # error's ``code``, else "error").
+    outcome: dict | None = None
+    error: str = ""
     created: str = ""
     started: str | None = None
     finished: str | None = None
@@ -285,6 +290,7 @@ class JobStore:
         if job.active and not _worker_alive(job):
             job.state, job.finished, job.current = "failed", _now(), ""
             job.message = f"{STOPPED} (its output is in {self.log_path(job.id)})"
+            job.error = "stopped"
             self._write(job)
         return job
 
@@ -396,17 +402,20 @@ def run_worker(edition_root: Path, job_id: str) -> int:
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         if job.kind == "train":
-            message, failed = _train(edition, store, job), False
+            message, outcome = _train(edition, store, job)
+            failed = False
         else:
             summary = _run(edition, store, job)
             message, failed = _summary_message(job.kind, summary), bool(summary.failed)
+            outcome = _outcome(summary)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
-        store._update(job_id, state="failed", finished=_now(), current="", message=message)
+        code = getattr(error, "code", "") or "error"
+        store._update(job_id, state="failed", finished=_now(), current="", message=message, error=code)
         print(f"{_now()} failed: {message}", flush=True)
         raise
     state = "failed" if failed else "done"
-    store._update(job_id, state=state, finished=_now(), current="", message=message)
+    store._update(job_id, state=state, finished=_now(), current="", message=message, outcome=outcome)
     print(f"{_now()} {state}: {message}", flush=True)
     return 1 if failed else 0
 
@@ -437,7 +446,7 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     )
 
 
-def _train(edition: Edition, store: JobStore, job: Job) -> str:
+def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
     store._update(job.id, current="loading kraken, cutting out the lines")
 
     def progress(done: kraken.EpochDone) -> None:
@@ -448,7 +457,10 @@ def _train(edition: Edition, store: JobStore, job: Job) -> str:
         edition, job.manuscripts, job.name, job.who, base=job.model, epochs=job.total, progress=progress
     )
     scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
-    return f"model {record.name} trained on {record.training_lines} line(s){scores}"
+    outcome = {"model": record.name, "lines": record.training_lines}
+    if record.scores:
+        outcome |= {"cer": record.scores.cer, "wer": record.scores.wer}
+    return f"model {record.name} trained on {record.training_lines} line(s){scores}", outcome
 
 
 def _check_training(
@@ -468,6 +480,23 @@ def _check_training(
 
 def _pages(numbers: list[str]) -> str:
     return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {', '.join(numbers)}"
+
+
+def _outcome(summary: pipeline.RunSummary) -> dict:
+    """What ``_summary_message`` says, as numbers and page lists."""
+    ok = [outcome for outcome in summary.outcomes if not outcome.error]
+    reports = [outcome.report for outcome in ok if outcome.report]
+    return {
+        "pages": len(ok),
+        "of": len(summary.outcomes),
+        "lines": sum(report.lines for report in reports),
+        "adding": any(report.existing for report in reports),
+        "added": sum(report.added for report in reports),
+        "unmapped": [line_id for report in reports for line_id in report.unmapped],
+        "empty": [outcome.page for outcome in summary.without_lines],
+        "filled": sum(outcome.recognized for outcome in ok),
+        "failed": [outcome.page for outcome in summary.failed],
+    }
 
 
 def _summary_message(kind: Kind, summary: pipeline.RunSummary) -> str:
