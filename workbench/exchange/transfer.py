@@ -152,7 +152,7 @@ def import_path(
                 raise WorkbenchError(f"{source} holds more than one TEI document ({names}); import them one at a time")
             return _import_tei(edition, teis[0], folder, files, who, manuscript_id)
         if not xml:
-            raise ImportProblem("no-xml", f"{source}: no PAGE, ALTO or TEI files (*.xml) to import")
+            raise ImportProblem("no-xml", f"{source}: no PAGE, ALTO or TEI files (*.xml) to import", file=source.name)
         return _import_layouts(edition, source, folder, xml, files, who, manuscript_id, title)
 
 
@@ -172,12 +172,15 @@ def _import_layouts(
     mets = [path for path in xml if _is_mets(path)]
     xml = [path for path in xml if path not in mets]
     if not xml:
-        raise ImportProblem("only-mets", f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import")
+        raise ImportProblem(
+            "only-mets", f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import", file=source.name
+        )
     if len(xml) > MAX_PAGES:
         raise ImportProblem(
             "too-many-pages",
             f"{source.name} holds {len(xml):,} PAGE or ALTO files; one import takes at most {MAX_PAGES:,} pages "
             "(nothing was imported): import the manuscript in parts",
+            file=source.name,
             count=len(xml),
             limit=MAX_PAGES,
         )

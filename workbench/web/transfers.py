@@ -325,10 +325,10 @@ _NOTES = {
     "image-ambiguous": lambda p: _("%(file)s: its image %(image)s is ambiguous: %(count)s files have that name.", **p),
     "image-missing": lambda p: _("%(file)s names the image %(image)s, which is not among the files imported.", **p),
     "image-taken": lambda p: _("%(file)s: its image %(image)s belongs to %(taken)s already.", **p),
-    "no-xml": lambda p: _("The upload holds no PAGE, ALTO or TEI files (*.xml)."),
-    "only-mets": lambda p: _("The upload holds a METS file but no PAGE or ALTO files (*.xml)."),
+    "no-xml": lambda p: _("%(file)s holds no PAGE, ALTO or TEI files (*.xml).", **p),
+    "only-mets": lambda p: _("%(file)s holds a METS file but no PAGE or ALTO files (*.xml).", **p),
     "too-many-pages": lambda p: _(
-        "The upload holds %(count)s PAGE or ALTO files; one import takes at most %(limit)s pages: import the "
+        "%(file)s holds %(count)s PAGE or ALTO files; one import takes at most %(limit)s pages: import the "
         "manuscript in parts.",
         **p,
     ),
