@@ -66,7 +66,10 @@ class Job:
     state: State = "queued"
     done: int = 0  # pages finished (saved or failed); epochs, for training
     total: int = 0
-    current: str = ""  # what the worker is doing now, for the progress bar
+    current: str = ""  # what the worker is doing now, for the progress bar (English)
+    # The same as data, for an interface's own words: {"step": "waiting" | "loading" |
+    # "pages" | "saving" | "cutting" | "epoch", "pages": [...], "epoch", "epochs", "accuracy"}.
+    step: dict | None = None
     message: str = ""  # the outcome: a summary, or what went wrong (English, for the command line)
     # The same as data, for an interface to word in its own language: the counts of a
     # finished run (``_outcome``), and a failed job's reason as a code ("stopped", the
@@ -178,6 +181,7 @@ class JobStore:
                 who=who,
                 total=total,
                 current="waiting for the worker to start",
+                step={"step": "waiting"},
                 created=_now(),
             )
             # The worker waits for this lock before it reads its job, so it always
@@ -425,13 +429,19 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     pending = list(selected)
     # The pipeline segments min(cores, pages) pages at a time, in page order.
     at_once = min(os.cpu_count() or 1, len(pending)) if job.kind == "segment" else 1
-    store._update(job.id, total=len(pending), current=f"loading kraken, then {_pages(pending[:at_once])}")
+    store._update(
+        job.id,
+        total=len(pending),
+        current=f"loading kraken, then {_pages(pending[:at_once])}",
+        step={"step": "loading", "pages": pending[:at_once]},
+    )
 
     def progress(outcome: pipeline.PageOutcome) -> None:
         pending.remove(outcome.page)
         working_on = outcome.working_on if job.kind == "segment" else pending[:1]
         current = _pages(working_on) if working_on else "saving"
-        store._update(job.id, done=len(selected) - len(pending), current=current)
+        step = {"step": "pages", "pages": list(working_on)} if working_on else {"step": "saving"}
+        store._update(job.id, done=len(selected) - len(pending), current=current, step=step)
         result = f"failed: {outcome.error}" if outcome.error else "done"
         print(f"{_now()} page {outcome.page} ({outcome.image}) {result}", flush=True)
 
@@ -447,10 +457,11 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
 
 
 def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
-    store._update(job.id, current="loading kraken, cutting out the lines")
+    store._update(job.id, current="loading kraken, cutting out the lines", step={"step": "cutting"})
 
     def progress(done: kraken.EpochDone) -> None:
-        store._update(job.id, done=done.epoch, current=str(done))
+        step = {"step": "epoch", "epoch": done.epoch, "epochs": done.epochs, "accuracy": done.accuracy}
+        store._update(job.id, done=done.epoch, current=str(done), step=step)
         print(f"{_now()} {done}", flush=True)
 
     record = training.train(

@@ -223,6 +223,7 @@ def test_a_recognition_job_with_a_file_that_is_not_a_model_fails_in_bulgarian(ma
         time.sleep(0.5)
     job = JobStore.of(sample_edition).get(job_id)
     assert job.state == "failed" and "is not a kraken recognition model" in job.message  # the CLI's English
+    assert job.error == "not-a-model"
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     message = shown(page, "//div[contains(@class, 'job')]//*[@class='message']")
     assert message == ["model.mlmodel не е модел за разпознаване, който тази версия на kraken може да зареди."]
@@ -245,6 +246,25 @@ def test_a_finished_job_is_worded_from_its_numbers(app):
             job=Job("d" * 12, "train", MS, state="done", done=2, total=2, outcome={"model": "m1", "lines": 40}),
         )
         stopped = render_template("_job.html", job=Job("e" * 12, "segment", MS, state="failed", error="stopped"))
+        steps = {
+            "изчаква се работният процес да започне": ("segment", {"step": "waiting"}),
+            "зареждане на kraken, после страници 1, 2": ("segment", {"step": "loading", "pages": ["1", "2"]}),
+            "страница 3": ("recognize", {"step": "pages", "pages": ["3"]}),
+            "записване": ("segment", {"step": "saving"}),
+            "епоха 2 от 30, точност при проверката 91.5%": (
+                "train",
+                {"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915},
+            ),
+        }
+        running = {
+            said: render_template(
+                "_job.html",
+                job=Job("f" * 12, kind, MS, state="running", current="(the English)", step=step, total=2),
+            )
+            for said, (kind, step) in steps.items()
+        }
+    for said, rendered in running.items():
+        assert shown(rendered, "//span[@class='muted']") == [said]
     assert shown(page, "//*[@class='message']") == [
         "1 от 2 страници не беше обработена: 2. 1 страница разпозната, 12 реда попълнени."
     ]

@@ -61,7 +61,36 @@ def cancel_job(job_id: str):
 
 @bp.app_context_processor
 def _job_words() -> dict:
-    return {"job_outcome": job_outcome}
+    return {"job_outcome": job_outcome, "job_step": job_step}
+
+
+def job_step(job: Job) -> str:
+    """What a running job's worker is doing now, in the reader's language (``job.current`` in English)."""
+    step = job.step or {}
+    kind = step.get("step")
+    pages = ", ".join(step.get("pages") or [])
+    count = len(step.get("pages") or [])
+    if kind == "waiting":
+        return _("waiting for the worker to start")
+    if kind == "loading":
+        return ngettext(
+            "loading kraken, then page %(pages)s", "loading kraken, then pages %(pages)s", count, pages=pages
+        )
+    if kind == "pages":
+        return ngettext("page %(pages)s", "pages %(pages)s", count, pages=pages)
+    if kind == "saving":
+        return _("saving")
+    if kind == "cutting":
+        return _("loading kraken, cutting out the lines")
+    if kind == "epoch":
+        accuracy = step.get("accuracy")
+        return _(
+            "epoch %(epoch)s of %(epochs)s, validation accuracy %(accuracy)s",
+            epoch=step["epoch"],
+            epochs=step["epochs"],
+            accuracy="—" if accuracy is None else f"{accuracy:.1%}",
+        )
+    return ""
 
 
 def job_outcome(job: Job) -> str:
