@@ -178,6 +178,7 @@ def test_a_recognize_job_runs_in_a_worker_to_the_end(scanned, store, tmp_path):
     job = wait_until_ended(store, job.id, timeout=60)
     assert (job.state, job.done, job.total, job.current) == ("done", 2, 2, ""), job.message
     assert job.message == "2 page(s) recognised, 0 line(s) filled"
+    assert (job.outcome["pages"], job.outcome["of"], job.outcome["filled"], job.outcome["failed"]) == (2, 2, 0, [])
     assert job.created <= job.started <= job.finished
     assert "page 2 (blank.png) done" in store.log_path(job.id).read_text()
     assert scanned.problems("letters") == []
@@ -191,6 +192,7 @@ def test_a_job_with_failed_pages_fails_and_says_which(imageless, store, tmp_path
     assert (job.state, job.done, job.total) == ("failed", 2, 2)
     assert job.message.startswith("2 of 2 page(s) failed: page 1 (001.png): FileNotFoundError")
     assert "page 2 (002.png): FileNotFoundError" in job.message
+    assert (job.outcome["pages"], job.outcome["failed"]) == (0, ["1", "2"])  # what the web words
     assert imageless.problems("ms1") == []
 
 

@@ -66,8 +66,16 @@ class Job:
     state: State = "queued"
     done: int = 0  # pages finished (saved or failed); epochs, for training
     total: int = 0
-    current: str = ""  # what the worker is doing now, for the progress bar
-    message: str = ""  # the outcome: a summary, or what went wrong
+    current: str = ""  # what the worker is doing now, for the progress bar (English)
+    # The same as data, for an interface's own words: {"step": "waiting" | "loading" |
+    # "pages" | "saving" | "cutting" | "epoch", "pages": [...], "epoch", "epochs", "accuracy"}.
+    step: dict | None = None
+    message: str = ""  # the outcome: a summary, or what went wrong (English, for the command line)
+    # The same as data, for an interface to word in its own language: the counts of a
+    # finished run (``_outcome``), and a failed job's reason as a code ("stopped", the
+    # error's ``code``, else "error").
+    outcome: dict | None = None
+    error: str = ""
     created: str = ""
     started: str | None = None
     finished: str | None = None
@@ -173,6 +181,7 @@ class JobStore:
                 who=who,
                 total=total,
                 current="waiting for the worker to start",
+                step={"step": "waiting"},
                 created=_now(),
             )
             # The worker waits for this lock before it reads its job, so it always
@@ -285,6 +294,7 @@ class JobStore:
         if job.active and not _worker_alive(job):
             job.state, job.finished, job.current = "failed", _now(), ""
             job.message = f"{STOPPED} (its output is in {self.log_path(job.id)})"
+            job.error = "stopped"
             self._write(job)
         return job
 
@@ -396,17 +406,20 @@ def run_worker(edition_root: Path, job_id: str) -> int:
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         if job.kind == "train":
-            message, failed = _train(edition, store, job), False
+            message, outcome = _train(edition, store, job)
+            failed = False
         else:
             summary = _run(edition, store, job)
             message, failed = _summary_message(job.kind, summary), bool(summary.failed)
+            outcome = _outcome(summary)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
-        store._update(job_id, state="failed", finished=_now(), current="", message=message)
+        code = getattr(error, "code", "") or "error"
+        store._update(job_id, state="failed", finished=_now(), current="", message=message, error=code)
         print(f"{_now()} failed: {message}", flush=True)
         raise
     state = "failed" if failed else "done"
-    store._update(job_id, state=state, finished=_now(), current="", message=message)
+    store._update(job_id, state=state, finished=_now(), current="", message=message, outcome=outcome)
     print(f"{_now()} {state}: {message}", flush=True)
     return 1 if failed else 0
 
@@ -416,13 +429,19 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     pending = list(selected)
     # The pipeline segments min(cores, pages) pages at a time, in page order.
     at_once = min(os.cpu_count() or 1, len(pending)) if job.kind == "segment" else 1
-    store._update(job.id, total=len(pending), current=f"loading kraken, then {_pages(pending[:at_once])}")
+    store._update(
+        job.id,
+        total=len(pending),
+        current=f"loading kraken, then {_pages(pending[:at_once])}",
+        step={"step": "loading", "pages": pending[:at_once]},
+    )
 
     def progress(outcome: pipeline.PageOutcome) -> None:
         pending.remove(outcome.page)
         working_on = outcome.working_on if job.kind == "segment" else pending[:1]
         current = _pages(working_on) if working_on else "saving"
-        store._update(job.id, done=len(selected) - len(pending), current=current)
+        step = {"step": "pages", "pages": list(working_on)} if working_on else {"step": "saving"}
+        store._update(job.id, done=len(selected) - len(pending), current=current, step=step)
         result = f"failed: {outcome.error}" if outcome.error else "done"
         print(f"{_now()} page {outcome.page} ({outcome.image}) {result}", flush=True)
 
@@ -437,18 +456,22 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     )
 
 
-def _train(edition: Edition, store: JobStore, job: Job) -> str:
-    store._update(job.id, current="loading kraken, cutting out the lines")
+def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
+    store._update(job.id, current="loading kraken, cutting out the lines", step={"step": "cutting"})
 
     def progress(done: kraken.EpochDone) -> None:
-        store._update(job.id, done=done.epoch, current=str(done))
+        step = {"step": "epoch", "epoch": done.epoch, "epochs": done.epochs, "accuracy": done.accuracy}
+        store._update(job.id, done=done.epoch, current=str(done), step=step)
         print(f"{_now()} {done}", flush=True)
 
     record = training.train(
         edition, job.manuscripts, job.name, job.who, base=job.model, epochs=job.total, progress=progress
     )
     scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
-    return f"model {record.name} trained on {record.training_lines} line(s){scores}"
+    outcome = {"model": record.name, "lines": record.training_lines}
+    if record.scores:
+        outcome |= {"cer": record.scores.cer, "wer": record.scores.wer}
+    return f"model {record.name} trained on {record.training_lines} line(s){scores}", outcome
 
 
 def _check_training(
@@ -468,6 +491,23 @@ def _check_training(
 
 def _pages(numbers: list[str]) -> str:
     return f"page {numbers[0]}" if len(numbers) == 1 else f"pages {', '.join(numbers)}"
+
+
+def _outcome(summary: pipeline.RunSummary) -> dict:
+    """What ``_summary_message`` says, as numbers and page lists."""
+    ok = [outcome for outcome in summary.outcomes if not outcome.error]
+    reports = [outcome.report for outcome in ok if outcome.report]
+    return {
+        "pages": len(ok),
+        "of": len(summary.outcomes),
+        "lines": sum(report.lines for report in reports),
+        "adding": any(report.existing for report in reports),
+        "added": sum(report.added for report in reports),
+        "unmapped": [line_id for report in reports for line_id in report.unmapped],
+        "empty": [outcome.page for outcome in summary.without_lines],
+        "filled": sum(outcome.recognized for outcome in ok),
+        "failed": [outcome.page for outcome in summary.failed],
+    }
 
 
 def _summary_message(kind: Kind, summary: pipeline.RunSummary) -> str:

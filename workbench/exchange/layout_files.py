@@ -31,7 +31,7 @@ from lxml import etree
 from workbench.layout import geometry
 from workbench.model import Layout, Line, Page, Point, Region, WorkbenchError
 from workbench.tei.text import diplomatic_text, text_fragment
-from workbench.tei.xml import parse_xml
+from workbench.tei.xml import InvalidXML, parse_xml
 
 PAGE_2013 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"
 PAGE_2019 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -55,7 +55,51 @@ MAX_LINES_PER_PAGE = 5_000  # and as many regions
 MAX_POINTS = 10_000  # per polygon or baseline
 
 
-class TooLarge(WorkbenchError):
+class Note(str):
+    """One item of an import's report: its English text (the string itself, as the command
+    line prints it), a ``code`` for the kind of item and the ``params`` it names (files,
+    elements, counts), from which an interface words it in its own language."""
+
+    code: str
+    params: dict[str, object]
+
+    def __new__(cls, code: str, english: str, /, **params: object) -> Note:
+        note = super().__new__(cls, english)
+        note.code, note.params = code, params
+        return note
+
+
+class Place(str):
+    """An element as notes name it (``"TextLine l12 (line 57)"``), with its parts kept apart."""
+
+    element: str
+    id: str
+    line: int | None
+
+    def __new__(cls, element: str, element_id: str, line: int | None) -> Place:
+        where = f"{element} {element_id or '(no id)'}" + (f" (line {line})" if line is not None else "")
+        place = super().__new__(cls, where)
+        place.element, place.id, place.line = element, element_id, line
+        return place
+
+
+class ImportProblem(WorkbenchError):
+    """Why a file (or a whole import) was refused; ``note`` is the reason as a ``Note``."""
+
+    def __init__(self, code: str, english: str, /, **params: object):
+        super().__init__(english)
+        self.note = Note(code, english, **params)
+
+
+def problem_note(error: Exception) -> Note:
+    """``error`` as a report's ``Note``: its own, or one made from what it is."""
+    note = getattr(error, "note", None)
+    if isinstance(note, Note):
+        return note
+    return Note(getattr(error, "code", "") or "error", str(error), text=str(error), line=getattr(error, "line", None))
+
+
+class TooLarge(ImportProblem):
     """A file past one of the limits above: refused whole, before it is read further."""
 
 
@@ -63,16 +107,24 @@ def check_size(size: int, name: str) -> None:
     """Refuse a file of ``size`` bytes over ``MAX_XML_BYTES`` (call it before reading the file)."""
     if size > MAX_XML_BYTES:
         raise TooLarge(
+            "file-too-large",
             f"{name}: {size / 1024**2:.0f} MB of XML; the workbench reads PAGE and ALTO files of at most "
-            f"{MAX_XML_BYTES >> 20} MB (nothing of this file was imported)"
+            f"{MAX_XML_BYTES >> 20} MB (nothing of this file was imported)",
+            file=name,
+            size=round(size / 1024**2),
+            limit=MAX_XML_BYTES >> 20,
         )
 
 
 def _check_count(count: int, limit: int, what: str, name: str) -> None:
     if count > limit:
         raise TooLarge(
+            "too-many-" + what.replace(" ", "-"),
             f"{name}: {count:,} {what} on one page; the workbench imports at most {limit:,} "
-            "(nothing of this file was imported)"
+            "(nothing of this file was imported)",
+            file=name,
+            count=count,
+            limit=limit,
         )
 
 
@@ -82,20 +134,28 @@ def _points(value: str | None, element: etree._Element, name: str) -> list[Point
     if len(points) > MAX_POINTS:
         where = _origin(element, element.get("id") or element.get("ID") or "")
         raise TooLarge(
+            "too-many-points",
             f"{name}: {where} has {len(points):,} points; the workbench imports polygons and baselines of "
-            f"at most {MAX_POINTS:,} points (nothing of this file was imported)"
+            f"at most {MAX_POINTS:,} points (nothing of this file was imported)",
+            file=name,
+            place=where,
+            count=len(points),
+            limit=MAX_POINTS,
         )
     return points
 
 
-class UnknownFormat(WorkbenchError):
+class UnknownFormat(ImportProblem):
     """The XML is neither PAGE (2013, 2019) nor ALTO v4."""
 
 
 def read_layout(data: bytes, name: str) -> Layout:
     """Read a PAGE or ALTO file (``name`` is for messages); ``TooLarge`` past the limits above."""
     check_size(len(data), name)
-    root = parse_xml(data, name).getroot()
+    try:
+        root = parse_xml(data, name).getroot()
+    except InvalidXML as error:
+        raise ImportProblem(error.code, str(error), file=name, line=error.line) from None
     namespace = etree.QName(root).namespace
     if namespace in (PAGE_2013, PAGE_2019):
         layout = _read_page(root, namespace, name)
@@ -103,8 +163,13 @@ def read_layout(data: bytes, name: str) -> Layout:
         layout = _read_alto(root, name)
     else:
         raise UnknownFormat(
+            "unknown-format",
             f"{name}: unknown XML namespace {namespace or '(none)'} for <{etree.QName(root).localname}>; "
-            f"the workbench reads {', '.join(FORMATS.values())} ({', '.join(FORMATS)})"
+            f"the workbench reads {', '.join(FORMATS.values())} ({', '.join(FORMATS)})",
+            file=name,
+            namespace=namespace or "",
+            element=etree.QName(root).localname,
+            formats=", ".join(FORMATS.values()),
         )
     _fit_to_page(layout, name)
     return layout
@@ -117,7 +182,7 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
     ns = {"p": namespace}
     page = root.find("p:Page", ns)
     if page is None:
-        raise WorkbenchError(f"{name}: a PAGE file without a <Page>")
+        raise ImportProblem("no-page", f"{name}: a PAGE file without a <Page>", file=name, element="Page")
     width, height = _size(page.get("imageWidth"), page.get("imageHeight"), name)
     layout = Layout(
         width,
@@ -129,7 +194,13 @@ def _read_page(root: etree._Element, namespace: str, name: str) -> Layout:
     for element in page:
         local = etree.QName(element).localname
         if local.endswith("Region") and local != "TextRegion" and element.find(".//p:TextLine", ns) is None:
-            layout.notes.append(f"{local} {element.get('id')} left out: not a text region")
+            layout.notes.append(
+                Note(
+                    "not-text",
+                    f"{local} {element.get('id')} left out: not a text region",
+                    place=Place(local, element.get("id") or "", element.sourceline),
+                )
+            )
     regions = [r for r in page.iter(f"{{{namespace}}}TextRegion")]
     # Counted in lxml's tree, before any line is read.
     _check_count(len(regions), MAX_LINES_PER_PAGE, "text regions", name)
@@ -251,17 +322,31 @@ def _read_alto(root: etree._Element, name: str) -> Layout:
     ns = {"a": ALTO_4}
     unit = _text(root.find("a:Description/a:MeasurementUnit", ns)) or "pixel"
     if unit != "pixel":
-        raise WorkbenchError(f"{name}: ALTO measured in {unit}; the workbench reads pixel coordinates only")
+        raise ImportProblem(
+            "alto-unit",
+            f"{name}: ALTO measured in {unit}; the workbench reads pixel coordinates only",
+            file=name,
+            unit=unit,
+        )
     page = root.find("a:Layout/a:Page", ns)
     if page is None:
-        raise WorkbenchError(f"{name}: an ALTO file without a <Layout><Page>")
+        raise ImportProblem(
+            "no-page", f"{name}: an ALTO file without a <Layout><Page>", file=name, element="Layout><Page"
+        )
     width, height = _size(page.get("WIDTH"), page.get("HEIGHT"), name)
     producer = _text(root.find("a:Description/a:Processing/a:processingSoftware/a:softwareName", ns))
     file_name = _text(root.find("a:Description/a:sourceImageInformation/a:fileName", ns)) or ""
     layout = Layout(width, height, image=_file_name(file_name), format=FORMATS[ALTO_4], producer=producer)
     labels = {tag.get("ID"): tag.get("LABEL") for tag in root.iterfind("a:Tags/*", ns) if tag.get("LABEL")}
     for element in page.iter(f"{{{ALTO_4}}}Illustration", f"{{{ALTO_4}}}GraphicalElement"):
-        layout.notes.append(f"{etree.QName(element).localname} {element.get('ID')} left out: not a text region")
+        local = etree.QName(element).localname
+        layout.notes.append(
+            Note(
+                "not-text",
+                f"{local} {element.get('ID')} left out: not a text region",
+                place=Place(local, element.get("ID") or "", element.sourceline),
+            )
+        )
 
     def label(element: etree._Element) -> str | None:
         return _kind(next((labels[ref] for ref in element.get("TAGREFS", "").split() if ref in labels), None))
@@ -335,9 +420,9 @@ def _line_text(text: str) -> str:
 # -- shared reading helpers -------------------------------------------------------------
 
 
-def _origin(element: etree._Element, element_id: str) -> str:
+def _origin(element: etree._Element, element_id: str) -> Place:
     """An element as notes name it: its kind, its id and its line in the file."""
-    return f"{etree.QName(element).localname} {element_id or '(no id)'} (line {element.sourceline})"
+    return Place(etree.QName(element).localname, element_id, element.sourceline)
 
 
 def _text(element: etree._Element | None) -> str | None:
@@ -356,9 +441,11 @@ def _size(width: str | None, height: str | None, name: str) -> tuple[int, int]:
     try:
         w, h = round(float(width)), round(float(height))
     except (TypeError, ValueError):
-        raise WorkbenchError(f"{name}: the page has no valid image width and height") from None
+        raise ImportProblem("no-size", f"{name}: the page has no valid image width and height", file=name) from None
     if w <= 0 or h <= 0:
-        raise WorkbenchError(f"{name}: the page's image size {w}×{h} is not a size")
+        raise ImportProblem(
+            "bad-size", f"{name}: the page's image size {w}×{h} is not a size", file=name, width=w, height=h
+        )
     return w, h
 
 
@@ -387,30 +474,50 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     def off_page(points: list[Point]) -> bool:
         return all(x < 0 or y < 0 or x > width or y > height for x, y in points)
 
-    def origin(element_id: str, kind: str) -> str:
-        return layout.origins.get(element_id, f"{kind} {element_id}")
+    def origin(element_id: str, kind: str) -> Place:
+        where = layout.origins.get(element_id)
+        return where if isinstance(where, Place) else Place(kind, element_id, None)
 
     kept, moved = [], []
     extents = None  # of the lines as the file has them: computed once (each computation reads every line)
     for line in layout.lines:
-        where = origin(line.id, "line")
-        text = f" (its text was: {diplomatic_text(line.text)!r})" if line.text else ""
+        where = origin(line.id, "TextLine")
+        said = diplomatic_text(line.text) if line.text else ""
+        text = f" (its text was: {said!r})" if line.text else ""
         if len(line.boundary) < 3 and len(line.baseline) >= 2:
             extents = extents or geometry.line_extents(layout.lines, height)
             line.boundary = geometry.band(line.baseline, layout.lines, height, extents)
-            layout.notes.append(f"{where}: no polygon, a band around its baseline was used")
+            layout.notes.append(Note("band", f"{where}: no polygon, a band around its baseline was used", place=where))
         if len(line.boundary) < 3 or off_page(line.boundary):
-            what = "has no polygon or baseline" if len(line.boundary) < 3 else "lies wholly outside the page"
-            layout.notes.append(f"{where} left out: it {what}{text}")
+            shapeless = len(line.boundary) < 3
+            what = "has no polygon or baseline" if shapeless else "lies wholly outside the page"
+            code = "no-shape" if shapeless else "off-page"
+            layout.notes.append(Note(code, f"{where} left out: it {what}{text}", place=where, text=said))
             continue
         if len(line.baseline) < 2:
             # A TEI baseline (path) needs two points; a line needs one to be recognised again.
             had = "no baseline" if not line.baseline else "a baseline of one point"
+            points = len(line.baseline)
             line.baseline = geometry.long_axis(line.boundary)
             if len(line.baseline) < 2:
-                layout.notes.append(f"{where} left out: it has {had} and its polygon has no extent{text}")
+                layout.notes.append(
+                    Note(
+                        "no-extent",
+                        f"{where} left out: it has {had} and its polygon has no extent{text}",
+                        place=where,
+                        points=points,
+                        text=said,
+                    )
+                )
                 continue
-            layout.notes.append(f"{where}: it had {had}; one was drawn along the middle of its polygon")
+            layout.notes.append(
+                Note(
+                    "baseline-drawn",
+                    f"{where}: it had {had}; one was drawn along the middle of its polygon",
+                    place=where,
+                    points=points,
+                )
+            )
         fitted = on_page(line.boundary), on_page(line.baseline)
         if fitted != (line.boundary, line.baseline):
             moved.append(where)
@@ -422,14 +529,18 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     for line in kept:
         points_of_region.setdefault(line.region, []).extend(line.boundary)
     for region in layout.regions:
-        where = origin(region.id, "region")
+        where = origin(region.id, "TextRegion")
         if len(region.boundary) < 3:
             members = points_of_region.get(region.id, [])
             if not members:
-                layout.notes.append(f"{where} left out: it has no polygon and no lines")
+                layout.notes.append(
+                    Note("empty-region", f"{where} left out: it has no polygon and no lines", place=where)
+                )
                 continue
             region.boundary = geometry.box(members)
-            layout.notes.append(f"{where}: no polygon, the box around its lines was used")
+            layout.notes.append(
+                Note("region-box", f"{where}: no polygon, the box around its lines was used", place=where)
+            )
         fitted = on_page(region.boundary)
         if fitted != region.boundary:
             moved.append(where)
@@ -438,8 +549,13 @@ def _fit_to_page(layout: Layout, name: str) -> None:
     layout.regions = regions
     if moved:
         layout.notes.append(
-            f"{len(moved)} polygon(s) or baseline(s) reached past the page's edge and were moved onto it: "
-            + ", ".join(moved)
+            Note(
+                "moved",
+                f"{len(moved)} polygon(s) or baseline(s) reached past the page's edge and were moved onto it: "
+                + ", ".join(moved),
+                count=len(moved),
+                places=moved,
+            )
         )
 
 

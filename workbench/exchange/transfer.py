@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from workbench.edition import Edition
 from workbench.exchange import layout_files
+from workbench.exchange.layout_files import ImportProblem, Note, problem_note
 from workbench.files import write_atomically
 from workbench.images import facsimile
 from workbench.layout.ids import LineIds
@@ -103,8 +104,20 @@ class ImportReport:
     # The same, for an interface to word in its own language: (page number, file, format or
     # "", image, lines).
     sources: list[tuple[str, str, str, str, int]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # files left out, and why
-    notes: list[str] = field(default_factory=list)  # what was changed on the way in
+    # Files left out and why, and what was changed on the way in: layout_files.Note, which
+    # is its English text and, for an interface, a code with what it names.
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class NothingImported(ImportProblem):
+    """No file of an import could be read; ``skipped`` says why, file by file."""
+
+    def __init__(self, source: Path, skipped: list[str]):
+        super().__init__(
+            "nothing-read", f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(skipped)
+        )
+        self.skipped = skipped
 
 
 def import_path(
@@ -139,7 +152,7 @@ def import_path(
                 raise WorkbenchError(f"{source} holds more than one TEI document ({names}); import them one at a time")
             return _import_tei(edition, teis[0], folder, files, who, manuscript_id)
         if not xml:
-            raise WorkbenchError(f"{source}: no PAGE, ALTO or TEI files (*.xml) to import")
+            raise ImportProblem("no-xml", f"{source}: no PAGE, ALTO or TEI files (*.xml) to import", file=source.name)
         return _import_layouts(edition, source, folder, xml, files, who, manuscript_id, title)
 
 
@@ -159,17 +172,30 @@ def _import_layouts(
     mets = [path for path in xml if _is_mets(path)]
     xml = [path for path in xml if path not in mets]
     if not xml:
-        raise WorkbenchError(f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import")
+        raise ImportProblem(
+            "only-mets", f"{source}: a METS file but no PAGE or ALTO files (*.xml) to import", file=source.name
+        )
     if len(xml) > MAX_PAGES:
-        raise WorkbenchError(
+        raise ImportProblem(
+            "too-many-pages",
             f"{source.name} holds {len(xml):,} PAGE or ALTO files; one import takes at most {MAX_PAGES:,} pages "
-            "(nothing was imported): import the manuscript in parts"
+            "(nothing was imported): import the manuscript in parts",
+            file=source.name,
+            count=len(xml),
+            limit=MAX_PAGES,
         )
     if len(mets) == 1:
         xml = _in_mets_order(mets[0], xml, folder, report)
     elif mets:
         names = ", ".join(str(p.relative_to(folder)) for p in mets)
-        report.notes.append(f"{len(mets)} METS files ({names}): the pages are in the order of the file names")
+        report.notes.append(
+            Note(
+                "many-mets",
+                f"{len(mets)} METS files ({names}): the pages are in the order of the file names",
+                count=len(mets),
+                files=names,
+            )
+        )
     image_files: dict[str, Path] = {}
     formats = set()
     origins: dict[str, str] = {}  # the workbench's ids of pages, regions and lines → where each came from
@@ -189,7 +215,7 @@ def _import_layouts(
                 above=source.is_dir() or path.parent != folder,
             )
         except WorkbenchError as error:
-            report.skipped.append(str(error))
+            report.skipped.append(problem_note(error))
             continue
         by_image.setdefault(image, []).append((name, layout, info))
     for image, claims in by_image.items():
@@ -201,11 +227,27 @@ def _import_layouts(
                 continue
             if _is_page(other_layout) != _is_page(layout):
                 report.notes.append(
-                    f"{other} ({other_layout.format}) left aside: {name} ({layout.format}) was taken for the same "
-                    f"image {image.name}"
+                    Note(
+                        "twin",
+                        f"{other} ({other_layout.format}) left aside: {name} ({layout.format}) was taken for the "
+                        f"same image {image.name}",
+                        file=other,
+                        format=other_layout.format,
+                        taken=name,
+                        taken_format=layout.format,
+                        image=image.name,
+                    )
                 )
             else:
-                report.skipped.append(f"{other}: its image {other_layout.image} belongs to {name} already")
+                report.skipped.append(
+                    Note(
+                        "image-taken",
+                        f"{other}: its image {other_layout.image} belongs to {name} already",
+                        file=other,
+                        image=other_layout.image,
+                        taken=name,
+                    )
+                )
         file_name = image.name if image.name not in image_files else f"{len(manuscript.pages) + 1:03}-{image.name}"
         image_files[file_name] = image
         n = len(manuscript.pages) + 1
@@ -215,9 +257,9 @@ def _import_layouts(
         formats.add(layout.format)
         report.pages.append(f"page {n}: {name} ({layout.format}) + {image.name}, {len(page.lines)} line(s)")
         report.sources.append((str(n), name, layout.format, image.name, len(page.lines)))
-        report.notes += [f"{name}: {note}" for note in layout.notes]
+        report.notes += [Note("in-file", f"{name}: {note}", file=name, note=note) for note in layout.notes]
     if not manuscript.pages:
-        raise WorkbenchError(f"nothing imported from {source}: no file could be read\n  " + "\n  ".join(report.skipped))
+        raise NothingImported(source, report.skipped)
     kind = "+".join(sorted("alto" if f.startswith("ALTO") else "page" for f in formats))
     try:
         edition.import_manuscript(manuscript, image_files, who, source=f"import:{kind}")
@@ -337,9 +379,14 @@ def _page_image(
     image = _find_image(reference, xml, files, name, relative, above)
     info = facsimile.inspect_image(image)
     if (info.width, info.height) != size:
-        raise WorkbenchError(
+        raise ImportProblem(
+            "image-size",
             f"{name}: its image {image.name} is {info.width}×{info.height} pixels, but the file's "
-            f"coordinates are for {size[0]}×{size[1]}"
+            f"coordinates are for {size[0]}×{size[1]}",
+            file=name,
+            image=image.name,
+            size=f"{info.width}×{info.height}",
+            expected=f"{size[0]}×{size[1]}",
         )
     return image, info
 
@@ -367,10 +414,21 @@ def _find_image(
     if len(same_name) == 1:
         return same_name[0]
     if not reference:
-        raise WorkbenchError(f"{name}: names no image file")
+        raise ImportProblem("no-image-name", f"{name}: names no image file", file=name)
     if same_name:
-        raise WorkbenchError(f"{name}: its image {reference} is ambiguous: {len(same_name)} files have that name")
-    raise WorkbenchError(f"{name}: claims the image {reference}, which is not among the files imported")
+        raise ImportProblem(
+            "image-ambiguous",
+            f"{name}: its image {reference} is ambiguous: {len(same_name)} files have that name",
+            file=name,
+            image=reference,
+            count=len(same_name),
+        )
+    raise ImportProblem(
+        "image-missing",
+        f"{name}: claims the image {reference}, which is not among the files imported",
+        file=name,
+        image=reference,
+    )
 
 
 @contextmanager
@@ -393,7 +451,9 @@ def _unpacked(source: Path, temporary: Path) -> Iterator[Path]:
         try:
             archive = zipfile.ZipFile(source)
         except (zipfile.BadZipFile, OSError) as error:
-            raise WorkbenchError(f"{source.name} cannot be read as a zip file: {error}") from None
+            raise ImportProblem(
+                "not-zip", f"{source.name} cannot be read as a zip file: {error}", file=source.name
+            ) from None
         with archive:
             entries = _checked_entries(archive, source.name)
             needed = sum(member.file_size for member, _ in entries)
@@ -418,8 +478,12 @@ def _checked_entries(archive: zipfile.ZipFile, name: str) -> list[tuple[zipfile.
     members = archive.infolist()
     files = [member for member in members if not member.is_dir()]
     if len(files) > MAX_FILES or sum(member.file_size for member in files) > MAX_UNPACKED_BYTES:
-        raise WorkbenchError(
-            f"{name} holds too much: at most {MAX_FILES} files and {MAX_UNPACKED_BYTES >> 30} GB unpacked"
+        raise ImportProblem(
+            "zip-too-large",
+            f"{name} holds too much: at most {MAX_FILES} files and {MAX_UNPACKED_BYTES >> 30} GB unpacked",
+            file=name,
+            files=MAX_FILES,
+            gigabytes=MAX_UNPACKED_BYTES >> 30,
         )
     entries = []
     file_paths: dict[tuple[str, ...], str] = {}
@@ -503,7 +567,9 @@ def _in_mets_order(mets: Path, xml: list[Path], folder: Path, report: ImportRepo
         layout_files.check_size(mets.stat().st_size, name)
         root = parse_xml(mets.read_bytes(), name).getroot()
     except WorkbenchError as error:
-        report.notes.append(f"{error}; the pages are in the order of the file names")
+        report.notes.append(
+            Note("mets-unread", f"{error}; the pages are in the order of the file names", problem=problem_note(error))
+        )
         return xml
     ns = {"m": METS}
     locations = {
@@ -534,11 +600,23 @@ def _in_mets_order(mets: Path, xml: list[Path], folder: Path, report: ImportRepo
             ordered.append(path)
     if not ordered:
         report.notes.append(
-            f"{name} lists none of the PAGE or ALTO files: the pages are in the order of the file names"
+            Note(
+                "mets-lists-none",
+                f"{name} lists none of the PAGE or ALTO files: the pages are in the order of the file names",
+                file=name,
+            )
         )
         return xml
     rest = [path for path in xml if path not in ordered]
-    report.notes += [f"{path.relative_to(folder)}: not in {name}, put after the pages it lists" for path in rest]
+    report.notes += [
+        Note(
+            "not-in-mets",
+            f"{path.relative_to(folder)}: not in {name}, put after the pages it lists",
+            file=str(path.relative_to(folder)),
+            mets=name,
+        )
+        for path in rest
+    ]
     return ordered + rest
 
 

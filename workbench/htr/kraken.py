@@ -168,9 +168,15 @@ def _recognizer(model_path: Path):
     try:
         return RecognitionTaskModel.load_model(model_path)
     except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
-        raise WorkbenchError(
+        raise NotAModel(
             f"{model_path.name} is not a kraken recognition model this version can load ({error})"
         ) from None
+
+
+class NotAModel(WorkbenchError):
+    """A model file kraken cannot load; ``code`` names the reason for an interface's own words."""
+
+    code = "not-a-model"
 
 
 def _layout(segmentation, width: int, height: int) -> Layout:

@@ -18,7 +18,14 @@ _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, 
 
 
 class InvalidXML(WorkbenchError):
-    """The bytes are not acceptable XML (malformed, or with a DOCTYPE or entities)."""
+    """The bytes are not acceptable XML (malformed, or with a DOCTYPE or entities).
+
+    ``code`` says which ("not-xml" or "doctype"), ``line`` where the parser stopped, for an
+    interface that words the message in its own language."""
+
+    def __init__(self, message: str, code: str = "not-xml", line: int | None = None):
+        super().__init__(message)
+        self.code, self.line = code, line
 
 
 def parser(**options: bool) -> etree.XMLParser:
@@ -31,12 +38,13 @@ def parse_xml(data: bytes, name: str = "document") -> etree._ElementTree:
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser(remove_blank_text=False)))
     except etree.XMLSyntaxError as error:
-        raise InvalidXML(f"{name} cannot be read as XML: {error}") from None
+        raise InvalidXML(f"{name} cannot be read as XML: {error}", "not-xml", error.lineno) from None
     docinfo = tree.docinfo
     if docinfo.internalDTD is not None or docinfo.externalDTD is not None or docinfo.doctype:
         raise InvalidXML(
             # Neutral about what the file is: PAGE and ALTO come through here as well as TEI.
             f"{name} has a DOCTYPE declaration, which the workbench refuses in any XML it reads: "
-            "entity declarations can expand without bound or read other files"
+            "entity declarations can expand without bound or read other files",
+            "doctype",
         )
     return tree

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import abort, g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
+from workbench.jobs import Job
 from workbench.model import WorkbenchError
 from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
@@ -53,3 +57,118 @@ def job(job_id: str):
 @requires("editor")
 def cancel_job(job_id: str):
     return render_template("_job.html", job=jobs().cancel(job_id, g.user.name))
+
+
+@bp.app_context_processor
+def _job_words() -> dict:
+    return {"job_outcome": job_outcome, "job_step": job_step}
+
+
+def job_step(job: Job) -> str:
+    """What a running job's worker is doing now, in the reader's language (``job.current`` in English)."""
+    step = job.step or {}
+    kind = step.get("step")
+    pages = ", ".join(step.get("pages") or [])
+    count = len(step.get("pages") or [])
+    if kind == "waiting":
+        return _("waiting for the worker to start")
+    if kind == "loading":
+        return ngettext(
+            "loading kraken, then page %(pages)s", "loading kraken, then pages %(pages)s", count, pages=pages
+        )
+    if kind == "pages":
+        return ngettext("page %(pages)s", "pages %(pages)s", count, pages=pages)
+    if kind == "saving":
+        return _("saving")
+    if kind == "cutting":
+        return _("loading kraken, cutting out the lines")
+    if kind == "epoch":
+        accuracy = step.get("accuracy")
+        return _(
+            "epoch %(epoch)s of %(epochs)s, validation accuracy %(accuracy)s",
+            epoch=step["epoch"],
+            epochs=step["epochs"],
+            accuracy="—" if accuracy is None else f"{accuracy:.1%}",
+        )
+    return ""
+
+
+def job_outcome(job: Job) -> str:
+    """A finished or failed job's outcome in the reader's language, from the job's numbers
+    and error code (``job.message`` is the same in English, for the command line)."""
+    if job.state == "failed" and job.error:
+        if job.error == "stopped":
+            return _("The worker stopped unexpectedly; the pages it finished stay saved.")
+        if job.error == "not-a-model":
+            return _(
+                "%(model)s is not a recognition model this version of kraken can load.",
+                model=job.name or Path(job.model or "").name,
+            )
+        return _("The job failed; what went wrong is in its log on the server. The pages it finished stay saved.")
+    outcome = job.outcome
+    if not outcome:
+        return ""
+    if job.kind == "train":
+        said = ngettext(
+            "Model %(model)s trained on %(num)d line.",
+            "Model %(model)s trained on %(num)d lines.",
+            outcome["lines"],
+            model=outcome["model"],
+        )
+        if "cer" in outcome:
+            said += " " + _(
+                "Held-out lines: CER %(cer)s, WER %(wer)s.",
+                cer=f"{outcome['cer']:.1%}",
+                wer=f"{outcome['wer']:.1%}",
+            )
+        return said
+    parts = []
+    if outcome["failed"]:
+        parts.append(
+            ngettext(
+                "%(num)d of %(of)d page failed: %(pages)s.",
+                "%(num)d of %(of)d pages failed: %(pages)s.",
+                len(outcome["failed"]),
+                of=outcome["of"],
+                pages=", ".join(outcome["failed"]),
+            )
+        )
+    if job.kind == "segment":
+        parts.append(
+            ngettext("%(num)d page segmented", "%(num)d pages segmented", outcome["pages"])
+            + ", "
+            + ngettext("%(num)d line.", "%(num)d lines.", outcome["lines"])
+        )
+        if outcome["adding"]:
+            parts.append(
+                ngettext(
+                    "%(num)d new line added where there were none.",
+                    "%(num)d new lines added where there were none.",
+                    outcome["added"],
+                )
+            )
+        if outcome["unmapped"]:
+            parts.append(
+                ngettext(
+                    "%(num)d transcribed line matched no new line and was kept as it was: %(lines)s.",
+                    "%(num)d transcribed lines matched no new line and were kept as they were: %(lines)s.",
+                    len(outcome["unmapped"]),
+                    lines=", ".join(outcome["unmapped"]),
+                )
+            )
+        if outcome["empty"]:
+            parts.append(
+                ngettext(
+                    "Kraken found no lines on page %(pages)s.",
+                    "Kraken found no lines on pages %(pages)s.",
+                    len(outcome["empty"]),
+                    pages=", ".join(outcome["empty"]),
+                )
+            )
+    else:
+        parts.append(
+            ngettext("%(num)d page recognised", "%(num)d pages recognised", outcome["pages"])
+            + ", "
+            + ngettext("%(num)d line filled.", "%(num)d lines filled.", outcome["filled"])
+        )
+    return " ".join(parts)

@@ -20,8 +20,9 @@ from typing import IO
 
 from flask import Request, abort, after_this_request, current_app, g, render_template, request, send_file, session
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
-from workbench.exchange import iiif, transfer
+from workbench.exchange import iiif, layout_files, transfer
 from workbench.model import WorkbenchError
 from workbench.tei.validation import InvalidDocument
 from workbench.web.auth import required_role, staff_blueprint
@@ -227,12 +228,149 @@ def import_manuscript():
         )
         return render_template("import.html", error=message), 507
     except (WorkbenchError, InvalidDocument) as error:
-        details = _without_server_paths(str(error), path, upload.filename)
-        return render_template("import.html", error=_("Nothing was imported."), details=details), 422
-    report.skipped = [_without_server_paths(item, path, upload.filename) for item in report.skipped]
-    report.notes = [_without_server_paths(item, path, upload.filename) for item in report.notes]
+        return render_template("import.html", error=_("Nothing was imported."), **_refusal(error, path, upload)), 422
     index_changed()
-    return render_template("import.html", report=report)
+    return render_template(
+        "import.html",
+        report=report,
+        skipped=[_said(item, path, upload.filename) for item in report.skipped],
+        notes=[_said(item, path, upload.filename) for item in report.notes],
+    )
+
+
+def _refusal(error: Exception, path: Path, upload) -> dict[str, object]:
+    """What the import page says of a refused import: the reason, and each file's reason when
+    none could be read; the core's English account only for what has no code (a TEI
+    document's validation problems)."""
+    if isinstance(error, transfer.NothingImported):
+        return {"reasons": [_said(item, path, upload.filename) for item in error.skipped]}
+    note = getattr(error, "note", None)
+    if isinstance(note, transfer.Note):
+        return {"reasons": [_said(note, path, upload.filename)]}
+    return {"details": _without_server_paths(str(error), path, upload.filename)}
+
+
+def _said(item: str, upload: Path, name: str) -> str:
+    """One item of an import's report in the reader's language (``transfer.Note``'s code and
+    parameters), with no folder of the server's in it."""
+    code = getattr(item, "code", None)
+    words = _NOTES.get(code) if code else None
+    if words is None:
+        # A reason without a code of its own (none is expected): the core's words.
+        return _("%(text)s (as the import reports it)", text=_without_server_paths(str(item), upload, name))
+    params = {}
+    for key, value in item.params.items():
+        if isinstance(value, transfer.Note):
+            value = _said(value, upload, name)
+        elif isinstance(value, layout_files.Place):
+            value = _place(value)
+        elif isinstance(value, list):
+            value = ", ".join(_place(v) if isinstance(v, layout_files.Place) else str(v) for v in value)
+        elif isinstance(value, str):
+            value = _without_server_paths(value, upload, name)
+        params[key] = value
+    return words(params)
+
+
+def _place(place: layout_files.Place) -> str:
+    if place.line is None:
+        return f"{place.element} {place.id}"
+    return _("%(element)s %(id)s (line %(line)d)", element=place.element, id=place.id or "—", line=place.line)
+
+
+def _text_was(params: dict) -> str:
+    return _(" (its text was: %(text)s)", text=params["text"]) if params.get("text") else ""
+
+
+def _points_had(params: dict) -> str:
+    return _("no baseline") if not params["points"] else _("a baseline of one point")
+
+
+_NOTES = {
+    # Why a file was left out, or an import refused.
+    "not-xml": lambda p: (
+        _("%(file)s cannot be read as XML (the error is near line %(line)s).", **p)
+        if p.get("line")
+        else _("%(file)s cannot be read as XML.", **p)
+    ),
+    "doctype": lambda p: _("%(file)s has a DOCTYPE declaration, which the workbench refuses in any XML it reads.", **p),
+    "unknown-format": lambda p: _(
+        "%(file)s: the XML namespace %(namespace)s of <%(element)s> is not one the workbench reads "
+        "(it reads %(formats)s).",
+        **{**p, "namespace": p["namespace"] or "—"},
+    ),
+    "no-page": lambda p: _("%(file)s has no <%(element)s> element.", **p),
+    "alto-unit": lambda p: _("%(file)s: ALTO measured in %(unit)s; the workbench reads pixel coordinates only.", **p),
+    "no-size": lambda p: _("%(file)s: the page has no valid image width and height.", **p),
+    "bad-size": lambda p: _("%(file)s: the page's image size %(width)s×%(height)s is not a size.", **p),
+    "file-too-large": lambda p: _(
+        "%(file)s: %(size)s MB of XML; the workbench reads PAGE and ALTO files of at most %(limit)s MB.", **p
+    ),
+    "too-many-text-regions": lambda p: _(
+        "%(file)s: %(count)s text regions on one page; the workbench imports at most %(limit)s.", **p
+    ),
+    "too-many-text-blocks": lambda p: _(
+        "%(file)s: %(count)s text blocks on one page; the workbench imports at most %(limit)s.", **p
+    ),
+    "too-many-lines": lambda p: _(
+        "%(file)s: %(count)s lines on one page; the workbench imports at most %(limit)s.", **p
+    ),
+    "too-many-points": lambda p: _(
+        "%(file)s: %(place)s has %(count)s points; the workbench imports polygons and baselines of at most "
+        "%(limit)s points.",
+        **p,
+    ),
+    "image-size": lambda p: _(
+        "%(file)s: its image %(image)s is %(size)s pixels, but the file's coordinates are for %(expected)s.", **p
+    ),
+    "no-image-name": lambda p: _("%(file)s names no image file.", **p),
+    "image-ambiguous": lambda p: _("%(file)s: its image %(image)s is ambiguous: %(count)s files have that name.", **p),
+    "image-missing": lambda p: _("%(file)s names the image %(image)s, which is not among the files imported.", **p),
+    "image-taken": lambda p: _("%(file)s: its image %(image)s belongs to %(taken)s already.", **p),
+    "no-xml": lambda p: _("%(file)s holds no PAGE, ALTO or TEI files (*.xml).", **p),
+    "only-mets": lambda p: _("%(file)s holds a METS file but no PAGE or ALTO files (*.xml).", **p),
+    "too-many-pages": lambda p: _(
+        "%(file)s holds %(count)s PAGE or ALTO files; one import takes at most %(limit)s pages: import the "
+        "manuscript in parts.",
+        **p,
+    ),
+    "not-zip": lambda p: _("%(file)s cannot be read as a zip file.", **p),
+    "zip-too-large": lambda p: _(
+        "%(file)s holds too much: at most %(files)s files and %(gigabytes)s GB unpacked.", **p
+    ),
+    "nothing-read": lambda p: _("No file could be read."),
+    # What was changed on the way in.
+    "in-file": lambda p: f"{p['file']}: {p['note']}",
+    "many-mets": lambda p: _("%(count)s METS files (%(files)s): the pages are in the order of the file names.", **p),
+    "mets-unread": lambda p: _("%(problem)s The pages are in the order of the file names.", **p),
+    "mets-lists-none": lambda p: _(
+        "%(file)s lists none of the PAGE or ALTO files: the pages are in the order of the file names.", **p
+    ),
+    "not-in-mets": lambda p: _("%(file)s is not in %(mets)s and was put after the pages it lists.", **p),
+    "twin": lambda p: _(
+        "%(file)s (%(format)s) was left aside: %(taken)s (%(taken_format)s) was taken for the same image %(image)s.",
+        **p,
+    ),
+    "not-text": lambda p: _("%(place)s was left out: it is not a text region.", **p),
+    "band": lambda p: _("%(place)s has no polygon; a band around its baseline was used.", **p),
+    "no-shape": lambda p: _("%(place)s was left out: it has no polygon and no baseline.", **p) + _text_was(p),
+    "off-page": lambda p: _("%(place)s was left out: it lies wholly outside the page.", **p) + _text_was(p),
+    "no-extent": lambda p: (
+        _("%(place)s was left out: it has %(had)s and its polygon has no extent.", place=p["place"], had=_points_had(p))
+        + _text_was(p)
+    ),
+    "baseline-drawn": lambda p: _(
+        "%(place)s had %(had)s; one was drawn along the middle of its polygon.", place=p["place"], had=_points_had(p)
+    ),
+    "empty-region": lambda p: _("%(place)s was left out: it has no polygon and no lines.", **p),
+    "region-box": lambda p: _("%(place)s has no polygon; the box around its lines was used.", **p),
+    "moved": lambda p: ngettext(
+        "%(num)d polygon or baseline reached past the page's edge and was moved onto it: %(places)s.",
+        "%(num)d polygons or baselines reached past the page's edge and were moved onto it: %(places)s.",
+        p["count"],
+        places=p["places"],
+    ),
+}
 
 
 def _import_iiif(manifest: str, manuscript_id: str | None):
