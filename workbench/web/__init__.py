@@ -100,6 +100,7 @@ def create_app(
     from workbench.web import (
         admin,
         auth,
+        iiif,
         jobs,
         layout,
         lines,
@@ -112,7 +113,7 @@ def create_app(
         transfers,
     )
 
-    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, admin):
+    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, iiif, admin):
         app.register_blueprint(area.bp)
     app.context_processor(rows.labels)
 
