@@ -159,6 +159,7 @@ def test_collection_lists_published_manuscripts_only(app, sample_edition):
         f"/iiif/{MS}/search?q=ръкави",
         f"/read/{MS}/export/tei",
         f"/read/{MS}/export/alto",
+        f"/read/{MS}/viewer",
         "/iiif/nothing/manifest.json",
         f"/iiif/{MS}/9/lines.json",
     ],
@@ -252,3 +253,18 @@ def test_invalid_data_is_refused_while_the_manifest_is_built(sample_edition):
     manuscript.pages[0].width = 0  # no canvas of no size
     with pytest.raises(ValueError, match="page 1 of trifonov-sample has no size"):
         iiif.manifest(manuscript, addresses(f"{BASE}/m"))
+
+
+def test_only_the_viewer_page_allows_inline_styles_and_scripts_stay_self(published):
+    viewer = published.get(f"/read/{MS}/viewer")
+    assert viewer.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in viewer.headers["Content-Security-Policy"].split(";"))
+    assert policy["style-src"] == "'self' 'unsafe-inline'"
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'self'"
+    page = viewer.get_data(as_text=True)
+    assert f'data-manifest="{BASE}/iiif/{MS}/manifest.json"' in page
+    assert 'src="/assets/mirador.min.js"' in page and "<script>" not in page
+    assert published.get("/assets/mirador.min.js").status_code == 200  # served from node_modules, not a CDN
+    other = published.get(f"/read/{MS}/").headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in other
+    assert f'href="/read/{MS}/viewer"' in published.get(f"/read/{MS}/").get_data(as_text=True)

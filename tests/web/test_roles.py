@@ -25,6 +25,7 @@ RULES: dict[str, str | None] = {
     "tiles.info": None,
     "tiles.tile": None,
     "reader.export": None,
+    "reader.viewer": None,
     "iiif.collection": None,
     "iiif.manifest": None,
     "iiif.lines": None,

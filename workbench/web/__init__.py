@@ -38,6 +38,8 @@ ASSETS = {
     "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
     # The reading room's deep zoom viewer (its own buttons are not used: no image icons to serve).
     "openseadragon.min.js": REPO / "node_modules/openseadragon/build/openseadragon/openseadragon.min.js",
+    # The IIIF viewer page (/read/<manuscript>/viewer): Mirador, one self-contained bundle.
+    "mirador.min.js": REPO / "node_modules/mirador/dist/mirador.min.js",
 }
 
 

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound
@@ -100,6 +100,19 @@ def page_image(manuscript_id: str, n: str):
 def line_image(manuscript_id: str, n: str, line_id: str):
     page = _published_manuscript(manuscript_id, n).pages[0]
     return facsimiles.line_image(edition(), manuscript_id, page, line_id, public=True)
+
+
+# Mirador (React with MUI) styles itself with <style> elements written at run time (emotion), with no
+# way to give them a nonce: this one page allows inline styles. Scripts stay 'self' (SECURITY.md).
+VIEWER_POLICY = errors.CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+
+@bp.get("/<manuscript_id>/viewer")
+def viewer(manuscript_id: str):
+    """The manuscript in Mirador, a IIIF viewer, from its manifest (the pages, zoom, the lines)."""
+    response = make_response(render_template("read_viewer.html", manuscript=_published_manuscript(manuscript_id)))
+    response.headers["Content-Security-Policy"] = VIEWER_POLICY
+    return response
 
 
 # The machine-readable edition of a published manuscript, for anyone (the IIIF manifest's
