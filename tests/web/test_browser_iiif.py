@@ -47,3 +47,32 @@ def test_mirador_shows_the_pages_zooms_and_shows_line_annotations(browser, serve
     page.wait_for_timeout(1500)
     assert any(url.endswith(f"/iiif/{MS}/2/info.json") for url in requested)
     page.screenshot(path=str(ARTIFACTS / "iiif-mirador-page2.png"))
+
+
+def test_mirador_searches_in_modern_spelling_and_lands_on_the_line(browser, server, published):  # noqa: F811
+    page = browser.new_context(locale="bg-BG", viewport={"width": 1400, "height": 900}).new_page()
+    searched: list[str] = []
+    page.on("request", lambda request: searched.append(request.url) if "/search1?" in request.url else None)
+    page.goto(f"{server}/read/{MS}/viewer")
+    page.wait_for_selector("#mirador .openseadragon-canvas canvas", timeout=30000)
+    page.locator("#mirador button[aria-label='Search']").click()
+    field = page.locator("#mirador input[id^=search-]")
+    field.fill("бели ръкави")
+    field.press("Enter")
+    result = page.locator("#mirador li", has_text="гологлавъ, по бѣли рѫкави и по халатъ,").first
+    expect(result).to_be_visible(timeout=15000)
+    assert searched and "q=" in searched[0]
+    expect(result).to_contain_text("p. 2")
+    # The hit is on page 2: the viewer goes there (by itself, to the first hit) and marks the line's box.
+    result.click()
+    expect(page.get_by_text("2 of 2")).to_be_visible(timeout=15000)
+    # Mirador's own state: the window shows page 2's canvas with the hit's annotation selected.
+    state = page.evaluate(
+        "() => { const s = window.miradorInstance.store.getState(); const w = Object.values(s.windows)[0];"
+        " return {canvas: w.canvasId, search: JSON.stringify(s.searches)}; }"
+    )
+    assert state["canvas"] == f"{server}/iiif/{MS}/canvas/2"
+    assert "#hit-1" in state["search"], state["search"]
+    page.wait_for_timeout(2000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "iiif-mirador-search.png"))

@@ -78,7 +78,10 @@ def test_manifest_follows_presentation_3_and_the_pages(published, sample_edition
     assert data["rights"] == "https://creativecommons.org/licenses/by/4.0/"
     assert data["requiredStatement"]["label"] == {"bg": ["Притежател"], "en": ["Held by"]}
     assert "Регионална библиотека „Любен Каравелов“" in data["requiredStatement"]["value"]["bg"][0]
-    assert data["service"] == [{"id": f"{BASE}/iiif/{MS}/search", "type": "SearchService2"}]
+    assert data["service"] == [
+        {"id": f"{BASE}/iiif/{MS}/search", "type": "SearchService2"},
+        {"id": f"{BASE}/iiif/{MS}/search1", "type": "SearchService1", "profile": "http://iiif.io/api/search/1/search"},
+    ]
     assert data["homepage"][0]["id"] == f"{BASE}/read/{MS}/"
 
     manuscript = sample_edition.read(MS)
@@ -157,6 +160,7 @@ def test_collection_lists_published_manuscripts_only(app, sample_edition):
         f"/iiif/{MS}/manifest.json",
         f"/iiif/{MS}/1/lines.json",
         f"/iiif/{MS}/search?q=ръкави",
+        f"/iiif/{MS}/search1?q=ръкави",
         f"/read/{MS}/export/tei",
         f"/read/{MS}/export/alto",
         f"/read/{MS}/viewer",
@@ -190,6 +194,21 @@ def test_content_search_finds_old_spelling_by_modern_words_on_its_line(published
     assert left + width <= canvas["width"] and top + height <= canvas["height"]
     assert hit["motivation"] == "supplementing"
     assert hit["body"]["value"] == "гологлавъ, по бѣли рѫкави и по халатъ,"
+
+
+def test_content_search_1_gives_the_same_hit_for_mirador(published, sample_edition):
+    manifest = published.get(f"/iiif/{MS}/manifest.json").get_json(force=True)
+    response = published.get(f"/iiif/{MS}/search1?q=бели ръкави")
+    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    answer = response.get_json(force=True)
+    assert answer["@context"] == "http://iiif.io/api/search/1/context.json"
+    assert answer["@type"] == "sc:AnnotationList" and answer["@id"].startswith(f"{BASE}/iiif/{MS}/search1?q=")
+    [hit] = answer["resources"]
+    left, top, width, height = iiif.line_box(sample_edition.read(MS, "2").pages[0].lines[1])
+    assert hit["on"] == f"{manifest['items'][1]['id']}#xywh={left},{top},{width},{height}"
+    assert hit["@type"] == "oa:Annotation"
+    assert hit["resource"] == {"@type": "cnt:ContentAsText", "chars": "гологлавъ, по бѣли рѫкави и по халатъ,"}
+    assert published.get(f"/iiif/{MS}/search1?q=*ави").status_code == 400
 
 
 def test_content_search_without_words_or_with_a_bad_query(published):
@@ -243,6 +262,7 @@ def test_invalid_data_is_refused_while_the_manifest_is_built(sample_edition):
             image_service=lambda ms, n: f"{BASE}/i/{n}",
             image=lambda ms, n: f"{BASE}/i/{n}/full",
             search=lambda ms: f"{BASE}/s",
+            search1=lambda ms: f"{BASE}/s1",
             homepage=lambda ms: f"{BASE}/h",
             exports=lambda ms: [],
         )

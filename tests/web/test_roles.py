@@ -30,6 +30,7 @@ RULES: dict[str, str | None] = {
     "iiif.manifest": None,
     "iiif.lines": None,
     "iiif.search": None,
+    "iiif.search1": None,
     "manuscripts.index": "transcriber",
     "manuscripts.manuscript": "transcriber",
     "manuscripts.uncertain_lines": "transcriber",

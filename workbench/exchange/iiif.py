@@ -25,6 +25,8 @@ from workbench.tei.text import diplomatic_text, reading_text
 
 PRESENTATION_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 SEARCH_CONTEXT = "http://iiif.io/api/search/2/context.json"
+SEARCH1_CONTEXT = "http://iiif.io/api/search/1/context.json"
+SEARCH1_PROFILE = "http://iiif.io/api/search/1/search"
 # The catalogue's own words (titles, places, libraries) are Bulgarian; the names of fields both.
 TEXT_LANGUAGE = "bg"
 # Labels of the metadata fields, in the two languages of the interface.
@@ -63,6 +65,7 @@ class Addresses:
     image_service: Callable[[str, str], str]  # manuscript id, page n → the Image API service (info.json less)
     image: Callable[[str, str], str]  # manuscript id, page n → the whole image
     search: Callable[[str], str]  # manuscript id → its Content Search 2 service
+    search1: Callable[[str], str]  # manuscript id → the same search as Content Search 1 (Mirador, UV)
     homepage: Callable[[str], str]  # manuscript id → its page in the reading room
     exports: Callable[[str], list[Export]]  # manuscript id → its TEI, PAGE and ALTO downloads
 
@@ -111,7 +114,11 @@ def manifest(manuscript: Manuscript, addresses: Addresses) -> prezi.Manifest:
             )
             for export in addresses.exports(ms)
         ],
-        service=[prezi.ServiceV3(id=addresses.search(ms), type="SearchService2")],
+        service=[
+            prezi.ServiceV3(id=addresses.search(ms), type="SearchService2"),
+            # Mirador 4 and the Universal Viewer search only through a version 1 service.
+            prezi.ServiceV3(id=addresses.search1(ms), type="SearchService1", profile=SEARCH1_PROFILE),
+        ],
         items=[_canvas(ms, page, addresses) for page in manuscript.pages],
     )
     return built
@@ -170,6 +177,28 @@ def search_answer(
     answer["@context"] = SEARCH_CONTEXT
     if next_id:
         answer["next"] = {"id": next_id, "type": "AnnotationPage"}
+    return answer
+
+
+def search1_answer(
+    manuscript_id: str, answer_id: str, hits: Iterable[SearchHit], addresses: Addresses, next_id: str | None = None
+) -> dict:
+    """The same hits as a Content Search 1 answer (an Open Annotation list; no library models it)."""
+    resources = []
+    for number, hit in enumerate(hits, start=1):
+        left, top, width, height = line_box(hit.line)
+        resources.append(
+            {
+                "@id": f"{answer_id}#hit-{number}",
+                "@type": "oa:Annotation",
+                "motivation": "sc:painting",
+                "resource": {"@type": "cnt:ContentAsText", "chars": hit.text},
+                "on": f"{addresses.canvas(manuscript_id, hit.page_n)}#xywh={left},{top},{width},{height}",
+            }
+        )
+    answer = {"@context": SEARCH1_CONTEXT, "@id": answer_id, "@type": "sc:AnnotationList", "resources": resources}
+    if next_id:
+        answer["next"] = next_id
     return answer
 
 

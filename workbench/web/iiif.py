@@ -4,7 +4,8 @@
 ``/iiif/<manuscript>/manifest.json`` is one manuscript (exchange/iiif.py builds it), its pages
 as canvases painted by the tile service of web/tiles.py, its lines as annotations, which are
 also at ``/iiif/<manuscript>/<page>/lines.json``; ``/iiif/<manuscript>/search?q=…`` answers
-a search within it from the readers' index, with the same spelling folding.
+a search within it from the readers' index, with the same spelling folding (Content Search 2;
+``search1`` gives the same hits as Content Search 1, for the viewers that know only that).
 
 Everything here is for other sites' viewers too, so every answer under /iiif/ (the tiles'
 included) carries ``Access-Control-Allow-Origin: *``; an unpublished manuscript is the
@@ -29,6 +30,7 @@ from workbench.web.state import edition, search_index
 bp = Blueprint("iiif", __name__, url_prefix="/iiif")
 PRESENTATION_TYPE = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"'
 SEARCH_TYPE = 'application/ld+json;profile="http://iiif.io/api/search/2/context.json"'
+SEARCH1_TYPE = 'application/ld+json;profile="http://iiif.io/api/search/1/context.json"'
 # A manifest changes when a line is corrected: viewers may keep it a few minutes, then ask
 # again (with its ETag: a 304 costs nothing).
 MAX_AGE = 300
@@ -73,18 +75,47 @@ def lines(manuscript_id: str, n: str):
 
 @bp.get("/<manuscript_id>/search")
 def search(manuscript_id: str):
-    if not edition().header(manuscript_id).published:
-        abort(404)
-    text = request.args.get("q", "").strip()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    """Content Search 2: an AnnotationPage of the matching lines."""
+    text, page = _search_words(manuscript_id)
     answer_id = url_for("iiif.search", manuscript_id=manuscript_id, q=text, page=page, _external=True)
-    if not text:
-        return _answer(json.dumps(iiif.search_answer(manuscript_id, answer_id, [], _addresses())), SEARCH_TYPE)
-    query = Query(text=text, manuscript_id=manuscript_id, page=page, per_page=SEARCH_HITS)
     try:
-        results = search_index().search(query)
+        hits, more = _search_hits(manuscript_id, text, page)
     except QueryError as problem:
         return _answer(json.dumps({"error": str(problem)}), "application/json", status=400)
+    following = url_for("iiif.search", manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
+    answer = iiif.search_answer(manuscript_id, answer_id, hits, _addresses(), next_id=following if more else None)
+    return _answer(json.dumps(answer, ensure_ascii=False), SEARCH_TYPE, max_age=60)
+
+
+@bp.get("/<manuscript_id>/search1")
+def search1(manuscript_id: str):
+    """The same search as Content Search 1, the version Mirador and the Universal Viewer read."""
+    text, page = _search_words(manuscript_id)
+    answer_id = url_for("iiif.search1", manuscript_id=manuscript_id, q=text, page=page, _external=True)
+    try:
+        hits, more = _search_hits(manuscript_id, text, page)
+    except QueryError as problem:
+        return _answer(json.dumps({"error": str(problem)}), "application/json", status=400)
+    following = url_for("iiif.search1", manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
+    answer = iiif.search1_answer(manuscript_id, answer_id, hits, _addresses(), next_id=following if more else None)
+    return _answer(json.dumps(answer, ensure_ascii=False), SEARCH1_TYPE, max_age=60)
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _search_words(manuscript_id: str) -> tuple[str, int]:
+    """The words searched for and the page of hits asked for; 404 unless the manuscript is published."""
+    if not edition().header(manuscript_id).published:
+        abort(404)
+    return request.args.get("q", "").strip(), max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _search_hits(manuscript_id: str, text: str, page: int) -> tuple[list[iiif.SearchHit], bool]:
+    """One page of the lines that match ``text`` (none without words), and whether more follow."""
+    if not text:
+        return [], False
+    results = search_index().search(Query(text=text, manuscript_id=manuscript_id, page=page, per_page=SEARCH_HITS))
     pages: dict[str, Manuscript] = {}
     hits = []
     for hit in results.hits:
@@ -94,16 +125,7 @@ def search(manuscript_id: str):
         line = next((line for line in pages[hit.page_n].pages[0].lines if line.id == hit.line_id), None)
         if line is not None:
             hits.append(iiif.SearchHit(hit.page_n, line, reading_text(line.text) or diplomatic_text(line.text)))
-    following = (
-        url_for("iiif.search", manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
-        if page < results.pages
-        else None
-    )
-    answer = iiif.search_answer(manuscript_id, answer_id, hits, _addresses(), next_id=following)
-    return _answer(json.dumps(answer, ensure_ascii=False), SEARCH_TYPE, max_age=60)
-
-
-# -- helpers -----------------------------------------------------------------
+    return hits, page < results.pages
 
 
 def _published_whole(manuscript_id: str) -> Manuscript:
@@ -152,6 +174,7 @@ def _addresses() -> iiif.Addresses:
         ),
         image=lambda ms, n: url_for("reader.page_image", manuscript_id=ms, n=n, _external=True),
         search=lambda ms: url_for("iiif.search", manuscript_id=ms, _external=True),
+        search1=lambda ms: url_for("iiif.search1", manuscript_id=ms, _external=True),
         homepage=lambda ms: url_for("reader.manuscript", manuscript_id=ms, _external=True),
         exports=exports,
     )
