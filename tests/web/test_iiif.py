@@ -15,6 +15,7 @@ from lxml import etree
 from tests.web.client import MS
 from workbench.exchange import iiif
 from workbench.search.indexing import Indexer
+from workbench.web import iiif as web_iiif
 
 TEI = "{http://www.tei-c.org/ns/1.0}"
 BASE = "http://localhost"
@@ -92,7 +93,9 @@ def test_manifest_follows_presentation_3_and_the_pages(published, sample_edition
         assert painting["motivation"] == "painting" and painting["target"] == canvas["id"]
         image = painting["body"]
         # Canvas, image and image service agree on the master's size.
-        info = published.get(image["service"][0]["id"].removeprefix(BASE) + "/info.json").get_json(force=True)
+        info_response = published.get(image["service"][0]["id"].removeprefix(BASE) + "/info.json")
+        assert info_response.headers["Access-Control-Allow-Origin"] == "*"  # other sites' viewers read it too
+        info = info_response.get_json(force=True)
         assert image["service"][0]["type"] == "ImageService3" and info["type"] == "ImageService3"
         assert (canvas["width"], canvas["height"]) == (image["width"], image["height"]) == (page.width, page.height)
         assert (info["width"], info["height"]) == (page.width, page.height)
@@ -219,17 +222,12 @@ def test_content_search_without_words_or_with_a_bad_query(published):
     assert published.get(f"/iiif/{MS}/search?q=нищонещо").get_json(force=True)["items"] == []
 
 
-def test_content_search_pages_its_answers(published, app):
-    import workbench.web.iiif as web_iiif
-
-    web_iiif.SEARCH_HITS, kept = 2, web_iiif.SEARCH_HITS
-    try:
-        first = published.get(f"/iiif/{MS}/search?q=и").get_json(force=True)
-        assert len(first["items"]) == 2
-        following = published.get(first["next"]["id"].removeprefix(BASE)).get_json(force=True)
-        assert following["items"] and following["items"][0]["id"] != first["items"][0]["id"]
-    finally:
-        web_iiif.SEARCH_HITS = kept
+def test_content_search_pages_its_answers(published, monkeypatch):
+    monkeypatch.setattr(web_iiif, "SEARCH_HITS", 2)
+    first = published.get(f"/iiif/{MS}/search?q=и").get_json(force=True)
+    assert len(first["items"]) == 2
+    following = published.get(first["next"]["id"].removeprefix(BASE)).get_json(force=True)
+    assert following["items"] and following["items"][0]["target"] != first["items"][0]["target"]
 
 
 def test_see_also_links_download_the_tei_page_and_alto_of_a_published_manuscript(published):
