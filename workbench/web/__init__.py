@@ -38,6 +38,8 @@ ASSETS = {
     "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
     # The reading room's deep zoom viewer (its own buttons are not used: no image icons to serve).
     "openseadragon.min.js": REPO / "node_modules/openseadragon/build/openseadragon/openseadragon.min.js",
+    # The IIIF viewer page (/read/<manuscript>/viewer): Mirador, one self-contained bundle.
+    "mirador.min.js": REPO / "node_modules/mirador/dist/mirador.min.js",
 }
 
 
@@ -100,6 +102,7 @@ def create_app(
     from workbench.web import (
         admin,
         auth,
+        iiif,
         jobs,
         layout,
         lines,
@@ -112,7 +115,7 @@ def create_app(
         transfers,
     )
 
-    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, admin):
+    for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, iiif, admin):
         app.register_blueprint(area.bp)
     app.context_processor(rows.labels)
 

@@ -9,13 +9,16 @@ is answered as if it did not exist.
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 
+from workbench.exchange import transfer
 from workbench.metadata import LICENCES
 from workbench.model import Manuscript, WorkbenchError
 from workbench.search.index import Hit, Query, QueryError, Results
@@ -97,6 +100,47 @@ def page_image(manuscript_id: str, n: str):
 def line_image(manuscript_id: str, n: str, line_id: str):
     page = _published_manuscript(manuscript_id, n).pages[0]
     return facsimiles.line_image(edition(), manuscript_id, page, line_id, public=True)
+
+
+# Mirador (React with MUI) styles itself with <style> elements written at run time (emotion), with no
+# way to give them a nonce: this one page allows inline styles. Scripts stay 'self' (SECURITY.md).
+VIEWER_POLICY = errors.CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+
+@bp.get("/<manuscript_id>/viewer")
+def viewer(manuscript_id: str):
+    """The manuscript in Mirador, a IIIF viewer, from its manifest (the pages, zoom, the lines)."""
+    response = make_response(render_template("read_viewer.html", manuscript=_published_manuscript(manuscript_id)))
+    response.headers["Content-Security-Policy"] = VIEWER_POLICY
+    return response
+
+
+# The machine-readable edition of a published manuscript, for anyone (the IIIF manifest's
+# seeAlso): its TEI, and its PAGE or ALTO files (one per page, in a zip, without the images,
+# which the IIIF image service gives). The team's comments are never in it.
+PUBLIC_EXPORTS = {"tei": ("tei",), "page": ("page",), "alto": ("alto",)}
+
+
+@bp.get("/<manuscript_id>/export/<kind>")
+def export(manuscript_id: str, kind: str):
+    if kind not in PUBLIC_EXPORTS:
+        abort(404)
+    _published_manuscript(manuscript_id)
+    if kind == "tei":
+        data = transfer.tei_export(edition(), edition().load(manuscript_id))
+        response = Response(data, content_type="application/tei+xml; charset=utf-8")
+        name = f"{manuscript_id}.xml"
+    else:
+        with tempfile.TemporaryDirectory(prefix="workbench-export-") as folder:
+            target = Path(folder) / f"{manuscript_id}-{kind}.zip"
+            transfer.export_zip(edition(), manuscript_id, target, PUBLIC_EXPORTS[kind], images=False)
+            response = Response(target.read_bytes(), content_type="application/zip")
+        name = target.name
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Access-Control-Allow-Origin"] = "*"  # harvesters and viewers on other sites
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
 
 
 @bp.get("/search")
