@@ -380,7 +380,7 @@ def test_metadata_import_and_export_in_the_browser(browser, server, sample_editi
         for path in folder.iterdir():
             packed.write(path, path.name)
     page.set_input_files("input[name=file]", str(archive))
-    page.get_by_role("button", name="Внасяне").click()
+    page.locator("form:has(input[name=file])").get_by_role("button", name="Внасяне").click()
     expect(page.locator("body")).to_contain_text("Внесени са 2 страници като forais.")
     page.get_by_role("link", name="Отвори").click()
     page.get_by_role("link", name="Страница 1").click()
