@@ -76,33 +76,26 @@ def lines(manuscript_id: str, n: str):
 @bp.get("/<manuscript_id>/search")
 def search(manuscript_id: str):
     """Content Search 2: an AnnotationPage of the matching lines."""
-    text, page = _search_words(manuscript_id)
-    answer_id = url_for("iiif.search", manuscript_id=manuscript_id, q=text, page=page, _external=True)
-    try:
-        hits, more = _search_hits(manuscript_id, text, page)
-    except QueryError as problem:
-        return _answer(json.dumps({"error": str(problem)}), "application/json", status=400)
-    following = url_for("iiif.search", manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
-    answer = presentation.search_answer(
-        manuscript_id, answer_id, hits, _addresses(), next_id=following if more else None
-    )
-    return _answer(json.dumps(answer, ensure_ascii=False), SEARCH_TYPE, max_age=60)
+    return _search(manuscript_id, "iiif.search", presentation.search_answer, SEARCH_TYPE)
 
 
 @bp.get("/<manuscript_id>/search1")
 def search1(manuscript_id: str):
     """The same search as Content Search 1, the version Mirador and the Universal Viewer read."""
+    return _search(manuscript_id, "iiif.search1", presentation.search1_answer, SEARCH1_TYPE)
+
+
+def _search(manuscript_id: str, endpoint: str, build, media_type: str):
+    """One page of hits, built by ``build`` (Search 2 or 1), with a link to the next page if there is one."""
     text, page = _search_words(manuscript_id)
-    answer_id = url_for("iiif.search1", manuscript_id=manuscript_id, q=text, page=page, _external=True)
+    answer_id = url_for(endpoint, manuscript_id=manuscript_id, q=text, page=page, _external=True)
     try:
         hits, more = _search_hits(manuscript_id, text, page)
     except QueryError as problem:
         return _answer(json.dumps({"error": str(problem)}), "application/json", status=400)
-    following = url_for("iiif.search1", manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
-    answer = presentation.search1_answer(
-        manuscript_id, answer_id, hits, _addresses(), next_id=following if more else None
-    )
-    return _answer(json.dumps(answer, ensure_ascii=False), SEARCH1_TYPE, max_age=60)
+    following = url_for(endpoint, manuscript_id=manuscript_id, q=text, page=page + 1, _external=True)
+    answer = build(manuscript_id, answer_id, hits, _addresses(), next_id=following if more else None)
+    return _answer(json.dumps(answer, ensure_ascii=False), media_type, max_age=60)
 
 
 # -- helpers -----------------------------------------------------------------
