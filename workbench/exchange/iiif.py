@@ -230,6 +230,19 @@ def parse_manifest(document: dict, name: str) -> IiifManifest:
     return manifest
 
 
+def _canvas(canvas: dict, number: int, image: dict, image_id: str | None) -> Canvas:
+    """A canvas and its image as both manifest versions give them (the image's id key differs: id, @id)."""
+    service, version = _service(image)
+    return Canvas(
+        _text(canvas.get("label")) or str(number),
+        _dimension(canvas.get("width")),
+        _dimension(canvas.get("height")),
+        image_id,
+        service,
+        version,
+    )
+
+
 def _parse_v3(document: dict) -> IiifManifest:
     canvases = []
     for number, canvas in enumerate(_list(document.get("items")), start=1):
@@ -245,17 +258,7 @@ def _parse_v3(document: dict) -> IiifManifest:
                         body = body or candidate
         if body is None:
             continue
-        service, version = _service(body)
-        canvases.append(
-            Canvas(
-                _text(canvas.get("label")) or str(number),
-                _dimension(canvas.get("width")),
-                _dimension(canvas.get("height")),
-                _string(body.get("id")),
-                service,
-                version,
-            )
-        )
+        canvases.append(_canvas(canvas, number, body, _string(body.get("id"))))
     return IiifManifest(
         3,
         _text(document.get("label")),
@@ -279,17 +282,7 @@ def _parse_v2(document: dict) -> IiifManifest:
         resource = images[0].get("resource") if images else None
         if not isinstance(resource, dict):
             continue
-        service, version = _service(resource)
-        canvases.append(
-            Canvas(
-                _text(canvas.get("label")) or str(number),
-                _dimension(canvas.get("width")),
-                _dimension(canvas.get("height")),
-                _string(resource.get("@id")),
-                service,
-                version,
-            )
-        )
+        canvases.append(_canvas(canvas, number, resource, _string(resource.get("@id"))))
     attribution = _text(document.get("attribution"))
     return IiifManifest(
         2,
