@@ -7,7 +7,7 @@ saves per second, the editor page's render time, and then checks that every
 acknowledged save is in the TEI file and in the journal (zero lost or corrupted).
 Target: p95 ≤ 50 ms for a save, ≤ 200 ms for the page (design.md §7).
 
-Run: .venv/bin/python bench/saves.py [--editors 8] [--saves 1500]
+Run: .venv/bin/python bench/saves.py [--editors 8] [--saves 1500] [--published]
 """
 
 from __future__ import annotations
@@ -109,11 +109,16 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between one editor's saves, paced run")
     parser.add_argument("--paced-saves", type=int, default=40, help="saves per editor in the paced run")
     parser.add_argument("--seconds", type=float, default=120, help="stop after this long in any case")
+    parser.add_argument(
+        "--published", action="store_true", help="publish the manuscript first: every save is then indexed for readers"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-saves-"))
     try:
         edition = prepare(tmp, args.pages, args.lines_per_page)
+        if args.published:
+            edition.set_published("big", True, "bench")
         users = Users(edition.state_dir / "users.json")
         names = [f"editor{k}" for k in range(args.editors)]
         for name in names:
@@ -121,7 +126,8 @@ def main() -> None:
         server, base = serve(tmp, args.editors)
         print(
             f"Line saves over HTTP: gunicorn (1 process, {args.editors} threads), {args.pages} pages, "
-            f"{args.pages * args.lines_per_page} lines, {args.editors} editors at once\n"
+            f"{args.pages * args.lines_per_page} lines{' (published)' if args.published else ''}, "
+            f"{args.editors} editors at once\n"
         )
         started = time.perf_counter()
         editors = [Editor(base, names[0])]  # its login opens page 1: the server reads the file

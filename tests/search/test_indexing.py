@@ -80,6 +80,50 @@ def test_a_saved_line_is_reindexed_with_its_page_only(edition, monkeypatch):
     assert indexer.catch_up() == 0  # nothing changed since
 
 
+def test_a_save_in_this_process_copies_only_its_page_for_the_index(edition, monkeypatch):
+    # A published 15,000-line manuscript is corrected for years: the indexer must not copy
+    # every page after each save (it held the manuscript's lock for ~0.1 s).
+    published_manuscript(edition, pages=5)
+    indexer = Indexer(edition)
+    assert indexer.catch_up() == 5
+    copied = []
+    read = edition.read
+    monkeypatch.setattr(edition, "read", lambda m, n=None: copied.append(n) or read(m, n))
+    line = edition.load("ms1").pages[3].lines[0]
+    transcription.save_line(edition, "ms1", line.id, "пѫть къмъ морето", transcription.line_version(line), "ivan")
+    assert indexer.catch_up() == 1
+    assert copied == ["4"]
+    assert found(indexer, "път") == ["ms1_p4_l1"]
+    assert found(indexer, "жив") == [f"ms1_p{n}_l1" for n in (1, 2, 3, 5)]  # the other pages kept
+
+
+def test_a_save_by_another_process_is_still_found_page_by_page(edition, tmp_path):
+    from workbench.edition import Edition
+
+    published_manuscript(edition, pages=3)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    other = Edition(edition.root)  # another process's view: this process's revisions cannot tell
+    line = other.load("ms1").pages[2].lines[0]
+    time.sleep(0.01)  # a distinct mtime
+    transcription.save_line(other, "ms1", line.id, "пѫть къмъ морето", transcription.line_version(line), "ivan")
+    assert indexer.catch_up() == 1  # read in full, but only the changed page replaced
+    assert found(indexer, "път") == ["ms1_p3_l1"]
+    line = edition.load("ms1").pages[0].lines[0]
+    transcription.save_line(edition, "ms1", line.id, "морето", transcription.line_version(line), "ivan")
+    assert indexer.catch_up() == 1
+    assert sorted(found(indexer, "море")) == ["ms1_p1_l1", "ms1_p3_l1"]
+
+
+def test_pages_added_or_renamed_by_a_whole_save_are_all_reconsidered(edition):
+    published_manuscript(edition, pages=2)
+    indexer = Indexer(edition)
+    indexer.catch_up()
+    edition.set_metadata("ms1", {"title": "Друго заглавие"}, "ivan")  # the title is on every record
+    assert indexer.catch_up() == 2
+    assert {hit.title for hit in indexer.index.search(Query("жив")).hits} == {"Друго заглавие"}
+
+
 def test_a_fresh_indexer_finds_the_index_up_to_date(edition):
     published_manuscript(edition)
     Indexer(edition).catch_up()
