@@ -7,20 +7,27 @@ reader's locale: a decimal comma in Bulgarian.
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict
 
 import pytest
-from lxml import html
+from lxml import etree, html
 
+from tests.builders import REPO
 from tests.web.client import MS, csrf_token
 from tests.web.test_interface import english_fragments, untranslated
 from workbench.htr import pipeline
 from workbench.htr.training import ModelRecord, ModelStore, Scores
 from workbench.jobs import Job, JobStore
 from workbench.model import WorkbenchError
+from workbench.tei import validation
+from workbench.tei.validation import InvalidDocument
+from workbench.tei.xml import TEI_NS
+from workbench.web.transfers import validation_problems
 
 
 def shown(page: str, xpath: str) -> list[str]:
@@ -200,3 +207,42 @@ def test_model_scores_and_line_certainty_take_a_decimal_comma_in_bulgarian(bulga
         edited.page("1").lines[0].cert = 0.876
     page = bulgarian.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     assert any(status.endswith("· 88%") for status in shown(page, "//span[@class='status']"))
+
+
+# -- the validator's problems ------------------------------------------------------------
+
+
+def test_a_refused_tei_import_introduces_the_validators_problems_in_bulgarian(bulgarian):
+    tei = (REPO / "tei" / f"{MS}.xml").read_text(encoding="utf-8")
+    # Two invalid attributes the schema does not allow, on lines of their own.
+    tei = tei.replace("<text", '<text\n  colour="red"', 1).replace("<body", '<body\n  size="big"', 1)
+    token = csrf_token(bulgarian, "/import")
+    response = bulgarian.post(
+        "/import",
+        data={"file": (io.BytesIO(tei.encode()), "broken-edition.xml"), "csrf_token": token, "id": "broken"},
+        content_type="multipart/form-data",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    reasons = shown(page, "//*[@id='import-error']//li")
+    assert reasons[0] == "broken-edition.xml не е валиден TEI за това издание. Валидаторът откри:"
+    problems = reasons[1:]
+    assert problems and all(re.fullmatch(r"Ред \d+: .+ \[[\w.-]+\]", problem) for problem in problems)
+    assert any("colour" in problem for problem in problems)  # the validator's own words about it
+    assert "What the import found" not in page and "is not valid TEI" not in page
+    assert untranslated(page, english_fragments()) == []
+
+
+def test_an_export_refusal_lists_the_validators_problems_after_a_bulgarian_sentence(app, sample_edition):
+    from flask import render_template
+
+    tree = etree.ElementTree(etree.fromstring((REPO / "tei" / f"{MS}.xml").read_bytes()))
+    tree.getroot().find(f"{{{TEI_NS}}}text").set("colour", "red")
+    problems = validation.check_project(tree, sample_edition.schema_dir)
+    assert problems
+    error = InvalidDocument(MS, problems * 25)  # past the 20 shown
+    with app.test_request_context("/?lang=bg"):
+        page = render_template("message.html", message="—", details=validation_problems(error))
+    said = shown(page, "//ul[@class='details']/li")
+    assert len(said) == 21 and said[-1] == f"… и още {len(problems) * 25 - 20} проблема."
+    assert all(re.fullmatch(r"(Ред \d+: )?.+ \[[\w.-]+\]", problem) for problem in said[:20])
