@@ -136,7 +136,9 @@ class JobStore:
             # The worker finds its job from the edition root alone.
             raise ValueError(f"{self.folder} is not the jobs folder of {edition.root}")
         if kind not in KINDS:
-            raise WorkbenchError(f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}")
+            raise WorkbenchError(
+                f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}", code="job-kind", kind=kind
+            )
         pages = pages.strip() if pages else None
         if kind == "train":
             manuscripts = list(manuscripts or [manuscript_id])
@@ -146,20 +148,30 @@ class JobStore:
         else:
             selected = pipeline.select_pages(edition.page_numbers(manuscript_id), pages, manuscript_id)
             if not selected:
-                raise WorkbenchError(f"{manuscript_id} has no pages yet; add page images first")
+                raise WorkbenchError(
+                    f"{manuscript_id} has no pages yet; add page images first",
+                    code="no-pages",
+                    manuscript=manuscript_id,
+                )
             total = len(selected)
         if kind == "recognize":
             if not model:
-                raise WorkbenchError("a recognize job needs a recognition model (.mlmodel or .safetensors)")
+                raise WorkbenchError(
+                    "a recognize job needs a recognition model (.mlmodel or .safetensors)", code="no-model"
+                )
             name = None if Path(model).expanduser().is_file() else str(model)
             # Resolved now: the worker runs in another folder.
             model = training.ModelStore.of(edition).resolve(model)
         elif model and kind == "segment":
-            raise WorkbenchError("a segment job takes no model; start a recognize job once segmentation is done")
+            raise WorkbenchError(
+                "a segment job takes no model; start a recognize job once segmentation is done", code="segment-model"
+            )
         if kind == "segment":
             mode = mode or "replace"
             if mode not in pipeline.MODES:
-                raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(pipeline.MODES)}")
+                raise WorkbenchError(
+                    f"unknown segmentation mode {mode!r}: use {' or '.join(pipeline.MODES)}", code="mode", mode=mode
+                )
         else:
             mode = None
         with self._locked():
@@ -167,7 +179,13 @@ class JobStore:
             if running is not None:
                 raise WorkbenchError(
                     f"job {running.id} ({running.kind}, {running.state}, started by {running.who}) is already "
-                    f"working on {manuscript_id}; wait until it ends or cancel it"
+                    f"working on {manuscript_id}; wait until it ends or cancel it",
+                    code="job-running",
+                    job=running.id,
+                    kind=running.kind,
+                    state=running.state,
+                    who=running.who,
+                    manuscript=manuscript_id,
                 )
             job = Job(
                 id=secrets.token_hex(6),
@@ -271,7 +289,7 @@ class JobStore:
                     start_new_session=True,
                 )
         except OSError as error:
-            raise WorkbenchError(f"could not start a worker process: {error}") from None
+            raise WorkbenchError(f"could not start a worker process: {error}", code="no-worker") from None
         _children[process.pid] = process
         return process.pid
 
@@ -479,13 +497,13 @@ def _check_training(
 ) -> int:
     """What training.train would refuse, refused before a worker starts; the number of epochs."""
     if not name:
-        raise WorkbenchError("a training job needs a name for the new model")
+        raise WorkbenchError("a training job needs a name for the new model", code="model-name-missing")
     training.check_name(edition, name)
     if base:
         training.ModelStore.of(edition).resolve(base)
     training.check_enough(training.split_lines([edition.load(manuscript_id) for manuscript_id in manuscripts]))
     if epochs < 1:
-        raise WorkbenchError("a training job needs at least one epoch")
+        raise WorkbenchError("a training job needs at least one epoch", code="epochs", epochs=epochs)
     return epochs
 
 

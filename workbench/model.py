@@ -21,7 +21,18 @@ MANUSCRIPT_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
 class WorkbenchError(Exception):
-    """An error the user can act on; its message is shown as it is."""
+    """An error the user can act on; its message (English) is shown as it is on the command line.
+
+    ``code``, where the raiser gives one, names the kind of error and ``params`` what it
+    names (a page, a model, a count), from which the web interface words it in the reader's
+    language. Set per instance, not on the class: dataclass subclasses (MetadataError) have
+    their own ``code`` field and must not inherit a default for it."""
+
+    def __init__(self, *args: object, code: str = "", **params: object):
+        super().__init__(*args)
+        if code:
+            self.code = code
+            self.params = params
 
 
 class NotFound(WorkbenchError):

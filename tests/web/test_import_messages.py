@@ -251,7 +251,7 @@ def test_a_finished_job_is_worded_from_its_numbers(app):
             "зареждане на kraken, после страници 1, 2": ("segment", {"step": "loading", "pages": ["1", "2"]}),
             "страница 3": ("recognize", {"step": "pages", "pages": ["3"]}),
             "записване": ("segment", {"step": "saving"}),
-            "епоха 2 от 30, точност при проверката 91.5%": (
+            "епоха 2 от 30, точност при проверката 91,5%": (
                 "train",
                 {"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915},
             ),

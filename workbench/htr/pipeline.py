@@ -67,10 +67,12 @@ def select_pages(numbers: list[str], spec: str | None, manuscript_id: str = "") 
     for part in spec.split(","):
         first, _, last = part.strip().partition("-")
         if not first.isdigit() or (last and not last.isdigit()):
-            raise WorkbenchError(f"{spec!r} is not a page list; write e.g. 3 or 1,4-6")
+            raise WorkbenchError(f"{spec!r} is not a page list; write e.g. 3 or 1,4-6", code="page-list", pages=spec)
         low, high = int(first), int(last or first)
         if low > high:
-            raise WorkbenchError(f"{part.strip()!r} is not a page range: it ends before it starts")
+            raise WorkbenchError(
+                f"{part.strip()!r} is not a page range: it ends before it starts", code="page-range", pages=part.strip()
+            )
         inside = numbered[bisect_left(numbered, low) : bisect_right(numbered, high)]
         expected = low
         for number in inside:
@@ -78,7 +80,9 @@ def select_pages(numbers: list[str], spec: str | None, manuscript_id: str = "") 
                 break
             expected += 1
         if expected <= high:
-            raise WorkbenchError(f"{owner} has no page {expected}")
+            raise WorkbenchError(
+                f"{owner} has no page {expected}", code="no-page", manuscript=manuscript_id, page=expected
+            )
         wanted += [str(number) for number in inside]
     return list(dict.fromkeys(wanted))
 

@@ -130,7 +130,7 @@ class ModelStore:
     def get(self, name: str) -> ModelRecord:
         if not MODEL_NAME.fullmatch(name) or not (self.folder / name / "model.json").is_file():
             known = ", ".join(record.name for record in self.list()) or "none yet"
-            raise WorkbenchError(f"no trained model {name!r} (models: {known})")
+            raise WorkbenchError(f"no trained model {name!r} (models: {known})", code="no-such-model", model=name)
         return self._read(name)
 
     def weights(self, name: str) -> Path:
@@ -143,7 +143,7 @@ class ModelStore:
         if path.is_file():
             return path.resolve()
         if "/" in str(name_or_path) or path.suffix in (".mlmodel", ".safetensors"):
-            raise WorkbenchError(f"{path}: no such model file")
+            raise WorkbenchError(f"{path}: no such model file", code="no-model-file", model=path.name)
         return self.weights(str(name_or_path))
 
     def default(self, manuscript_id: str) -> str | None:
@@ -239,9 +239,15 @@ def train(
 def check_name(edition: Edition, name: str) -> None:
     """Refuse a model name that is not usable as a folder name, or is taken."""
     if not MODEL_NAME.fullmatch(name):
-        raise WorkbenchError(f"{name!r} is not a usable model name: letters, digits, '.', '-', '_' (at most 64)")
+        raise WorkbenchError(
+            f"{name!r} is not a usable model name: letters, digits, '.', '-', '_' (at most 64)",
+            code="model-name",
+            model=name,
+        )
     if (ModelStore.of(edition).folder / name).exists():
-        raise WorkbenchError(f"a model named {name!r} exists already; choose another name")
+        raise WorkbenchError(
+            f"a model named {name!r} exists already; choose another name", code="model-name-taken", model=name
+        )
 
 
 def check_enough(split: Split) -> None:
@@ -249,7 +255,11 @@ def check_enough(split: Split) -> None:
         raise WorkbenchError(
             f"too few corrected or verified lines to train on: {len(split.training)} for training and "
             f"{len(split.validation)} for validation (at least {MIN_TRAINING_LINES} and 1); "
-            "correct or verify more lines first"
+            "correct or verify more lines first",
+            code="too-few-lines",
+            training=len(split.training),
+            validation=len(split.validation),
+            minimum=MIN_TRAINING_LINES,
         )
 
 

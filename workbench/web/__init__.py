@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 
 from flask import Flask, request, send_from_directory, session
-from flask_babel import Babel
+from flask_babel import Babel, format_decimal
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workbench.edition import Edition
@@ -128,7 +128,8 @@ def create_app(
 
     @app.context_processor
     def language():
-        return {"language": _locale(), "languages": LANGUAGES}
+        # Numbers with decimals in the reader's locale (a decimal comma in Bulgarian).
+        return {"language": _locale(), "languages": LANGUAGES, "format_decimal": format_decimal}
 
     return app
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import abort, g, render_template, request
+from flask_babel import format_decimal, format_percent, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from workbench.jobs import Job
-from workbench.model import WorkbenchError
+from workbench.model import NotFound, WorkbenchError
 from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
 from workbench.web.state import edition, jobs, models
@@ -40,8 +40,10 @@ def start_job(manuscript_id: str):
             model=model,
             mode=request.form.get("mode") if kind == "segment" else None,
         )
+    except NotFound:
+        raise  # the site's one "not found" page (the core's message names server paths)
     except WorkbenchError as error:
-        return render_template("_job.html", error=str(error)), 422
+        return render_template("_job.html", error=job_refusal(error)), 422
     return render_template("_job.html", job=job)
 
 
@@ -61,7 +63,12 @@ def cancel_job(job_id: str):
 
 @bp.app_context_processor
 def _job_words() -> dict:
-    return {"job_outcome": job_outcome, "job_step": job_step}
+    return {"job_outcome": job_outcome, "job_step": job_step, "percent": percent}
+
+
+def percent(share: float, decimals: int = 1) -> str:
+    """A share (0.915) as a percentage in the reader's locale: 91.5% in English, 91,5% in Bulgarian."""
+    return format_percent(share, "#,##0" + ("." + "0" * decimals if decimals else "") + "%")
 
 
 def job_step(job: Job) -> str:
@@ -88,9 +95,61 @@ def job_step(job: Job) -> str:
             "epoch %(epoch)s of %(epochs)s, validation accuracy %(accuracy)s",
             epoch=step["epoch"],
             epochs=step["epochs"],
-            accuracy="—" if accuracy is None else f"{accuracy:.1%}",
+            accuracy="—" if accuracy is None else percent(accuracy),
         )
     return ""
+
+
+def job_refusal(error: WorkbenchError) -> str:
+    """Why a job was not started, in the reader's language, from the error's code and params
+    (``str(error)`` is the same in English, for the command line)."""
+    params = getattr(error, "params", {})
+    code = getattr(error, "code", "")
+    if code == "job-running":
+        running = {
+            "segment": _(
+                "A segmentation job started by %(who)s is already working on %(manuscript)s: "
+                "wait until it ends or cancel it."
+            ),
+            "recognize": _(
+                "A recognition job started by %(who)s is already working on %(manuscript)s: "
+                "wait until it ends or cancel it."
+            ),
+            # One training job at a time, whatever its manuscripts: each takes every core.
+            "train": _(
+                "A training job started by %(who)s is running, and models are trained one at a time: "
+                "wait until it ends or cancel it."
+            ),
+        }
+        return running.get(params["kind"], running["segment"]) % params
+    if code == "too-few-lines":
+        return _(
+            "Too few corrected or verified lines to train on: %(training)s for training and %(validation)s "
+            "for checking (at least %(minimum)s and 1). Correct or verify more lines first.",
+            training=format_decimal(params["training"]),
+            validation=format_decimal(params["validation"]),
+            minimum=format_decimal(params["minimum"]),
+        )
+    messages = {
+        "page-list": _("“%(pages)s” is not a page list: write e.g. 3 or 1,4-6."),
+        "page-range": _("“%(pages)s” is not a page range: it ends before it starts."),
+        "no-page": _("Manuscript %(manuscript)s has no page %(page)s."),
+        "no-pages": _("%(manuscript)s has no pages yet: add page images first."),
+        "no-model": _("Recognition needs a model: train one, or ask the administrator to configure one."),
+        "no-such-model": _("There is no trained model %(model)s."),
+        "no-model-file": _("The model file %(model)s is not on the server: ask the administrator."),
+        "mode": _("Choose one of the segmentation modes offered."),
+        "model-name-missing": _("Give the new model a name."),
+        "model-name": _("“%(model)s” cannot be a model's name: use letters, digits, “.”, “-” and “_” (at most 64)."),
+        "model-name-taken": _("A model named %(model)s exists already: choose another name."),
+        "epochs": _("Training needs at least one epoch."),
+        "no-worker": _("The server could not start the job. Try again; if it happens again, tell the administrator."),
+    }
+    if code in messages:
+        return messages[code] % params
+    # A refusal without a code of its own (none is known to reach here): said in general
+    # terms rather than in the core's English.
+    return _("This job cannot be started.")
 
 
 def job_outcome(job: Job) -> str:
@@ -118,8 +177,8 @@ def job_outcome(job: Job) -> str:
         if "cer" in outcome:
             said += " " + _(
                 "Held-out lines: CER %(cer)s, WER %(wer)s.",
-                cer=f"{outcome['cer']:.1%}",
-                wer=f"{outcome['wer']:.1%}",
+                cer=percent(outcome["cer"]),
+                wer=percent(outcome["wer"]),
             )
         return said
     parts = []

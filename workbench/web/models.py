@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import current_app, g, render_template, request
 from flask_babel import gettext as _
 
-from workbench.model import WorkbenchError
+from workbench.model import NotFound, WorkbenchError
 from workbench.web.auth import staff_blueprint
 from workbench.web.state import edition, jobs, models
 
@@ -49,8 +49,12 @@ def train():
         )
     except ValueError:
         return render_template("_job.html", error=_("The number of epochs must be a whole number.")), 422
+    except NotFound:
+        raise  # the site's one "not found" page (the core's message names server paths)
     except WorkbenchError as error:
-        return render_template("_job.html", error=str(error)), 422
+        from workbench.web.jobs import job_refusal  # here: web.jobs imports this module
+
+        return render_template("_job.html", error=job_refusal(error)), 422
     return render_template("_job.html", job=job)
 
 

@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from workbench.exchange import iiif, layout_files, transfer
-from workbench.model import WorkbenchError
+from workbench.model import NotFound, WorkbenchError
 from workbench.tei.validation import InvalidDocument
 from workbench.web.auth import required_role, staff_blueprint
 from workbench.web.state import edition, index_changed, users
@@ -175,10 +175,16 @@ def export(manuscript_id: str, kind: str):
             target = folder / f"{manuscript_id}{suffix}"
             path = transfer.export_zip(edition(), manuscript_id, target, formats, notes, images=images)
     except InvalidDocument as error:
-        message = _("The export was refused because the document is not valid:") + f"\n{error}"
-        return render_template("message.html", message=message), 422
+        message = _("The export was refused because the document is not valid:")
+        return render_template("message.html", message=message, details=validation_problems(error)), 422
+    except NotFound:
+        raise  # the site's one "not found" page (the core's message names server paths)
     except WorkbenchError as error:
-        return render_template("message.html", message=str(error)), 404
+        # The manuscript's files could not be read or written: nothing a reader can act on
+        # from the message, which names the server's files; the log keeps it.
+        current_app.logger.warning("export of %s failed: %s", manuscript_id, error)
+        message = _("The export could not be made. Try again; if it happens again, tell the administrator.")
+        return render_template("message.html", message=message), 500
     return send_file(path, as_attachment=True, download_name=f"{manuscript_id}{suffix}")
 
 
@@ -242,12 +248,33 @@ def _refusal(error: Exception, path: Path, upload) -> dict[str, object]:
     """What the import page says of a refused import: the reason, and each file's reason when
     none could be read; the core's English account only for what has no code (a TEI
     document's validation problems)."""
+    if isinstance(error, InvalidDocument):
+        intro = _("%(file)s is not valid TEI for this edition. The validator found:", file=Path(upload.filename).name)
+        return {"reasons": [intro, *validation_problems(error)]}
     if isinstance(error, transfer.NothingImported):
         return {"reasons": [_said(item, path, upload.filename) for item in error.skipped]}
     note = getattr(error, "note", None)
     if isinstance(note, transfer.Note):
         return {"reasons": [_said(note, path, upload.filename)]}
     return {"details": _without_server_paths(str(error), path, upload.filename)}
+
+
+def validation_problems(error: InvalidDocument, most: int = 20) -> list[str]:
+    """Each of the validator's problems with a document, introduced with its line in the
+    reader's language.
+
+    The problem itself stays as the validator wrote it (lxml's RELAX NG and Schematron
+    messages, or jing's), in English: it names elements, attributes and schema rules in the
+    schema's own terms, comes with no code to word it from, and is what an encoder compares
+    with the schema and searches for; a paraphrase would lose exactly that."""
+    said = []
+    for problem in error.problems[:most]:
+        detail = f"{problem.message} [{problem.check}]"
+        said.append(_("Line %(line)s: %(problem)s", line=problem.line, problem=detail) if problem.line else detail)
+    if len(error.problems) > most:
+        left = len(error.problems) - most
+        said.append(ngettext("… and %(num)d more problem.", "… and %(num)d more problems.", left))
+    return said
 
 
 def _said(item: str, upload: Path, name: str) -> str:

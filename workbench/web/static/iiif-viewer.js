@@ -4,8 +4,14 @@
 document.addEventListener("DOMContentLoaded", () => {
   const element = document.getElementById("mirador");
   if (!element || !window.Mirador) return;
+  // Mirador's own words in the page's language (Mirador 4 ships Bulgarian and English), with
+  // the catalogue's words where Mirador's are missing (read_viewer.html).
+  const language = document.documentElement.lang === "bg" ? "bg" : "en";
+  const words = document.getElementById("mirador-words");
   window.miradorInstance = window.Mirador.viewer({
     id: "mirador",
+    language,
+    translations: words ? { [language]: JSON.parse(words.textContent) } : {},
     window: { allowClose: false, allowMaximize: false, sideBarOpen: true, defaultSideBarPanel: "annotations", panels: { search: true, annotations: true } },
     // The lines are "supplementing" annotations (a transcription), which Mirador hides unless told.
     annotations: {
