@@ -86,13 +86,13 @@ class Users:
 
     def add(self, name: str, role: Role, password: str, who: str | None = None) -> User:
         if not USER_NAME.fullmatch(name):
-            raise WorkbenchError(f"{name!r} is not a valid user name: letters, digits, '.', '-', '_'")
+            raise WorkbenchError(f"{name!r} is not a valid user name: letters, digits, '.', '-', '_'", code="user-name")
         _check_role(role)
         _check_password(password)
         with self._locked():
             users = self.all()
             if any(user.name == name for user in users):
-                raise WorkbenchError(f"user {name!r} exists already")
+                raise WorkbenchError(f"user {name!r} exists already", code="user-exists", name=name)
             user = User(name, role, generate_password_hash(password))
             self._write([*users, user])
         self._journal(who, "add", name, role=role)
@@ -162,7 +162,7 @@ class Users:
             users = self.all()
             user = next((user for user in users if user.name == name), None)
             if user is None:
-                raise WorkbenchError(f"no user {name!r}")
+                raise WorkbenchError(f"no user {name!r}", code="no-user", name=name)
             admins_before = sum(user.active_admin for user in users)
             change(user)
             if admins_before and not any(user.active_admin for user in users):
@@ -195,9 +195,11 @@ class Users:
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise WorkbenchError(f"role must be one of {', '.join(ROLES)}")
+        raise WorkbenchError(f"role must be one of {', '.join(ROLES)}", code="role")
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise WorkbenchError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise WorkbenchError(
+            f"the password must have at least {MIN_PASSWORD} characters", code="password", minimum=MIN_PASSWORD
+        )

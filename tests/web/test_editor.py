@@ -351,13 +351,13 @@ def stored_model(edition, name="letters-1"):
 def test_the_models_page_lists_models_and_refuses_training_without_lines(editor, sample_edition):
     stored_model(sample_edition)
     page = editor.get("/models/", headers={"Accept-Language": "bg"}).get_data(as_text=True)
-    assert 'id="model-letters-1"' in page and "7.1 %" in page and "240" in page
+    assert 'id="model-letters-1"' in page and "7,1%" in page and "240" in page
     response = editor.post("/models/train", data={"name": "new"}, headers={"X-CSRFToken": editor.token})
     assert response.status_code == 422 and "Изберете поне един ръкопис" in response.get_data(as_text=True)
     response = editor.post(
         "/models/train", data={"name": "letters-1", "manuscripts": MS}, headers={"X-CSRFToken": editor.token}
     )
-    assert response.status_code == 422 and "exists already" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Вече има модел с името" in response.get_data(as_text=True)
     # The sample's verified lines are enough to start: a training job with a cancel button, cancelled.
     response = editor.post(
         "/models/train", data={"name": "new", "manuscripts": MS, "epochs": "40"}, headers={"X-CSRFToken": editor.token}
@@ -380,7 +380,7 @@ def test_a_default_model_per_manuscript_is_offered_for_recognition(editor, sampl
     assert response.status_code == 303
     assert ModelStore.of(sample_edition).default(MS) == "letters-1"
     page = editor.get(f"/m/{MS}/").get_data(as_text=True)
-    assert '<option value="letters-1" selected>letters-1 (CER 7.1 %)</option>' in page
+    assert '<option value="letters-1" selected>letters-1 (CER 7,1%)</option>' in page
     response = editor.post(f"/m/{MS}/default-model", data={"model": "nothing", "csrf_token": token})
     assert response.status_code == 404 and ModelStore.of(sample_edition).default(MS) == "letters-1"
     # A path typed into the form is never loaded as a model.
@@ -502,4 +502,4 @@ def test_resegmentation_mode_is_checked_before_a_job_starts(editor, sample_editi
         headers={"X-CSRFToken": editor.token, "HX-Request": "true"},
     )
     assert response.status_code == 422
-    assert "unknown segmentation mode" in response.get_data(as_text=True)
+    assert "Изберете един от предложените начини на сегментиране." in response.get_data(as_text=True)

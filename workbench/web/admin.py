@@ -133,7 +133,7 @@ def _applied(change, name: str | None = None) -> bool:
         if name is not None and users().get(name) is None:
             flash(_("There is no account %(name)s.", name=name))
         else:
-            flash(str(error))
+            flash(_account_refusal(error))
         return False
     if name == g.user.name:
         account = users().get(name)
@@ -208,3 +208,19 @@ def start_verification():
     else:
         flash(_("The check has started; its result appears here when it ends (reload the page)."))
     return redirect(url_for("admin.verification"))
+
+
+def _account_refusal(error: WorkbenchError) -> str:
+    """Why an account change was refused, in the admin's language (users.py says it in English)."""
+    params = getattr(error, "params", {})
+    messages = {
+        "user-name": lambda: _(
+            "A name has letters, digits, '.', '-' and '_' (up to 64), and starts with a letter or digit."
+        ),
+        "user-exists": lambda: _("There is an account %(name)s already.", **params),
+        "no-user": lambda: _("There is no account %(name)s.", **params),
+        "role": lambda: _("Choose a role."),
+        "password": lambda: _("The password must have at least %(minimum)s characters.", **params),
+    }
+    wording = messages.get(getattr(error, "code", ""))
+    return wording() if wording else _("The account was not changed.")

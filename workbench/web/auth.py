@@ -23,6 +23,7 @@ unlock``) by renewing its key (``User.unlocks``), which works from another proce
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
@@ -48,6 +49,8 @@ from workbench.model import NotFound, WorkbenchError
 from workbench.users import Role, User
 from workbench.web import errors
 from workbench.web.state import limiter, users
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 ACCOUNT_LIMIT_SCOPE = "login-account"
@@ -116,7 +119,10 @@ def staff_blueprint(name: str, import_name: str, role: Role = "transcriber", **o
     def workbench_error(error: WorkbenchError):
         if isinstance(error, NotFound):
             return errors.error_response(NotFoundHere())  # the one "not found" page: no paths named
-        return render_template("message.html", message=str(error)), 404
+        # A refusal no view words itself: the reason stays in the log (in English, for the
+        # admin); the page says, in the reader's language, that nothing was done.
+        log.warning("refused %s: %s", request.path, error)
+        return render_template("message.html", message=_("The workbench could not do this: nothing was changed.")), 422
 
     return blueprint
 

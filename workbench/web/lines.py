@@ -9,20 +9,25 @@ two uses, as in the htmx book's contact app).
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 
 from flask import abort, current_app, g, render_template, request
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from workbench import transcription
 from workbench.model import STATUSES, WorkbenchError
 from workbench.tei import shorthand
+from workbench.tei.validation import InvalidDocument
 from workbench.web import facsimiles
 from workbench.web.auth import staff_blueprint
 from workbench.web.markup import line_html
 from workbench.web.models import default_model
 from workbench.web.rows import line_row, lines_context, page_regions, shorthand_message, shorthand_of
 from workbench.web.state import edition, index_changed, jobs, models, reviews
+
+log = logging.getLogger(__name__)
 
 bp = staff_blueprint("lines", __name__)
 
@@ -87,8 +92,25 @@ def save_line(manuscript_id: str, line_id: str):
     except transcription.Conflict as conflict:
         row = line_row(manuscript_id, page, conflict.current, typed=typed, conflict=conflict, tools=tools)
         return render_template("_line.html", row=row), 409
-    except WorkbenchError as error:
-        row = line_row(manuscript_id, page, line, typed=typed, error=str(error), tools=tools)
+    except InvalidDocument as error:
+        # The schema refused the line (the shorthand checks passed): say so, and name the
+        # schema's first complaint as the validator wrote it, for the encoder to look up.
+        message = _(
+            "Not saved: the line would make the TEI invalid (%(problem)s).",
+            problem=error.problems[0].message if error.problems else "?",
+        )
+        row = line_row(manuscript_id, page, line, typed=typed, error=message, tools=tools)
+        return render_template("_line.html", row=row), 422
+    except WorkbenchError:
+        log.exception("saving line %s of %s", line_id, manuscript_id)
+        row = line_row(
+            manuscript_id,
+            page,
+            line,
+            typed=typed,
+            error=_("Not saved: the workbench could not save this line; your text is kept here."),
+            tools=tools,
+        )
         return render_template("_line.html", row=row), 422
     index_changed()
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from workbench import metadata
-from workbench.model import STATUSES
+from workbench.model import STATUSES, WorkbenchError
 from workbench.transcription import page_number
 from workbench.web.auth import requires, staff_blueprint
 from workbench.web.models import default_model
@@ -120,7 +120,10 @@ def _metadata_message(error: metadata.MetadataError) -> str:
 @requires("editor")
 def set_default_model(manuscript_id: str):
     edition().require(manuscript_id)
-    models().set_default(manuscript_id, request.form.get("model") or None)
+    try:
+        models().set_default(manuscript_id, request.form.get("model") or None)
+    except WorkbenchError:
+        abort(404)  # no such trained model (the form offers only those there are)
     flash(_("Default model saved."))
     return redirect(url_for("manuscripts.manuscript", manuscript_id=manuscript_id), 303)
 
