@@ -46,8 +46,8 @@ serve: setup
 	$(BIN)/workbench serve
 
 lint: setup
-	$(BIN)/ruff check workbench tests bench schemas
-	$(BIN)/ruff format --check workbench tests bench schemas
+	$(BIN)/ruff check workbench tests bench schemas setup.py
+	$(BIN)/ruff format --check workbench tests bench schemas setup.py
 
 test: setup system-packages lint
 	$(BIN)/python -m pytest
