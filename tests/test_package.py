@@ -39,7 +39,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
-def run(bin_dir: Path, cwd: Path, *args: str | Path, input: str | None = None) -> str:
+def run(cwd: Path, *args: str | Path, input: str | None = None) -> str:
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WORKBENCH_EDITION")}
     done = subprocess.run([*args], cwd=cwd, env=environment, input=input, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -48,30 +48,23 @@ def run(bin_dir: Path, cwd: Path, *args: str | Path, input: str | None = None) -
 
 def test_the_installed_workbench_serves_and_validates_outside_the_checkout(installed: Path, tmp_path: Path):
     assert REPO not in tmp_path.parents
-    image = tmp_path / "001.png"
-    run(
-        installed,
+    workbench = installed / "workbench"
+    made = run(
         tmp_path,
-        installed / "python",
-        "-c",
-        f"from PIL import Image; Image.new('L', (800, 1000), 230).save({str(image)!r})",
-    )
-    run(
-        installed,
-        tmp_path,
-        installed / "workbench",
-        "--edition",
+        workbench,
+        "init",
         "edition",
-        "new-manuscript",
-        "ms1",
-        "--title",
-        "Писмо",
+        "--admin",
+        "maria",
+        "--password-stdin",
+        input="correct horse battery\n",
     )
-    run(installed, tmp_path, installed / "workbench", "--edition", "edition", "add-pages", "ms1", image)
-    validated = run(
-        installed, tmp_path, installed / "workbench", "--edition", "edition", "validate", "ms1", "--no-tei-all"
-    )
-    assert "tei/ms1.xml: valid (workbench schema)" in validated
+    assert "admin maria added" in made and (tmp_path / "edition/workbench.toml").is_file()
+    refused = subprocess.run([workbench, "init", "edition"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 1 and "is not empty" in refused.stderr
+    run(tmp_path, workbench, "sample", "sample")
+    validated = run(tmp_path, workbench, "--edition", "sample", "validate", "--no-tei-all")
+    assert "tei/trifonov-sample.xml: valid (workbench schema)" in validated
 
     probe = textwrap.dedent(
         """
@@ -80,8 +73,9 @@ def test_the_installed_workbench_serves_and_validates_outside_the_checkout(insta
         from workbench.tei import validation
         from workbench.web import create_app
 
-        client = create_app("edition", {"TESTING": True, "SESSION_COOKIE_SECURE": False}).test_client()
-        pages = {path: client.get(path) for path in ("/login", "/login?lang=en", "/assets/htmx.min.js", "/assets/mirador.min.js", "/assets/style.css")}
+        client = create_app("sample", {"TESTING": True, "SESSION_COOKIE_SECURE": False}).test_client()
+        paths = ("/login", "/login?lang=en", "/assets/htmx.min.js", "/assets/mirador.min.js", "/assets/style.css", "/read/trifonov-sample/1/")
+        pages = {path: client.get(path) for path in paths}
         print(json.dumps({
             "package": workbench.__file__,
             "schemas": str(validation.SCHEMA_DIR),
@@ -89,7 +83,7 @@ def test_the_installed_workbench_serves_and_validates_outside_the_checkout(insta
         }))
         """
     )
-    seen = json.loads(run(installed, tmp_path, installed / "python", "-c", probe).splitlines()[-1])
+    seen = json.loads(run(tmp_path, installed / "python", "-c", probe).splitlines()[-1])
     venv = installed.parent
     assert Path(seen["package"]).is_relative_to(venv) and not Path(seen["package"]).is_relative_to(REPO)
     assert Path(seen["schemas"]).is_relative_to(venv) and (Path(seen["schemas"]) / "tei_all.rng").is_file()
@@ -100,3 +94,4 @@ def test_the_installed_workbench_serves_and_validates_outside_the_checkout(insta
     htmx = (REPO / "node_modules/htmx.org/dist/htmx.min.js").read_text(encoding="utf-8")
     assert pages["/assets/htmx.min.js"][1] == htmx
     assert "/assets/htmx.min.js" in pages["/login"][1]
+    assert "Живъ е той, живъ е!" in pages["/read/trifonov-sample/1/"][1]  # the sample, published for readers

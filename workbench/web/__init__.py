@@ -64,6 +64,8 @@ def create_app(
         BEHIND_PROXY=behind_proxy,
         MAX_CONTENT_LENGTH=4 * 1024**3,  # an imported zip of page scans can be large; transfer.py checks it
         PALETTE=settings.get("editor", {}).get("palette", DEFAULT_PALETTE),
+        # The model of manuscripts without a default of their own (web/models.py).
+        RECOGNITION_MODEL=settings.get("recognition", {}).get("model"),
     )
     if test_config:
         app.config.update(test_config)
