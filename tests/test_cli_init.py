@@ -4,9 +4,12 @@ sample PATH` makes the bundled sample edition there. Neither touches a folder th
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from tests.builders import REPO
@@ -100,3 +103,32 @@ def test_sample_makes_the_bundled_sample_edition(tmp_path: Path):
     assert validated.exit_code == 0 and "valid (workbench schema)" in validated.output
     status = invoke("--edition", root, "status")
     assert "trifonov-sample" in status.output and "pages: 2" in status.output
+
+
+def _git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.slow  # segments the sample's two pages with kraken
+def test_make_sample_leaves_the_checkout_as_it_was(tmp_path: Path):
+    """The Makefile's `sample` recipe, its workbench commands run as written (on an edition in a
+    temporary folder instead of build/), in the checkout: git sees no change."""
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^sample:.*\n((?:\t.*\n)+)", makefile, flags=re.M).group(1)
+    commands = [line.strip() for line in recipe.splitlines() if line.strip().startswith("$(BIN)/workbench")]
+    assert len(commands) == 4 and "segment" in commands[0]
+    creating = re.search(r"^\$\(SAMPLE_EDITION\)/workbench.toml:.*\n\t(.*)\n", makefile, flags=re.M).group(1)
+    edition = tmp_path / "sample-edition"
+    before = _git_status()
+    for command in [creating, *commands]:
+        shell = command.replace("$(BIN)/workbench", f"{sys.executable} -m workbench")
+        shell = shell.replace("$(SAMPLE_EDITION)", str(edition))
+        done = subprocess.run(shell, shell=True, cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{shell}\n{done.stdout}{done.stderr}"
+    assert "1 line(s)" in done.stdout and "[рѫкави]" in done.stdout  # the search found the sample's line
+    assert _git_status() == before
+    segmented = (edition / "tei/trifonov-sample.xml").read_text(encoding="utf-8")
+    committed = (REPO / "tei/trifonov-sample.xml").read_text(encoding="utf-8")
+    assert segmented.count("<change ") == committed.count("<change ") + 1  # the copy was segmented, not the checkout
