@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flask import Flask, request, send_from_directory, session
 from flask_babel import Babel
+from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workbench import packaged
@@ -88,6 +89,7 @@ def create_app(
         app.extensions["tei_all"] = validation.warm_tei_all(edition.schema_dir)
 
     csrf.init_app(app)
+    Htmx(app)  # request.htmx: whether htmx made the request, and what it says of it
     limiter.init_app(app)
     errors.init_app(app)
     Babel(app, locale_selector=_locale)
