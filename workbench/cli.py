@@ -132,6 +132,48 @@ def _metadata_options(command: Callable) -> Callable:
     return command
 
 
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--admin", "admin_name", help="The first admin account's name (asked for when not given).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the admin's password from the first line of stdin (for scripts)."
+)
+@pass_context
+def init(context: Context, path: Path, admin_name: str | None, password_stdin: bool) -> None:
+    """Make an empty edition in PATH, a new or empty folder, with its first admin account."""
+    from workbench.edition import check_new_edition_folder, new_edition
+    from workbench.users import Users, check_account
+
+    check_new_edition_folder(path)  # before the prompts
+    name = admin_name or click.prompt("Name of the first admin account")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"Password of {name}", hide_input=True, confirmation_prompt=True)
+    check_account(name, password)  # before anything is made: a refused password leaves no half edition
+    edition = new_edition(path)
+    Users.of(edition).add(name, "admin", password, who=context.user)
+    click.echo(f"Made an empty edition in {edition.root}: tei/, facsimiles/, .workbench/, workbench.toml (settings)")
+    click.echo(
+        f"admin {name} added. Next: workbench --edition {path} import FOLDER, then workbench --edition {path} serve"
+    )
+
+
+@cli.command("sample")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def sample_command(path: Path) -> None:
+    """Make the bundled sample edition (rendered pages in the old orthography) in PATH, a new or empty folder."""
+    from workbench.edition import new_edition
+    from workbench.sample import copy_sample_edition
+
+    edition = new_edition(path)
+    manuscript_id = copy_sample_edition(edition)
+    click.echo(
+        f"Made the sample edition in {edition.root}: {edition.tei_path(manuscript_id).relative_to(edition.root)}"
+    )
+    click.echo(f"Next: workbench --edition {path} user add NAME --role admin, then workbench --edition {path} serve")
+
+
 @cli.command("new-manuscript")
 @click.argument("manuscript_id")
 @_metadata_options

@@ -709,3 +709,53 @@ def _write_checksums(folder: Path, checksums: dict[str, str]) -> None:
     # The format of sha256sum, so `sha256sum -c SHA256SUMS` checks the images.
     rows = "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
     write_atomically(folder / CHECKSUMS, rows.encode("utf-8"))
+
+
+# The settings file `workbench init` writes: every setting the workbench reads from an
+# edition's workbench.toml, commented out (the defaults apply until one is set).
+SETTINGS_TEMPLATE = """\
+# Settings of this edition, all optional: remove the "# " before a table's name and
+# before a setting to set it. Changes apply when `workbench serve` starts again.
+
+# [editor]
+# # The editor's palette of letters and marks, in order.
+# palette = ["ѣ", "ѫ", "ѭ", "ѧ", "і", "ы", "ѳ", "ѵ", "ъ", "ь", "\\u0301", "\\u0300", "\\u0483"]
+
+# [recognition]
+# # The model that recognises the lines of a manuscript that has no default model of its
+# # own (`workbench models default`): a file path or a model name.
+# model = "path/to/model.mlmodel"
+
+# [server]
+# # `workbench serve` runs behind a TLS reverse proxy on this machine (README, Deployment):
+# # trust the proxy's X-Forwarded-For/-Proto/-Host headers.
+# behind_proxy = true
+
+# [deposit]
+# # Who deposits the packages `workbench package` makes (their bag-info.txt).
+# organization = "Регионална библиотека „Любен Каравелов“ – Русе"
+# address = "Русе, България"
+# contact_name = "Име Фамилия"
+# contact_email = "name@example.org"
+# contact_phone = "+359 00 000 000"
+"""
+
+
+def check_new_edition_folder(root: Path) -> None:
+    """Refuse a folder that holds anything: a new edition never mixes with files already there."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise WorkbenchError(
+            f"{root} is not empty: a new edition is made only in a new or empty folder "
+            "(to work on an existing edition, give it with --edition)"
+        )
+
+
+def new_edition(root: Path | str) -> Edition:
+    """An empty edition made in ``root``, a new or empty folder: its folders and a workbench.toml."""
+    root = Path(root)
+    check_new_edition_folder(root)
+    edition = Edition(root)
+    for folder in (edition.tei_dir, edition.facsimile_dir, edition.state_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    write_atomically(edition.root / "workbench.toml", SETTINGS_TEMPLATE.encode("utf-8"))
+    return edition

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,3 +196,18 @@ def rendered_manuscript(
                     added.status = "corrected" if k % 3 == 0 else "verified"
                 page.lines.append(added)
     return truth
+
+
+def copy_sample_edition(edition: Edition) -> str:
+    """Copy the bundled sample edition (its TEI and page images) into ``edition``; returns its manuscript id."""
+    from workbench import packaged
+
+    source = packaged.sample_root()
+    for path in packaged.SAMPLE:
+        target = edition.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (source / path).is_dir():
+            shutil.copytree(source / path, target)
+        else:
+            shutil.copy2(source / path, target)
+    return Path(packaged.SAMPLE[0]).stem

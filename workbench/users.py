@@ -85,10 +85,8 @@ class Users:
         return next((user for user in self.all() if user.name == name), None)
 
     def add(self, name: str, role: Role, password: str, who: str | None = None) -> User:
-        if not USER_NAME.fullmatch(name):
-            raise WorkbenchError(f"{name!r} is not a valid user name: letters, digits, '.', '-', '_'", code="user-name")
+        check_account(name, password)
         _check_role(role)
-        _check_password(password)
         with self._locked():
             users = self.all()
             if any(user.name == name for user in users):
@@ -191,6 +189,13 @@ class Users:
     def _write(self, users: list[User]) -> None:
         data = json.dumps([asdict(user) for user in users], ensure_ascii=False, indent=1).encode("utf-8")
         write_atomically(self.path, data, mode=0o600)  # password hashes: the server's user only
+
+
+def check_account(name: str, password: str) -> None:
+    """Refuse a name or password a new account cannot have (before anything is made for it)."""
+    if not USER_NAME.fullmatch(name):
+        raise WorkbenchError(f"{name!r} is not a valid user name: letters, digits, '.', '-', '_'", code="user-name")
+    _check_password(password)
 
 
 def _check_role(role: str) -> None:

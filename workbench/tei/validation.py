@@ -21,9 +21,10 @@ from typing import Generic, TypeVar
 
 from lxml import etree, isoschematron
 
+from workbench import packaged
 from workbench.tei.xml import NSMAP, XML_ID, parser
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = packaged.schema_dir()  # the repository's schemas/, or the installed copy
 
 
 @dataclass(frozen=True)

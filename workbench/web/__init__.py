@@ -19,8 +19,10 @@ from pathlib import Path
 
 from flask import Flask, request, send_from_directory, session
 from flask_babel import Babel, format_decimal
+from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from workbench import packaged
 from workbench.edition import Edition
 from workbench.search import indexing
 from workbench.tei import validation
@@ -31,16 +33,6 @@ from workbench.web.state import csrf, limiter
 LANGUAGES = ("bg", "en")
 # The manuscripts' letters and marks (combining acute U+0301, grave U+0300, titlo U+0483).
 DEFAULT_PALETTE = ["ѣ", "ѫ", "ѭ", "ѧ", "і", "ы", "ѳ", "ѵ", "ъ", "ь", "\u0301", "\u0300", "\u0483"]
-REPO = Path(__file__).resolve().parent.parent.parent
-ASSETS = {
-    # name served under /assets/ → file installed from the npm registry by `make setup`
-    "htmx.min.js": REPO / "node_modules/htmx.org/dist/htmx.min.js",
-    "panzoom.min.js": REPO / "node_modules/@panzoom/panzoom/dist/panzoom.min.js",
-    # The reading room's deep zoom viewer (its own buttons are not used: no image icons to serve).
-    "openseadragon.min.js": REPO / "node_modules/openseadragon/build/openseadragon/openseadragon.min.js",
-    # The IIIF viewer page (/read/<manuscript>/viewer): Mirador, one self-contained bundle.
-    "mirador.min.js": REPO / "node_modules/mirador/dist/mirador.min.js",
-}
 
 
 def create_app(
@@ -73,6 +65,8 @@ def create_app(
         BEHIND_PROXY=behind_proxy,
         MAX_CONTENT_LENGTH=4 * 1024**3,  # an imported zip of page scans can be large; transfer.py checks it
         PALETTE=settings.get("editor", {}).get("palette", DEFAULT_PALETTE),
+        # The model of manuscripts without a default of their own (web/models.py).
+        RECOGNITION_MODEL=settings.get("recognition", {}).get("model"),
     )
     if test_config:
         app.config.update(test_config)
@@ -95,6 +89,7 @@ def create_app(
         app.extensions["tei_all"] = validation.warm_tei_all(edition.schema_dir)
 
     csrf.init_app(app)
+    Htmx(app)  # request.htmx: whether htmx made the request, and what it says of it
     limiter.init_app(app)
     errors.init_app(app)
     Babel(app, locale_selector=_locale)
@@ -121,7 +116,7 @@ def create_app(
 
     @app.get("/assets/<name>")
     def asset(name: str):
-        path = ASSETS.get(name)
+        path = packaged.front_end(name)  # htmx and the viewers, from the npm registry
         if path is None:
             return send_from_directory(app.static_folder, name, max_age=3600)
         return send_from_directory(path.parent, path.name, max_age=86400)

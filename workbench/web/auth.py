@@ -74,7 +74,7 @@ def login_required(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapped(**kwargs):
         if g.user is None:
-            if request.headers.get("HX-Request"):
+            if request.htmx:
                 abort(401)
             return redirect(url_for("auth.login", next=request.full_path))
         return view(**kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask, Response, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from htmx_flask import make_response as htmx_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 # No inline scripts or styles anywhere (htmx's own indicator styles are off in base.html),
@@ -59,10 +60,10 @@ def error_response(error: HTTPException) -> tuple[str, int, dict[str, str]]:
         error = InternalServerError(original_exception=error)
     message = _message(error, code)
     headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else {}
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         # Never swapped in (not even where base.html's responseHandling swaps, e.g. 409):
         # editor.js shows it in the row or list the request came from.
-        return render_template("_error.html", code=code, message=message), code, {**headers, "HX-Reswap": "none"}
+        return htmx_response(render_template("_error.html", code=code, message=message), code, headers, reswap="none")
     return render_template("error.html", code=code, message=message), code, headers
 
 

@@ -156,7 +156,7 @@ def search():
     first = (query.page - 1) * query.per_page + 1 if query else 1
     found = ((rank, _result_row(hit)) for rank, hit in enumerate(results.hits if results else [], start=first))
     rows = [{**row, "rank": rank} for rank, row in found if row]
-    template = "_results.html" if request.headers.get("HX-Request") else "search.html"
+    template = "_results.html" if request.htmx else "search.html"
     return render_template(
         template,
         manuscripts=manuscripts,

@@ -21,6 +21,7 @@ from typing import IO
 from flask import Request, abort, after_this_request, current_app, g, render_template, request, send_file, session
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from htmx_flask.requests import HtmxAwareRequest
 
 from workbench.exchange import iiif, layout_files, transfer
 from workbench.model import NotFound, WorkbenchError
@@ -58,10 +59,10 @@ class _Upload:
     files: list[IO[bytes]] = field(default_factory=list)
 
 
-class UploadRequest(Request):
+class UploadRequest(HtmxAwareRequest):
     """The app's requests; the import form's files go to the import's temporary folder,
     once, as they arrive (Werkzeug's default is a file in the system's /tmp, which the
-    view then copied)."""
+    view then copied). htmx-flask's request class underneath: request.htmx as everywhere."""
 
     def _get_file_stream(
         self,
