@@ -526,8 +526,7 @@ def csl_item(entry: Entry) -> dict:
         item["archive"] = holding.library
         if holding.shelfmark:
             item["call-number"] = holding.shelfmark
-        if holding.url:
-            item["URL"] = holding.url
+        # The catalogue link is not given as URL: styles print URL as where the work itself is read.
     return item
 
 
