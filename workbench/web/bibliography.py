@@ -221,6 +221,12 @@ def _facet_values(entry: Entry, published: set[str]) -> dict[str, str | None]:
     }
 
 
+def _facet_order(name: str, counts: Counter) -> list[tuple[str, int]]:
+    if name == "type":
+        return [(kind, counts[kind]) for kind in TYPES if counts[kind]]  # as the groups stand
+    return sorted(counts.items())
+
+
 @reading.get("/bibliography")
 def read_bibliography():
     entries = bibliography().entries()
@@ -253,7 +259,7 @@ def read_bibliography():
         "read_bibliography.html",
         groups=[(kind, items) for kind, items in groups if items],
         cited=cited,
-        facets={name: sorted(counts.items()) for name, counts in facets.items()},
+        facets={name: _facet_order(name, counts) for name, counts in facets.items()},
         chosen=chosen,
         query=query,
         style=style,
