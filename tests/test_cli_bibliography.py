@@ -54,3 +54,18 @@ def test_export_writes_each_format(run, edition: Edition, tmp_path: Path):
     assert b'<subfield code="a">\xd0\xa5' in out.read_bytes()  # 245 $a begins with Х
     assert "TY  - BOOK" in run("bibliography", "export", "--format", "ris").output
     assert "@book{b001," in run("bibliography", "export", "--format", "bibtex").output
+
+
+def test_validate_checks_the_bibliography_too(edition: Edition, tmp_path: Path):
+    marc = tmp_path / "hamlet.mrc"
+    marc.write_bytes(iso2709(HAMLET_MARC))
+    runner = CliRunner()
+    base = ["--edition", str(edition.root), "--user", "tester"]
+    runner.invoke(cli, [*base, "bibliography", "import", str(marc), "--yes"], catch_exceptions=False)
+    valid = runner.invoke(cli, [*base, "validate"], catch_exceptions=False)
+    assert valid.exit_code == 0 and "tei/bibliography.xml: valid" in valid.output
+    path = edition.tei_dir / "bibliography.xml"
+    path.write_text(path.read_text(encoding="utf-8").replace('type="translation"', 'type="poem"'), encoding="utf-8")
+    invalid = runner.invoke(cli, [*base, "validate"])
+    assert invalid.exit_code == 1 and "tei/bibliography.xml: INVALID" in invalid.output
+    assert "type must be one of work, translation, edition, about" in invalid.output

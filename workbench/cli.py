@@ -22,7 +22,9 @@ from workbench.files import write_atomically
 from workbench.htr import kraken, pipeline, segeval, training
 from workbench.layout import mend
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
+from workbench.tei import validation
 from workbench.tei.validation import InvalidDocument
+from workbench.tei.xml import parse_xml
 from workbench.users import ROLES
 
 
@@ -572,6 +574,22 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
         else:
             checked = "workbench schema and tei_all" if tei_all else "workbench schema"
             click.secho(f"{path}: valid ({checked})", fg="green")
+    book = Bibliography(edition).path
+    if not manuscript_id and book.exists():
+        path = book.relative_to(edition.root)
+        try:
+            tree = parse_xml(book.read_bytes(), str(path))
+            problems = validation.check_project(tree, edition.schema_dir)
+            problems += validation.check_tei_all(tree, edition.schema_dir) if tei_all else []
+        except WorkbenchError as error:
+            problems = [validation.Problem(None, str(error), "well-formedness")]
+        if problems:
+            invalid += 1
+            click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
+            for problem in problems:
+                click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
+        else:
+            click.secho(f"{path}: valid", fg="green")
     if invalid:
         sys.exit(1)
 
