@@ -15,12 +15,16 @@ from pathlib import Path
 import click
 
 from workbench import metadata
+from workbench.bibliography import TYPES, Bibliography
 from workbench.edition import Edition
-from workbench.exchange import transfer
+from workbench.exchange import bibliographic, transfer
+from workbench.files import write_atomically
 from workbench.htr import kraken, pipeline, segeval, training
 from workbench.layout import mend
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
+from workbench.tei import validation
 from workbench.tei.validation import InvalidDocument
+from workbench.tei.xml import parse_xml
 from workbench.users import ROLES
 
 
@@ -612,6 +616,22 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
         else:
             checked = "workbench schema and tei_all" if tei_all else "workbench schema"
             click.secho(f"{path}: valid ({checked})", fg="green")
+    book = Bibliography(edition).path
+    if not manuscript_id and book.exists():
+        path = book.relative_to(edition.root)
+        try:
+            tree = parse_xml(book.read_bytes(), str(path))
+            problems = validation.check_project(tree, edition.schema_dir)
+            problems += validation.check_tei_all(tree, edition.schema_dir) if tei_all else []
+        except WorkbenchError as error:
+            problems = [validation.Problem(None, str(error), "well-formedness")]
+        if problems:
+            invalid += 1
+            click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
+            for problem in problems:
+                click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
+        else:
+            click.secho(f"{path}: valid", fg="green")
     if invalid:
         sys.exit(1)
 
@@ -920,3 +940,62 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.interactive:
             self.bar.__exit__(*exc)
+
+
+@cli.group()
+def bibliography() -> None:
+    """The edition's bibliography (tei/bibliography.xml): import and export records."""
+
+
+@bibliography.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "file_format", type=click.Choice(bibliographic.FORMATS), help="Default: from the file.")
+@click.option(
+    "--type",
+    "entry_type",
+    type=click.Choice(TYPES),
+    default="work",
+    show_default=True,
+    help="What the records are (a record with a translator is a translation whatever this says).",
+)
+@click.option("--yes", is_flag=True, help="Add the new records without asking.")
+@pass_context
+def bibliography_import(context: Context, source: Path, file_format: str | None, entry_type: str, yes: bool) -> None:
+    """Read MARC 21 (binary or MARCXML), RIS or BibTeX records, show what would be added
+    and what the bibliography has already (in any spelling), then add the new ones."""
+    data = source.read_bytes()
+    file_format = file_format or bibliographic.guess_format(source, data)
+    records = bibliographic.read(data, file_format, source.name, default_type=entry_type)
+    book = Bibliography(context.edition)
+    preview = bibliographic.preview(book, records)
+    for entry in preview.new:
+        click.echo(f"new: {_entry_line(entry)}")
+    for record, existing in preview.duplicates:
+        click.secho(f"already there as {existing.id}: {_entry_line(record)}", fg="yellow")
+    if not preview.new:
+        click.echo("Nothing to add.")
+        return
+    if not yes and not click.confirm(f"Add {len(preview.new)} entr{'y' if len(preview.new) == 1 else 'ies'}?"):
+        click.echo("Nothing was added.")
+        return
+    added = book.add(preview.new, context.user)
+    click.echo(f"Added {len(added)} entr{'y' if len(added) == 1 else 'ies'}: {', '.join(e.id for e in added)}")
+
+
+@bibliography.command("export")
+@click.option("--format", "file_format", type=click.Choice(bibliographic.EXPORT_FORMATS), required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Default: standard output.")
+@pass_context
+def bibliography_export(context: Context, file_format: str, output: Path | None) -> None:
+    """Write every entry as CSL-JSON, RIS, BibTeX or MARCXML."""
+    data = bibliographic.export(Bibliography(context.edition).entries(), file_format)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        write_atomically(output, data)
+        click.echo(f"wrote {output}", err=True)
+
+
+def _entry_line(entry) -> str:
+    who = "; ".join(person.name for person in entry.authors)
+    return " — ".join(part for part in (who, entry.title, str(entry.year or "")) if part)

@@ -36,6 +36,9 @@ from workbench.model import Change, Line, Manuscript, NotFound, Page, WorkbenchE
 from workbench.tei import codec, validation
 from workbench.tei.xml import parse_xml
 
+# Files in tei/ that are the edition's, not a manuscript's (bibliography.py, registers.py).
+NOT_MANUSCRIPTS = frozenset({"bibliography", "register"})
+
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -125,9 +128,11 @@ class Edition:
     def manuscript_ids(self) -> list[str]:
         if not self.tei_dir.is_dir():
             return []
-        return sorted(path.stem for path in self.tei_dir.glob("*.xml"))
+        return sorted(path.stem for path in self.tei_dir.glob("*.xml") if path.stem not in NOT_MANUSCRIPTS)
 
     def tei_path(self, manuscript_id: str) -> Path:
+        if manuscript_id in NOT_MANUSCRIPTS:
+            raise WorkbenchError(f"{manuscript_id!r} names the edition's {manuscript_id} file, not a manuscript")
         return self.tei_dir / f"{check_manuscript_id(manuscript_id)}.xml"
 
     def image_path(self, manuscript_id: str, page: Page) -> Path:

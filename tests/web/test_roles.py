@@ -73,6 +73,12 @@ RULES: dict[str, str | None] = {
     "admin.unlock": "admin",
     "admin.verification": "admin",
     "admin.start_verification": "admin",
+    "bibliography_reader.read_bibliography": None,
+    "bibliography.index": "editor",
+    "bibliography.add": "editor",
+    "bibliography.edit": "editor",
+    "bibliography.delete": "editor",
+    "bibliography.merge": "editor",
 }
 
 VALUES = {

@@ -97,6 +97,7 @@ def create_app(
     from workbench.web import (
         admin,
         auth,
+        bibliography,
         iiif,
         jobs,
         layout,
@@ -112,6 +113,8 @@ def create_app(
 
     for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, iiif, admin):
         app.register_blueprint(area.bp)
+    app.register_blueprint(bibliography.bp)
+    app.register_blueprint(bibliography.reading)
     app.context_processor(rows.labels)
 
     @app.get("/assets/<name>")
