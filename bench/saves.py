@@ -237,6 +237,27 @@ def main() -> None:
 
         phase(f"{args.editors} editors, each saving once every {args.interval:g} s", args.paced_saves, args.interval)
         phase(f"{args.editors} editors, each saving as fast as the server answers", args.saves // args.editors, 0.0)
+        if args.published:
+            findable = []
+            for k, n in enumerate(random.Random(3).sample(range(1, args.pages + 1), 10)):
+                line_id, word = f"big_p{n}_l{len(editors) + 1}", f"нѣкогашенъ{k}ѫ"
+                base_version = transcription.line_version(Line(line_id, [], [], text=LINE_TEXT, status="corrected"))
+                t = time.perf_counter()
+                response = requests.post(
+                    f"{base}/m/big/lines/{line_id}",
+                    data={"text": word, "base": base_version},
+                    headers=editors[0].headers,
+                )
+                assert response.status_code == 200, response.status_code
+                while line_id not in requests.get(f"{base}/read/search", params={"q": word}).text:
+                    if time.perf_counter() - t > 30:
+                        raise SystemExit(f"{word} not findable after 30 s")
+                    time.sleep(0.02)
+                findable.append(time.perf_counter() - t)
+            print(
+                f"\nsave → findable by readers (10 saves, one at a time): median {statistics.median(findable):.2f} s, "
+                f"max {max(findable):.2f} s  (target ≤ 2 s)"
+            )
         server.terminate()
         server.wait(timeout=30)
         print(f"refused saves: {len(errors)}")
