@@ -21,7 +21,7 @@ def test_a_page_list_too_long_for_the_manuscript_is_refused_before_a_job_exists(
         headers={"X-CSRFToken": editor.token, "HX-Request": "true"},
     )
     assert response.status_code == 422
-    assert f"manuscript {MS} has no page 3" in response.get_data(as_text=True)
+    assert f"Ръкописът {MS} няма страница 3." in response.get_data(as_text=True)
     assert not (sample_edition.jobs_dir).exists() or list(sample_edition.jobs_dir.iterdir()) == []
 
 

@@ -61,7 +61,8 @@ def test_a_refused_save_carries_the_security_headers_too(client):
 def test_templates_have_no_inline_script_style_or_handler(template):
     """What the CSP would block: a <script> without src, a <style>, a style="" or on...="" attribute."""
     html = (TEMPLATES / template).read_text()
-    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    # A JSON data block (type="application/json") is data, not script: the CSP does not apply.
+    assert not re.search(r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>", html)
     assert "<style" not in html
     assert not re.search(r"\sstyle\s*=", html)
     assert not re.search(r"\son[a-z]+\s*=", html)
