@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -351,6 +352,10 @@ def train_recognizer(
     """
     started = time.monotonic()
     threads = training_threads()
+    if "torch" not in sys.modules:  # OpenMP reads it once, as torch loads it
+        # Waiting threads sleep instead of spinning: an epoch with 2 threads next to a busy
+        # process took 40 s spinning and 1.7 s sleeping (bench/training_threads.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from kraken.configs import VGSLRecognitionTrainingConfig, VGSLRecognitionTrainingDataConfig
     from kraken.lib.arrow_dataset import build_binary_dataset
