@@ -66,6 +66,7 @@ bench: setup system-packages
 	$(BIN)/python bench/search_http.py
 	$(BIN)/python bench/segmentation.py
 	$(BIN)/python bench/training.py
+	$(BIN)/python bench/training_threads.py
 	$(BIN)/workbench eval-seg tests/data/ground-truth/*/ --steps none
 	$(BIN)/workbench eval-seg tests/data/ground-truth/*/
 	$(BIN)/python bench/segmentation_steps.py

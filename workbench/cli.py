@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -488,34 +489,97 @@ def recognize(context: Context, manuscript_id: str, model: str | None, pages: st
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
 @click.option("--spec", default=kraken.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
+@click.option(
+    "--verbose", is_flag=True, help="Show kraken's and Lightning's own messages here instead of only in the log file."
+)
 @pass_context
 def train(
-    context: Context, manuscript_ids: tuple[str, ...], name: str | None, base: str | None, epochs: int, spec: str
+    context: Context,
+    manuscript_ids: tuple[str, ...],
+    name: str | None,
+    base: str | None,
+    epochs: int,
+    spec: str,
+    verbose: bool,
 ) -> None:
     """Train a recognition model on the manuscripts' corrected and verified lines."""
     name = name or f"{'+'.join(manuscript_ids)}-{datetime.now(UTC):%Y%m%d-%H%M}"
     split = training.split_lines([context.edition.load(ms) for ms in manuscript_ids])
+    log_path = context.edition.state_dir / "logs" / f"train-{name}.log"
     click.echo(
         f"Training {name} on {len(split.training)} line(s), choosing the best epoch on {len(split.validation)}; "
         f"{len(split.held_out)} verified line(s) held out for evaluation",
         err=True,
     )
+    if not base:
+        click.echo(kraken.WHAT_IS_NORMAL, err=True)
+    if not verbose:
+        click.echo(f"kraken's and Lightning's own messages: {log_path}", err=True)
 
-    record = training.train(
-        context.edition,
-        list(manuscript_ids),
-        name,
-        context.user,
-        base=base,
-        epochs=epochs,
-        spec=spec,
-        progress=lambda done: click.echo(str(done), err=True),
+    with (
+        _stopped_cleanly_by_signals("the training was stopped; no model was kept"),
+        _output_to_log(None if verbose else log_path) as terminal,
+    ):
+        record = training.train(
+            context.edition,
+            list(manuscript_ids),
+            name,
+            context.user,
+            base=base,
+            epochs=epochs,
+            spec=spec,
+            progress=lambda done: click.echo(str(done), file=terminal),
+        )
+    click.echo(
+        f"Model {record.name}: kept epoch {record.kept_epoch} of {record.epochs_run}, "
+        f"validation CER {record.validation_cer:.1%} ({record.validation_lines} line(s)); "
+        f"trained in {record.training_seconds:.0f} s"
     )
-    click.echo(f"Model {record.name}: best validation accuracy {record.validation_accuracy:.1%}")
     if record.scores:
         click.echo(
             f"held-out lines: CER {record.scores.cer:.2%}, WER {record.scores.wer:.2%} ({record.scores.lines} line(s))"
         )
+
+
+@contextmanager
+def _output_to_log(log_path: Path | None) -> Iterator[TextIO]:
+    """Send everything written to stdout and stderr meanwhile to ``log_path`` (None: leave them be).
+
+    kraken and Lightning print a model summary table, tips and warnings, some from
+    Python (warnings, logging, print), some from native code: both the file
+    descriptors and Python's sys.stdout and sys.stderr are redirected. Yields the
+    stream that still reaches the user's stderr, for the command's own progress.
+    """
+    if log_path is None:
+        yield sys.stderr
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_streams = sys.stdout, sys.stderr
+    saved_descriptors = os.dup(1), os.dup(2)
+    try:
+        on_descriptor_2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a stream in memory (click's test runner)
+        on_descriptor_2 = False
+    terminal = os.fdopen(os.dup(saved_descriptors[1]), "w", buffering=1) if on_descriptor_2 else sys.stderr
+    with open(log_path, "a", buffering=1, encoding="utf-8") as log:
+        log.write(f"-- {datetime.now(UTC).isoformat(timespec='seconds')} workbench train\n")
+        log.flush()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
+        try:
+            yield terminal
+        finally:
+            log.flush()
+            if terminal is not saved_streams[1]:
+                terminal.close()
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_descriptors[0], 1)
+            os.dup2(saved_descriptors[1], 2)
+            os.close(saved_descriptors[0])
+            os.close(saved_descriptors[1])
 
 
 @cli.command()

@@ -68,7 +68,8 @@ class Job:
     total: int = 0
     current: str = ""  # what the worker is doing now, for the progress bar (English)
     # The same as data, for an interface's own words: {"step": "waiting" | "loading" |
-    # "pages" | "saving" | "cutting" | "epoch", "pages": [...], "epoch", "epochs", "accuracy"}.
+    # "pages" | "saving" | "cutting" | "epoch", "pages": [...], "epoch", "epochs", "accuracy",
+    # "cer" (this epoch's validation CER, 0–1), "best" (the best epoch so far)}.
     step: dict | None = None
     message: str = ""  # the outcome: a summary, or what went wrong (English, for the command line)
     # The same as data, for an interface to word in its own language: the counts of a
@@ -476,9 +477,17 @@ def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
 
 def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
     store._update(job.id, current="loading kraken, cutting out the lines", step={"step": "cutting"})
+    print(f"{_now()} {kraken.WHAT_IS_NORMAL}", flush=True)
 
     def progress(done: kraken.EpochDone) -> None:
-        step = {"step": "epoch", "epoch": done.epoch, "epochs": done.epochs, "accuracy": done.accuracy}
+        step = {
+            "step": "epoch",
+            "epoch": done.epoch,
+            "epochs": done.epochs,
+            "accuracy": done.accuracy,
+            "cer": done.cer,  # validation CER of this epoch, 0–1
+            "best": done.best,  # the best epoch so far: the one that would be kept now
+        }
         store._update(job.id, done=done.epoch, current=str(done), step=step)
         print(f"{_now()} {done}", flush=True)
 

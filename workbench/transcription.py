@@ -89,6 +89,11 @@ def save_line(
     (so a verified line that is edited again needs verifying again). ``@resp`` names
     whoever produced the text, so it changes only with the text.
     """
+    if not isinstance(text, str):
+        # Written as it is, None became the word "None" in the TEI.
+        raise WorkbenchError(
+            f"line {line_id}: no text to save (got {type(text).__name__}); an empty string saves a line without text"
+        )
     page_n = page_number(manuscript_id, line_id)
 
     def change(manuscript: Manuscript) -> Line:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -227,16 +230,103 @@ class TrainingPage:
 
 @dataclass
 class EpochDone:
-    """Progress of a training run, after each epoch's validation."""
+    """Progress of a training run: one epoch trained and validated."""
 
     epoch: int  # 1-based
     epochs: int
-    loss: float | None
-    accuracy: float | None  # character accuracy on the validation lines, 0–1
+    loss: float | None  # mean training loss of this epoch's batches
+    accuracy: float | None  # character accuracy on the validation lines after this epoch, 0–1
+    best: bool = False  # the best validation accuracy so far: the epoch that would be kept now
+
+    @property
+    def cer(self) -> float | None:
+        """Character error rate on the validation lines after this epoch, 0–1."""
+        return None if self.accuracy is None else 1 - self.accuracy
 
     def __str__(self) -> str:
-        accuracy = f"{self.accuracy:.1%}" if self.accuracy is not None else "—"
-        return f"epoch {self.epoch}/{self.epochs}: loss {self.loss or 0:.1f}, validation accuracy {accuracy}"
+        cer = "—" if self.cer is None else f"{self.cer:.1%}"
+        return f"epoch {self.epoch}/{self.epochs}: validation CER {cer}" + ("  (best so far)" if self.best else "")
+
+
+# What a user should expect from the first epochs (measured: bench/training.py): a CTC
+# network first learns to read nothing, so the validation CER stays at 100 % for a while.
+WHAT_IS_NORMAL = (
+    "The first epochs often read nothing (validation CER 100 %): a new network first learns to say "
+    "nothing, and the CER usually starts to fall after 10–20 epochs on a few hundred lines. "
+    "The epoch with the lowest validation CER is kept."
+)
+
+
+@dataclass
+class TrainingResult:
+    accuracy: float  # the kept epoch's character accuracy on the validation lines, 0–1
+    epoch: int  # the kept epoch, 1-based
+    epochs_run: int
+    seconds: float  # from the start of training (cutting the lines included) to the kept model written
+
+
+def training_threads(
+    omp_num_threads: str | None = None, cores: int | None = None, busy_elsewhere: float | None = None
+) -> int:
+    """How many torch threads a training should use: the cores no one else is using.
+
+    OMP_NUM_THREADS, when set, decides. Otherwise it is the cores this process may run
+    on less those other processes keep busy: OpenMP threads wait for each other at
+    every step, so a thread that shares a core with a busy neighbour holds all of them
+    back (measured: with a busy process on one of 2 cores, one thread trained an
+    epoch in seconds and two in many minutes; see bench/training_threads.py).
+    Arguments left out are read from the environment and the system.
+    """
+    if omp_num_threads is None:
+        omp_num_threads = os.environ.get("OMP_NUM_THREADS")
+    if omp_num_threads:
+        try:
+            return max(1, int(omp_num_threads))
+        except ValueError:
+            pass  # not a number: OpenMP ignores it too
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if busy_elsewhere is None:
+        busy_elsewhere = busy_cores_elsewhere()
+    return max(1, cores - round(busy_elsewhere))
+
+
+def busy_cores_elsewhere(interval: float = 0.5) -> float:
+    """How many of this process's cores other processes keep busy, measured over ``interval`` seconds.
+
+    The busy time of the cores (from /proc/stat) less this process's own CPU time over
+    the same interval; where /proc/stat cannot be read, the one-minute load average.
+    """
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    try:
+        before, own_before = _busy_seconds(cores), _own_cpu_seconds()
+        time.sleep(interval)
+        after, own_after = _busy_seconds(cores), _own_cpu_seconds()
+    except OSError:
+        return os.getloadavg()[0]
+    return max(0.0, (after - before - (own_after - own_before)) / interval)
+
+
+def _busy_seconds(cores: list[int] | None) -> float:
+    """CPU seconds the given cores (all, if None) have spent on anything but idling."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    busy = 0
+    with open("/proc/stat") as stat:
+        for row in stat:
+            name, *values = row.split()
+            if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
+                continue
+            if cores is not None and int(name[3:]) not in cores:
+                continue
+            # user nice system idle iowait irq softirq steal (guest is within user)
+            numbers = [int(value) for value in values[:8]]
+            busy += sum(numbers) - numbers[3] - numbers[4]
+    return busy / ticks
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def train_recognizer(
@@ -252,13 +342,20 @@ def train_recognizer(
     learning_rate: float = 3e-3,
     seed: int = 0,
     progress: Callable[[EpochDone], None] | None = None,
-) -> float:
+) -> TrainingResult:
     """Train a recognition model (or fine-tune ``base``) and write the best one to ``output``.
 
     Lines are cut out of the page images by kraken itself (polygon dewarping from the
     baseline and boundary), exactly as recognition will cut them, and compiled once
-    into binary datasets in ``work_dir``. Returns the best validation character accuracy.
+    into binary datasets in ``work_dir``. Returns the kept epoch and its validation
+    character accuracy.
     """
+    started = time.monotonic()
+    threads = training_threads()
+    if "torch" not in sys.modules:  # OpenMP reads it once, as torch loads it
+        # Waiting threads sleep instead of spinning: an epoch with 2 threads next to a busy
+        # process took 40 s spinning and 1.7 s sleeping (bench/training_threads.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from kraken.configs import VGSLRecognitionTrainingConfig, VGSLRecognitionTrainingDataConfig
     from kraken.lib.arrow_dataset import build_binary_dataset
@@ -268,7 +365,8 @@ def train_recognizer(
     from lightning.pytorch import seed_everything
     from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
-    torch.set_num_threads(os.cpu_count() or 1)  # a training job has the machine to itself
+    torch.set_num_threads(threads)
+    logger.info("training with %d torch thread(s)", threads)
     seed_everything(seed, workers=True, verbose=False)  # the same lines give the same model
     work_dir.mkdir(parents=True, exist_ok=True)
     datasets = {}
@@ -297,20 +395,44 @@ def train_recognizer(
     )
 
     class Report(Callback):
-        def on_validation_epoch_end(self, trainer, module) -> None:
-            if trainer.sanity_checking or progress is None:
-                return
-            metrics = trainer.callback_metrics
-            loss, accuracy = metrics.get("train_loss_epoch"), metrics.get("val_accuracy")
-            progress(
-                EpochDone(
-                    trainer.current_epoch + 1,
-                    epochs,
-                    float(loss) if loss is not None else None,
-                    float(accuracy) if accuracy is not None else None,
-                )
-            )
+        """Each epoch's own numbers, and which epoch the checkpoint keeps.
 
+        ``on_validation_end`` runs after kraken has logged this epoch's accuracy (its
+        ``on_validation_epoch_end`` runs after the callbacks'), and the training
+        loss of the epoch is averaged here, since Lightning computes its own only after
+        validation.
+        """
+
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+            self.best_accuracy = float("-inf")
+            self.best_epoch = 0
+            self.epochs_run = 0
+
+        def on_train_epoch_start(self, trainer, module) -> None:
+            self.losses = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_index) -> None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if loss is not None:
+                self.losses.append(float(loss))
+
+        def on_validation_end(self, trainer, module) -> None:
+            if trainer.sanity_checking:
+                return
+            accuracy = trainer.callback_metrics.get("val_accuracy")
+            accuracy = float(accuracy) if accuracy is not None else None
+            epoch = trainer.current_epoch + 1
+            self.epochs_run = epoch
+            # Strictly better, as ModelCheckpoint decides: the first of equal epochs is kept.
+            improved = accuracy is not None and accuracy > self.best_accuracy
+            if improved:
+                self.best_accuracy, self.best_epoch = accuracy, epoch
+            if progress is not None:
+                loss = sum(self.losses) / len(self.losses) if self.losses else None
+                progress(EpochDone(epoch, epochs, loss, accuracy, best=improved))
+
+    report = Report()
     trainer = KrakenTrainer(
         accelerator="cpu" if not torch.cuda.is_available() else "auto",
         devices=1,
@@ -318,7 +440,7 @@ def train_recognizer(
         min_epochs=1,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[best, Report()],
+        callbacks=[best, report],
         num_sanity_val_steps=0,
         val_check_interval=1.0,
     )
@@ -327,13 +449,28 @@ def train_recognizer(
             model = VGSLRecognitionModel(model_config)
         else:
             model = VGSLRecognitionModel.load_from_weights(str(base), config=model_config)
-    trainer.fit(model, VGSLRecognitionDataModule(data_config))
+    try:
+        trainer.fit(model, VGSLRecognitionDataModule(data_config))
+    except SystemExit as stop:
+        # Lightning ends a KeyboardInterrupt (SIGINT, or a signal the caller turned
+        # into one) with sys.exit(1), and SIGTERM with a SystemExit of status 0: let
+        # the signal through as the caller asked for it, and never as success.
+        if isinstance(stop.__context__, KeyboardInterrupt):
+            raise stop.__context__ from None
+        if trainer.received_sigterm and not stop.code:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
     if not best.best_model_path:
         raise WorkbenchError("training stopped before the first epoch ended; no model was made")
     written = convert_models([best.best_model_path], output, weights_format="safetensors")
     if Path(written) != output:
         os.replace(written, output)
-    return float(best.best_model_score)
+    return TrainingResult(
+        accuracy=float(best.best_model_score),
+        epoch=report.best_epoch,
+        epochs_run=report.epochs_run,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _training_segmentation(page: TrainingPage, work_dir: Path, name: str):

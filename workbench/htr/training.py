@@ -79,9 +79,15 @@ class ModelRecord:
     validation_lines: int
     held_out: list[str]  # ids of the held-out lines this model never saw
     epochs: int
-    validation_accuracy: float
+    validation_accuracy: float  # of the kept epoch
     scores: Scores | None = None  # on the held-out lines, when the model was made
     who: str = ""
+    # Which epoch was kept and how it read the validation lines; how long it all took.
+    # Models trained before these were recorded have None.
+    kept_epoch: int | None = None
+    validation_cer: float | None = None  # 1 - validation_accuracy
+    epochs_run: int | None = None
+    training_seconds: float | None = None  # cutting the lines, training, writing the weights
 
 
 def bucket(line_id: str) -> int:
@@ -208,7 +214,7 @@ def train(
     with tempfile.TemporaryDirectory(dir=store.folder, prefix=f".{name}.training-") as work:
         work_dir = Path(work)
         weights = work_dir / "model.safetensors"
-        accuracy = kraken.train_recognizer(
+        result = kraken.train_recognizer(
             [page for _, _, page in _pages(edition, manuscripts, split.training)],
             [page for _, _, page in _pages(edition, manuscripts, split.validation)],
             weights,
@@ -227,8 +233,12 @@ def train(
             validation_lines=len(split.validation),
             held_out=[ref.line_id for ref in split.held_out],
             epochs=epochs,
-            validation_accuracy=accuracy,
+            validation_accuracy=result.accuracy,
             who=who,
+            kept_epoch=result.epoch,
+            validation_cer=1 - result.accuracy,
+            epochs_run=result.epochs_run,
+            training_seconds=round(result.seconds, 1),
         )
         if split.held_out:
             record.scores = evaluate_lines(edition, manuscripts, split.held_out, weights).scores
