@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: npm (front-end packages from the npm registry), the Old Standard
-# font (renders test and benchmark pages), chromium (the browser tests).
-SYSTEM_PACKAGES := fonts-oldstandard chromium
+# font (renders test and benchmark pages), chromium (the browser tests), redis-server
+# (the job queue's Redis tests start a real one).
+SYSTEM_PACKAGES := fonts-oldstandard chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CATALOGS := $(wildcard workbench/web/translations/*/LC_MESSAGES/messages.po)
 
