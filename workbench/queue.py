@@ -103,12 +103,15 @@ class QueueSettings:
 
 def machine_slots() -> int:
     """Kraken processes this machine can hold: one per 2 GB of available memory, 1 to the CPU count."""
+    return max(1, min(os.cpu_count() or 1, _available_memory() // KRAKEN_MEMORY))
+
+
+def _available_memory() -> int:
     try:
         with open("/proc/meminfo") as file:
-            available = next(int(line.split()[1]) * 1024 for line in file if line.startswith("MemAvailable:"))
+            return next(int(line.split()[1]) * 1024 for line in file if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError):
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(1, min(os.cpu_count() or 1, available // KRAKEN_MEMORY))
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # not Linux: all of it
 
 
 def pages_at_once(root: Path) -> int:
@@ -326,8 +329,8 @@ def run_worker_command(root: Path, queues: list[str], workers: int | None, paren
     def stopping(number: int, frame: object) -> None:
         stop.set()
 
-    previous = {number: signal.signal(number, stopping) for number in (signal.SIGINT, signal.SIGTERM)}
     running = start_consumers(root, queues, workers)
+    previous = {number: signal.signal(number, stopping) for number in (signal.SIGINT, signal.SIGTERM)}
     settings = QueueSettings.of(root)
     where = f"Redis {settings.redis}" if settings.redis else f"{Path(root).resolve() / '.workbench' / 'queue.db'}"
     counts = ", ".join(f"{queue} ×{consumer.workers}" for queue, consumer in running.consumers.items())
