@@ -293,3 +293,24 @@ def test_a_worker_killed_mid_job_is_run_again_and_saves_each_page_once(edition, 
     assert "(run 2; pages saved before: 1)" in store.log_path(job.id).read_text()
     assert all(page.lines for page in edition.load("letters").pages)
     assert edition.problems("letters") == []
+
+
+# -- the gpu queue ------------------------------------------------------------------------
+
+
+def test_a_gpu_worker_runs_its_jobs_on_cuda_if_torch_sees_it_else_on_the_cpu(manuscripts, store, model):
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    with consuming(manuscripts.root, queues=("gpu",)):
+        # The gpu worker announced itself; with CUDA, recognition goes to its queue.
+        assert queue.cuda_worker_present(manuscripts.root) == torch.cuda.is_available()
+        job = store.submit(manuscripts, "recognize", "a", "ivan", model=model)
+        if job.queue == "cpu":  # no CUDA here: run it on the gpu queue as a CUDA-less gpu worker would
+            with store._locked():
+                job.queue = "gpu"
+                store._write(job)
+            queue.enqueue(manuscripts.root, job)
+        job = wait_until_ended(store, job.id, timeout=60)
+    assert job.state == "done", job.message
+    assert f"job {job.id}: recognize a pages all on {expected}" in store.log_path(job.id).read_text()

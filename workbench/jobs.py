@@ -477,7 +477,10 @@ def run_worker(edition_root: Path, job_id: str) -> int:
         return 0
     _beat(store.heartbeat_path(job_id))
     again = f" (run {job.tries}; pages saved before: {', '.join(job.saved or []) or 'none'})" if job.tries > 1 else ""
-    print(f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}{again}", flush=True)
+    device = f" on {os.environ['WORKBENCH_DEVICE']}" if os.environ.get("WORKBENCH_DEVICE") else ""
+    print(
+        f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}{device}{again}", flush=True
+    )
     if job.kind == "train":
         # Cancelling sends SIGTERM: end through SystemExit, so the half-made model's
         # working folder is removed on the way out.
