@@ -55,6 +55,7 @@ test: setup system-packages lint
 
 bench: setup system-packages
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/search.py

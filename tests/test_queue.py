@@ -9,8 +9,10 @@ loads; the slow one segments a rendered page through a worker killed mid-job.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -314,3 +316,32 @@ def test_a_gpu_worker_runs_its_jobs_on_cuda_if_torch_sees_it_else_on_the_cpu(man
         job = wait_until_ended(store, job.id, timeout=60)
     assert job.state == "done", job.message
     assert f"job {job.id}: recognize a pages all on {expected}" in store.log_path(job.id).read_text()
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+def test_serve_runs_a_worker_that_stops_with_it(manuscripts, store, model, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    job = store.submit(manuscripts, "recognize", "a", "ivan", model=model)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--edition", str(manuscripts.root), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    records = manuscripts.root / ".workbench" / "workers"
+    try:
+        job = wait_until_ended(store, job.id, timeout=60)
+        [record] = records.glob("*.json")
+        worker = json.loads(record.read_text())["pid"]
+        assert worker != serve.pid and Path(f"/proc/{worker}/stat").read_text().split()[3] == str(serve.pid)
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    assert job.state == "done", job.message
+    wait_for(lambda: not Path(f"/proc/{worker}").exists(), timeout=15)  # gone with the server
+    assert not list(records.glob("*.json"))
