@@ -131,7 +131,7 @@ def test_kraken_jobs_default_to_one_per_2_gb_of_memory_within_the_cores(edition,
 
 
 def test_jobs_go_to_the_queue_of_their_kind(edition):
-    assert [queue.queue_for(edition.root, kind, 2) for kind in ("segment", "recognize", "train", "reindex")] == [
+    assert [queue.queue_for(edition.root, kind) for kind in ("segment", "recognize", "train", "reindex")] == [
         "cpu",
         "cpu",
         "gpu",
@@ -141,9 +141,9 @@ def test_jobs_go_to_the_queue_of_their_kind(edition):
     record = edition.root / ".workbench" / "workers" / "gpu-host-1.json"
     record.parent.mkdir(parents=True)
     record.write_text('{"queues": ["gpu"], "cuda": true, "pid": 1, "host": "gpu-host"}')
-    assert queue.queue_for(edition.root, "recognize", 2) == "gpu"
+    assert queue.queue_for(edition.root, "recognize") == "gpu"
     os.utime(record, (0, 0))  # that worker stopped long ago
-    assert queue.queue_for(edition.root, "recognize", 2) == "cpu"
+    assert queue.queue_for(edition.root, "recognize") == "cpu"
 
 
 # -- submitting, waiting, cancelling ----------------------------------------------------
@@ -293,6 +293,8 @@ def test_a_worker_killed_mid_job_is_run_again_and_saves_each_page_once(edition, 
     log = LayoutLog(edition.layout_dir)
     assert [len([r for r in log.records("letters", n) if r.action == "resegment"]) for n in ("1", "2")] == [1, 1]
     assert "(run 2; pages saved before: 1)" in store.log_path(job.id).read_text()
+    assert job.message.endswith("(and page(s) 1 by an earlier run, whose process was killed)")
+    assert (job.outcome["pages"], job.outcome["of"]) == (2, 2)
     assert all(page.lines for page in edition.load("letters").pages)
     assert edition.problems("letters") == []
 

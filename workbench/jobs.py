@@ -193,7 +193,7 @@ class JobStore:
                 current="waiting for the worker to start",
                 step={"step": "waiting"},
                 created=_now(),
-                queue=queue.queue_for(edition.root, kind, total),
+                queue=queue.queue_for(edition.root, kind),
             )
             self._write(job)
         # Enqueued after the job file is written, so the task always finds its job.
@@ -493,6 +493,10 @@ def run_worker(edition_root: Path, job_id: str) -> int:
             summary = _run(edition, store, job)
             message, failed = _summary_message(job.kind, summary), bool(summary.failed)
             outcome = _outcome(summary)
+            if job.saved:  # a run again: the earlier run's pages count as done
+                message += f" (and page(s) {', '.join(job.saved)} by an earlier run, whose process was killed)"
+                outcome["pages"] += len(job.saved)
+                outcome["of"] += len(job.saved)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
         code = getattr(error, "code", "") or "error"

@@ -160,7 +160,8 @@ def _queue(root: Path, queue: str) -> tuple[Huey, TaskWrapper]:
         return _hueys[key]
 
 
-def queue_for(root: Path, kind: str, pages: int) -> str:
+def queue_for(root: Path, kind: str) -> str:
+    """The queue a job of ``kind`` waits in (module docstring)."""
     if kind == "train":
         return "gpu"
     if kind == "reindex":
