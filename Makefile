@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: npm (front-end packages from the npm registry), the Old Standard
-# font (renders test and benchmark pages), chromium (the browser tests).
-SYSTEM_PACKAGES := fonts-oldstandard chromium
+# font (renders test and benchmark pages), chromium (the browser tests), redis-server
+# (the job queue's Redis tests start a real one).
+SYSTEM_PACKAGES := fonts-oldstandard chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `make sample` and `make serve` keep their copy of the sample edition (git-ignored).
 SAMPLE_EDITION := build/sample-edition
@@ -60,6 +61,7 @@ test: setup system-packages lint
 
 bench: setup system-packages
 	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/search.py

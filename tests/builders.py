@@ -6,7 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from workbench.jobs import Job, JobStore
@@ -85,3 +86,16 @@ def group_members(pgid: int) -> list[int]:
         if int(group) == pgid and state != "Z":
             members.append(int(stat.parent.name))
     return members
+
+
+@contextmanager
+def consuming(edition_root: Path, queues: tuple[str, ...] = ("cpu", "gpu", "low")) -> Iterator[None]:
+    """The edition's queues consumed by threads of this process while the block runs, as
+    ``workbench serve``'s worker would: each job still runs in a real process of its own."""
+    from workbench import queue
+
+    running = queue.start_consumers(edition_root, queues)
+    try:
+        yield
+    finally:
+        running.stop()

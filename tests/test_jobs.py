@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.builders import group_members, make_manuscript, wait_for, wait_until_ended
+from tests.builders import consuming, group_members, make_manuscript, wait_for, wait_until_ended
 from workbench import jobs
 from workbench.edition import Edition
 from workbench.jobs import STOPPED, Job, JobStore
@@ -27,7 +27,8 @@ from workbench.model import Manuscript, WorkbenchError
 @pytest.fixture
 def store(edition: Edition) -> Iterator[JobStore]:
     store = JobStore.of(edition)
-    yield store
+    with consuming(edition.root):
+        yield store
     # Leave no worker behind, whatever the test did.
     for job in store.list():
         if job.active:
@@ -174,8 +175,10 @@ def test_a_recognize_job_runs_in_a_worker_to_the_end(scanned, store, tmp_path):
     model.write_bytes(b"never loaded")
     job = store.submit(scanned, "recognize", "letters", "ivan", model=model)
     assert (job.state, job.done, job.total, job.model) == ("queued", 0, 2, str(model))
-    assert job.pid and store.get(job.id).kind == "recognize"
+    # On the queue: the process that runs it is started by a consumer when a slot is free.
+    assert job.pid is None and job.queue == "cpu" and store.get(job.id).kind == "recognize"
     job = wait_until_ended(store, job.id, timeout=60)
+    assert job.pid and job.tries == 1 and job.saved == ["1", "2"]
     assert (job.state, job.done, job.total, job.current) == ("done", 2, 2, ""), job.message
     assert job.message == "2 page(s) recognised, 0 line(s) filled"
     assert (job.outcome["pages"], job.outcome["of"], job.outcome["filled"], job.outcome["failed"]) == (2, 2, 0, [])
@@ -235,10 +238,13 @@ def test_one_job_at_a_time_per_manuscript(scanned, imageless, store, tmp_path):
 
 def test_cancel_stops_the_worker_and_its_pool_and_the_tei_stays_valid(scanned, store):
     before = scanned.tei_path("letters").read_bytes()
+    # One job at a time gets all the machine's kraken slots: with two cores (and 4 GB),
+    # the worker starts a pool of kraken processes in its group.
+    (scanned.root / "workbench.toml").write_text("[queue]\nkraken_jobs = 1\n")
     job = store.submit(scanned, "segment", "letters", "ivan")
-    # Two pages on two cores: the worker starts a pool of kraken processes in its group.
     wait_for(lambda: store.get(job.id).state == "running", timeout=30)
-    if (jobs.os.cpu_count() or 1) > 1:
+    job = store.get(job.id)
+    if jobs.queue.machine_slots() > 1:
         wait_for(lambda: len(group_members(job.pid)) > 1, timeout=30)
     running = store.get(job.id)
     assert running.current == "loading kraken, then pages 1, 2" or running.current == "loading kraken, then page 1"
@@ -254,8 +260,10 @@ def test_cancel_stops_the_worker_and_its_pool_and_the_tei_stays_valid(scanned, s
 
 
 def test_a_worker_killed_outright_leaves_a_failed_job_not_a_running_one(scanned, store):
+    (scanned.root / "workbench.toml").write_text("[queue]\nretries = 0\n")  # tests/test_queue.py: with retries
     job = store.submit(scanned, "segment", "letters", "ivan", pages="1")
     wait_for(lambda: store.get(job.id).state == "running", timeout=30)
+    job = store.get(job.id)
     jobs.os.killpg(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
     # Until the last of its threads has exited, the worker is not gone (waitpid says so).
     wait_for(lambda: not store.get(job.id).active, timeout=30)

@@ -776,6 +776,36 @@ def jobs(context: Context, job_id: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--queues",
+    default="cpu,gpu,low",
+    show_default=True,
+    help="The queues to take jobs from: cpu (segmentation, recognition), gpu (training), low (reindexing).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Jobs at once on each queue (default: [queue] kraken_jobs on cpu, else one per 2 GB of memory; 1 on gpu, low).",
+)
+@click.option("--parent", type=int, hidden=True)  # started by serve: stop when that process is gone
+@pass_context
+def worker(context: Context, queues: str, workers: int | None, parent: int | None) -> None:
+    """Run the edition's queued jobs (the queue: workbench.toml [queue], else .workbench/queue.db).
+
+    `workbench serve` starts one; run one yourself to take jobs from a Redis queue on
+    another machine, or on a GPU (`--queues gpu`). Stops on Ctrl-C or SIGTERM; jobs
+    running then go on to their end in their own processes.
+    """
+    import logging
+
+    from workbench import queue
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    queue.run_worker_command(context.edition.root, names, workers, parent)
+
+
+@cli.command()
 @click.argument("manuscript_id")
 @click.option("--withdraw", is_flag=True, help="Hide it from readers again.")
 @pass_context
@@ -919,12 +949,28 @@ def user_list(context: Context) -> None:
     is_flag=True,
     help="Let logins work over plain HTTP (no TLS): a trial on a closed network only.",
 )
+@click.option(
+    "--worker/--no-worker",
+    "with_worker",
+    default=True,
+    show_default=True,
+    help="Also run the queued jobs here (a `workbench worker` that stops with the server).",
+)
 @pass_context
-def serve(context: Context, host: str, port: int, threads: int, behind_proxy: bool | None, insecure_http: bool) -> None:
+def serve(
+    context: Context,
+    host: str,
+    port: int,
+    threads: int,
+    behind_proxy: bool | None,
+    insecure_http: bool,
+    with_worker: bool,
+) -> None:
     """Serve the web workbench with gunicorn: one process, several threads.
 
     One process keeps one validated copy of each manuscript in memory; saves of a
-    manuscript are serialised anyway, and jobs run in worker processes of their own.
+    manuscript are serialised anyway, and jobs wait in a queue and run in processes of their own
+    (a `workbench worker` started with the server, unless --no-worker).
     Logins need HTTPS (the session cookie is Secure): serve behind a TLS reverse proxy
     (README), or use --insecure-http for a trial.
     """
@@ -941,6 +987,11 @@ def serve(context: Context, host: str, port: int, threads: int, behind_proxy: bo
             err=True,
         )
     click.echo(f"Serving {context.edition.root} on http://{'localhost' if host == '127.0.0.1' else host}:{port}/")
+    if with_worker:
+        from workbench import queue
+
+        # Started before exec: gunicorn keeps this process's pid, which the worker watches.
+        queue.start_worker_process(context.edition.root)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     os.execv(
         gunicorn,

@@ -1,19 +1,23 @@
 """Segmentation, recognition and training as background jobs, in worker processes outside the web process.
 
 Kraken costs about 15 s of CPU per page and 1.8 GB per process, so a web request
-only records a job and starts a worker (``python -m workbench.jobs EDITION JOB_ID``,
-this module); the worker runs the pipeline and writes its progress into the job's
-file, which the web page polls. Jobs are plain files, so they outlive the web
-process that started them::
+only records a job and puts it on a queue (workbench/queue.py: Huey, in SQLite or
+Redis); a consumer (``workbench worker``, or the one ``workbench serve`` starts)
+takes it when a slot is free and runs it in a process of its own
+(``python -m workbench.jobs EDITION JOB_ID``, this module), which runs the pipeline
+and writes its progress into the job's file, which the web page polls. Jobs are
+plain files, so they outlive the processes that started and ran them::
 
-    <edition>/.workbench/jobs/<id>.json   the job, replaced atomically on every change
-    <edition>/.workbench/jobs/<id>.log    the worker's output (kraken's warnings, tracebacks)
-    <edition>/.workbench/jobs/.lock       serialises read-modify-write of job files
+    <edition>/.workbench/jobs/<id>.json       the job, replaced atomically on every change
+    <edition>/.workbench/jobs/<id>.log        the worker's output (kraken's warnings, tracebacks)
+    <edition>/.workbench/jobs/<id>.heartbeat  touched every few seconds while the job runs
+    <edition>/.workbench/jobs/.lock           serialises read-modify-write of job files
 
-A job is ``queued`` until its worker starts, ``running`` while it works, then
+A job is ``queued`` until a worker takes it, ``running`` while it works, then
 ``done``, ``failed`` or ``cancelled``. Pages are saved one by one as they are done
 (that is how the pipeline works), so a cancelled or failed job keeps the pages it
-finished. A training job counts epochs instead of pages; cancelled, it keeps no model.
+finished, and a job run again after its process was killed skips them. A training
+job counts epochs instead of pages; cancelled, it keeps no model.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -33,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from workbench import queue
 from workbench.edition import Edition
 from workbench.files import write_atomically
 from workbench.htr import kraken, pipeline, training
@@ -81,6 +88,9 @@ class Job:
     started: str | None = None
     finished: str | None = None
     pid: int | None = None  # the worker's; also its process group (it starts a new session)
+    queue: str | None = None  # the queue it waits in (queue.QUEUES); the Huey task's id is the job's id
+    saved: list[str] | None = None  # pages finished and saved, which a run after a crash skips
+    tries: int = 0  # the worker processes started for it (more than one: a killed one was retried)
 
     @property
     def active(self) -> bool:
@@ -202,21 +212,22 @@ class JobStore:
                 current="waiting for the worker to start",
                 step={"step": "waiting"},
                 created=_now(),
+                queue=queue.queue_for(edition.root, kind),
             )
-            # The worker waits for this lock before it reads its job, so it always
-            # finds the job written, pid included.
-            job.pid = self._start_worker(edition.root, job.id)
-            try:
-                self._write(job)
-            except BaseException:
-                _signal_worker(job, signal.SIGKILL)
-                raise
+            self._write(job)
+        # Enqueued after the job file is written, so the task always finds its job.
+        try:
+            queue.enqueue(edition.root, job)
+        except Exception as error:  # Redis down or unreachable, SQLite file unwritable
+            with self._locked():
+                self.path(job.id).unlink(missing_ok=True)
+            raise WorkbenchError(f"could not put the job on the {job.queue} queue: {error}") from None
         return job
 
     def get(self, job_id: str) -> Job:
         """The job; a queued or running job whose worker is gone is reported (and recorded) failed."""
         job = self._read(job_id)
-        if job.active and not _worker_alive(job):
+        if job.active:
             with self._locked():
                 job = self._expire_if_dead(self._read(job_id))
         return job
@@ -224,7 +235,7 @@ class JobStore:
     def list(self, manuscript_id: str | None = None) -> list[Job]:
         """Jobs, newest first; only those of ``manuscript_id`` if given."""
         jobs = [job for job in self._read_all() if manuscript_id is None or job.manuscript_id == manuscript_id]
-        if any(job.active and not _worker_alive(job) for job in jobs):
+        if any(job.active for job in jobs):
             with self._locked():
                 jobs = [self._expire_if_dead(self._read(job.id)) if job.active else job for job in jobs]
         return sorted(jobs, key=lambda job: (job.created, job.id), reverse=True)
@@ -235,7 +246,8 @@ class JobStore:
             return self._active(manuscript_id)
 
     def cancel(self, job_id: str, who: str | None = None) -> Job:
-        """Stop the job's worker (SIGTERM to its process group) and mark the job cancelled.
+        """Mark the job cancelled: take it off its queue if it waits there, stop its
+        worker (SIGTERM to its process group) if it runs.
 
         Pages the worker saved before stay saved. A job that has already ended is
         returned as it is.
@@ -244,6 +256,13 @@ class JobStore:
             job = self._expire_if_dead(self._read(job_id))
             if not job.active:
                 return job
+            if job.state == "queued" and job.queue:
+                # The task would find the job cancelled and do nothing anyway; revoked,
+                # it is not even taken off the queue by a worker.
+                try:
+                    queue.revoke(self.folder.parent.parent, job)
+                except Exception as error:  # the queue unreachable: the job file still says cancelled
+                    print(f"job {job.id}: could not revoke its task ({error})", file=sys.stderr)
             job.state, job.finished, job.current = "cancelled", _now(), ""
             by = f" by {who}" if who else ""
             if job.kind == "train":
@@ -270,29 +289,58 @@ class JobStore:
             self._write(job)
             return job
 
+    def heartbeat_path(self, job_id: str) -> Path:
+        return self.folder / f"{_check_id(job_id)}.heartbeat"
+
+    def _requeue(self, job_id: str, why: str) -> Job | None:
+        """The job's process died without a word and its task will run again: back in line.
+
+        None if the job ended meanwhile (cancelled, or recorded failed by a reader that
+        found its heartbeat stale)."""
+        with self._locked():
+            job = self._read(job_id)
+            if not job.active:
+                return None
+            job.state, job.pid, job.current = "queued", None, f"{why}; waiting to run again"
+            job.step = {"step": "waiting"}
+            self.heartbeat_path(job_id).unlink(missing_ok=True)
+            self._write(job)
+            return job
+
+    def _stopped(self, job_id: str) -> Job:
+        """The job's process died without a word and is not run again: the job failed."""
+        with self._locked():
+            job = self._read(job_id)
+            if job.active:
+                self._fail_stopped(job)
+            return job
+
     # -- files ------------------------------------------------------------------
 
-    def _start_worker(self, edition_root: Path, job_id: str) -> int:
+    def _start_worker(self, edition_root: Path, job_id: str, device: str | None = None) -> subprocess.Popen:
+        """Start the process that runs the job (the queue's task calls this, and waits)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         # ``-m`` puts the working folder first on sys.path: running in the folder
         # that holds this package makes the worker run this very code.
         package_parent = Path(__file__).resolve().parent.parent
+        environment = os.environ | ({"WORKBENCH_DEVICE": device} if device else {})
         try:
             with open(self.log_path(job_id), "ab") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "workbench.jobs", str(edition_root), job_id],
                     cwd=package_parent,
+                    env=environment,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    # Its own session and process group: it survives a restart of the web
-                    # server, and cancel can signal it with its pool processes and nothing else.
+                    # Its own session and process group: it survives a restart of the
+                    # consumer, and cancel can signal it with its pool processes and nothing else.
                     start_new_session=True,
                 )
         except OSError as error:
             raise WorkbenchError(f"could not start a worker process: {error}", code="no-worker") from None
         _children[process.pid] = process
-        return process.pid
+        return process
 
     def _active(self, manuscript_id: str) -> Job | None:
         """Lock held."""
@@ -309,13 +357,35 @@ class JobStore:
         return None
 
     def _expire_if_dead(self, job: Job) -> Job:
-        """Lock held. A worker that died without saying so (killed, out of memory) fails its job."""
-        if job.active and not _worker_alive(job):
-            job.state, job.finished, job.current = "failed", _now(), ""
-            job.message = f"{STOPPED} (its output is in {self.log_path(job.id)})"
-            job.error = "stopped"
-            self._write(job)
+        """Lock held. A worker that died without saying so (killed, out of memory) fails its job.
+
+        A job that has a heartbeat is judged by it alone: its worker may be on another
+        machine, and when its process is killed the consumer that ran it decides
+        (within a second) whether it runs again; only a heartbeat older than the
+        ``[queue] stale_after`` seconds means nobody is left to decide. A queued job
+        without a pid waits in its queue for as long as it takes.
+        """
+        if not job.active:
+            return job
+        try:
+            beat = self.heartbeat_path(job.id).stat().st_mtime
+        except FileNotFoundError:
+            beat = None
+        if beat is not None:
+            stale = time.time() - beat > queue.QueueSettings.of(self.folder.parent.parent).stale_after
+        else:
+            stale = job.pid is not None and not _worker_alive(job)
+        if stale:
+            self._fail_stopped(job)
         return job
+
+    def _fail_stopped(self, job: Job) -> None:
+        """Lock held."""
+        job.state, job.finished, job.current = "failed", _now(), ""
+        job.message = f"{STOPPED} (its output is in {self.log_path(job.id)})"
+        job.error = "stopped"
+        self._write(job)
+        self.heartbeat_path(job.id).unlink(missing_ok=True)
 
     def _read(self, job_id: str) -> Job:
         path = self.path(job_id)
@@ -414,11 +484,22 @@ def run_worker(edition_root: Path, job_id: str) -> int:
     """Run one job to its end, recording progress in its file; the exit status of the worker."""
     edition = Edition(edition_root)
     store = JobStore.of(edition)
-    job = store._update(job_id, state="running", started=_now(), pid=os.getpid())
-    if job is None:
+    with store._locked():
+        job = store._read(job_id)
+        if job.active:
+            job.state, job.pid, job.tries = "running", os.getpid(), job.tries + 1
+            job.started = job.started or _now()
+            store.heartbeat_path(job_id).touch()
+            store._write(job)
+    if not job.active:
         print(f"job {job_id} ended before its worker started", flush=True)
         return 0
-    print(f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}", flush=True)
+    _beat(store.heartbeat_path(job_id))
+    again = f" (run {job.tries}; pages saved before: {', '.join(job.saved or []) or 'none'})" if job.tries > 1 else ""
+    device = f" on {os.environ['WORKBENCH_DEVICE']}" if os.environ.get("WORKBENCH_DEVICE") else ""
+    print(
+        f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}{device}{again}", flush=True
+    )
     if job.kind == "train":
         # Cancelling sends SIGTERM: end through SystemExit, so the half-made model's
         # working folder is removed on the way out.
@@ -431,6 +512,10 @@ def run_worker(edition_root: Path, job_id: str) -> int:
             summary = _run(edition, store, job)
             message, failed = _summary_message(job.kind, summary), bool(summary.failed)
             outcome = _outcome(summary)
+            if job.saved:  # a run again: the earlier run's pages count as done
+                message += f" (and page(s) {', '.join(job.saved)} by an earlier run, whose process was killed)"
+                outcome["pages"] += len(job.saved)
+                outcome["of"] += len(job.saved)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
         code = getattr(error, "code", "") or "error"
@@ -439,39 +524,72 @@ def run_worker(edition_root: Path, job_id: str) -> int:
         raise
     state = "failed" if failed else "done"
     store._update(job_id, state=state, finished=_now(), current="", message=message, outcome=outcome)
+    store.heartbeat_path(job_id).unlink(missing_ok=True)
     print(f"{_now()} {state}: {message}", flush=True)
     return 1 if failed else 0
 
 
+def _beat(path: Path) -> None:
+    """Touch ``path`` every few seconds for as long as this process lives (a daemon thread):
+    a heartbeat that stops means the process is gone, wherever it ran."""
+
+    def beat() -> None:
+        while True:
+            time.sleep(queue.HEARTBEAT_INTERVAL)
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return  # the job ended (or was recorded failed): nothing to keep alive
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
 def _run(edition: Edition, store: JobStore, job: Job) -> pipeline.RunSummary:
     selected = pipeline.select_pages(edition.page_numbers(job.manuscript_id), job.pages, job.manuscript_id)
-    pending = list(selected)
-    # The pipeline segments min(cores, pages) pages at a time, in page order.
-    at_once = min(os.cpu_count() or 1, len(pending)) if job.kind == "segment" else 1
+    # A run after a killed one: the pages it saved are not done again (re-segmenting
+    # would log a second change, re-recognising would replace the machine text again).
+    saved = list(job.saved or [])
+    pending = [n for n in selected if n not in saved]
+    if not pending:
+        return pipeline.RunSummary()
+    # A page at a time per kraken process: the queue's kraken_jobs share the machine's.
+    at_once = min(queue.pages_at_once(edition.root), len(pending)) if job.kind == "segment" else 1
     store._update(
         job.id,
-        total=len(pending),
+        total=len(selected),
+        done=len(saved),
         current=f"loading kraken, then {_pages(pending[:at_once])}",
         step={"step": "loading", "pages": pending[:at_once]},
     )
 
     def progress(outcome: pipeline.PageOutcome) -> None:
         pending.remove(outcome.page)
+        if not outcome.error:
+            saved.append(outcome.page)
         working_on = outcome.working_on if job.kind == "segment" else pending[:1]
         current = _pages(working_on) if working_on else "saving"
         step = {"step": "pages", "pages": list(working_on)} if working_on else {"step": "saving"}
-        store._update(job.id, done=len(selected) - len(pending), current=current, step=step)
+        store._update(
+            job.id, done=len(selected) - len(pending), current=current, step=step, saved=sorted(saved, key=order.index)
+        )
         result = f"failed: {outcome.error}" if outcome.error else "done"
         print(f"{_now()} page {outcome.page} ({outcome.image}) {result}", flush=True)
 
+    order = list(selected)
+    pages = ",".join(pending)
     if job.kind == "segment":
-        # workers=None: a page per core, so a one-page job uses one core and a
-        # whole manuscript all of them.
         return pipeline.segment(
-            edition, job.manuscript_id, job.who, job.pages, workers=None, progress=progress, mode=job.mode or "replace"
+            edition, job.manuscript_id, job.who, pages, workers=at_once, progress=progress, mode=job.mode or "replace"
         )
     return pipeline.recognize(
-        edition, job.manuscript_id, Path(job.model), job.who, job.pages, progress=progress, model_name=job.name
+        edition,
+        job.manuscript_id,
+        Path(job.model),
+        job.who,
+        pages,
+        progress=progress,
+        model_name=job.name,
+        device=os.environ.get("WORKBENCH_DEVICE"),
     )
 
 
@@ -492,7 +610,14 @@ def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
         print(f"{_now()} {done}", flush=True)
 
     record = training.train(
-        edition, job.manuscripts, job.name, job.who, base=job.model, epochs=job.total, progress=progress
+        edition,
+        job.manuscripts,
+        job.name,
+        job.who,
+        base=job.model,
+        epochs=job.total,
+        progress=progress,
+        device=os.environ.get("WORKBENCH_DEVICE"),
     )
     scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
     outcome = {"model": record.name, "lines": record.training_lines}

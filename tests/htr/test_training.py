@@ -140,7 +140,7 @@ def test_train_measure_and_recognise_with_a_model_made_from_corrected_lines(edit
 
 @pytest.mark.slow
 def test_a_training_job_reports_epochs_and_can_be_cancelled_leaving_no_model(edition, tmp_path):
-    from tests.builders import group_members, wait_for, wait_until_ended
+    from tests.builders import consuming, group_members, wait_for, wait_until_ended
     from workbench.jobs import JobStore
 
     rendered_manuscript(edition, tmp_path / "scans", pages=4, transcribed=4)
@@ -151,17 +151,18 @@ def test_a_training_job_reports_epochs_and_can_be_cancelled_leaving_no_model(edi
     with pytest.raises(WorkbenchError, match="too few corrected or verified lines"):
         store.submit(edition, "train", "empty", "maria", name="x", epochs=2)
 
-    done = wait_until_ended(store, store.submit(edition, "train", "letters", "maria", name="two", epochs=2).id, 300)
-    assert done.state == "done", done.message
-    assert (done.done, done.total) == (2, 2)
-    assert done.message.startswith("model two trained on ")
-    assert [record.name for record in training.ModelStore.of(edition).list()] == ["two"]
+    with consuming(edition.root):  # the queue's worker, as serve starts it
+        done = wait_until_ended(store, store.submit(edition, "train", "letters", "maria", name="two", epochs=2).id, 300)
+        assert done.state == "done", done.message
+        assert (done.done, done.total) == (2, 2)
+        assert done.message.startswith("model two trained on ")
+        assert [record.name for record in training.ModelStore.of(edition).list()] == ["two"]
 
-    job = store.submit(edition, "train", "letters", "maria", name="three", model="two", epochs=50)
-    assert training.ModelStore.of(edition).get("two")  # the base exists; a second training waits for none
-    wait_for(lambda: store.get(job.id).done >= 1, timeout=300)
-    cancelled = store.cancel(job.id, "maria")
-    assert cancelled.state == "cancelled" and "no model was kept" in cancelled.message
-    wait_for(lambda: not group_members(job.pid), timeout=60)
+        job = store.submit(edition, "train", "letters", "maria", name="three", model="two", epochs=50)
+        assert training.ModelStore.of(edition).get("two")  # the base exists; a second training waits for none
+        wait_for(lambda: store.get(job.id).done >= 1, timeout=300)
+        cancelled = store.cancel(job.id, "maria")
+        assert cancelled.state == "cancelled" and "no model was kept" in cancelled.message
+        wait_for(lambda: not group_members(cancelled.pid), timeout=60)
     models = edition.state_dir / "models"
     assert sorted(path.name for path in models.iterdir()) == ["two"]  # no half-made model, no working folder

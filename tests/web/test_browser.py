@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
-from tests.builders import REPO
+from tests.builders import REPO, consuming
 from tests.web.client import MS, PASSWORD
 from workbench.model import Region
 from workbench.search import indexing
@@ -103,7 +103,8 @@ def server(sample_edition, accounts):
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     # localhost, not 127.0.0.1: browsers keep Secure cookies on http://localhost only.
-    yield f"http://localhost:{http.server_port}"
+    with consuming(sample_edition.root):  # the queue's worker, as serve starts it
+        yield f"http://localhost:{http.server_port}"
     http.shutdown()
     app.extensions["indexer"].stop()
 

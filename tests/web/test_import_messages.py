@@ -17,6 +17,7 @@ from pathlib import Path
 from lxml import html
 from PIL import Image
 
+from tests.builders import consuming
 from tests.web.client import MS, csrf_token, log_in
 from tests.web.test_interface import english_fragments, untranslated
 from workbench.exchange import layout_files, transfer
@@ -218,9 +219,10 @@ def test_a_recognition_job_with_a_file_that_is_not_a_model_fails_in_bulgarian(ma
     assert started.status_code == 200, started.get_data(as_text=True)
     job_id = re.search(r'id="job-([0-9a-f]{12})"', started.get_data(as_text=True)).group(1)
     deadline = time.monotonic() + 120
-    while JobStore.of(sample_edition).get(job_id).active:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    with consuming(sample_edition.root):  # the queue's worker, as serve starts it
+        while JobStore.of(sample_edition).get(job_id).active:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
     job = JobStore.of(sample_edition).get(job_id)
     assert job.state == "failed" and "is not a kraken recognition model" in job.message  # the CLI's English
     assert job.error == "not-a-model"

@@ -132,8 +132,13 @@ def segment_pages(pages: list[PageImage], workers: int | None = None) -> Iterato
                 yield futures[future], error
 
 
-def recognize_lines(image: Image.Image, lines: list[Line], model_path: Path) -> list[Recognized]:
-    """Read the text of ``lines`` on ``image`` with the recognition model in ``model_path``."""
+def recognize_lines(
+    image: Image.Image, lines: list[Line], model_path: Path, device: str | None = None
+) -> list[Recognized]:
+    """Read the text of ``lines`` on ``image`` with the recognition model in ``model_path``.
+
+    ``device`` ("cuda" or "cpu", as Lightning names accelerators) is where the model runs;
+    None lets kraken choose (a GPU when torch sees one)."""
     if not lines:
         return []
     from kraken.configs import RecognitionInferenceConfig
@@ -149,7 +154,7 @@ def recognize_lines(image: Image.Image, lines: list[Line], model_path: Path) -> 
         regions={},
         line_orders=[],
     )
-    config = RecognitionInferenceConfig(num_line_workers=0)
+    config = RecognitionInferenceConfig(num_line_workers=0, **({"accelerator": device} if device else {}))
     return [
         Recognized(record.id, record.prediction, fmean(record.confidences) if record.confidences else None)
         for record in model.predict(image, segmentation, config)
@@ -342,8 +347,11 @@ def train_recognizer(
     learning_rate: float = 3e-3,
     seed: int = 0,
     progress: Callable[[EpochDone], None] | None = None,
+    device: str | None = None,
 ) -> TrainingResult:
     """Train a recognition model (or fine-tune ``base``) and write the best one to ``output``.
+
+    ``device``: "cuda" or "cpu"; None trains on a GPU when torch sees one.
 
     Lines are cut out of the page images by kraken itself (polygon dewarping from the
     baseline and boundary), exactly as recognition will cut them, and compiled once
@@ -434,7 +442,7 @@ def train_recognizer(
 
     report = Report()
     trainer = KrakenTrainer(
-        accelerator="cpu" if not torch.cuda.is_available() else "auto",
+        accelerator=device or ("cpu" if not torch.cuda.is_available() else "auto"),
         devices=1,
         max_epochs=epochs,
         min_epochs=1,

@@ -147,12 +147,14 @@ def recognize(
     pages: str | None = None,
     progress: Progress | None = None,
     model_name: str | None = None,
+    device: str | None = None,
 ) -> RunSummary:
     """Fill the lines without human text with what the recognition model reads.
 
     Empty lines are filled and machine text (status ``automatic``, from an earlier
     model) is replaced; a line a person corrected or verified is never touched.
-    ``model_name`` (default: the file's name) names the model in the TEI and the journal.
+    ``model_name`` (default: the file's name) names the model in the TEI and the journal;
+    ``device`` ("cuda", "cpu"; None: kraken's choice) is where the model runs.
     """
     model_path = Path(model_path)
     name = model_name or model_path.name
@@ -164,7 +166,7 @@ def recognize(
         empty = [line for line in page.lines if _machine_or_empty(line)]
         try:
             image = facsimile.open_page(edition.image_path(manuscript_id, page), page.frame)
-            results = {r.line_id: r for r in kraken.recognize_lines(image, empty, model_path)}
+            results = {r.line_id: r for r in kraken.recognize_lines(image, empty, model_path, device)}
         except WorkbenchError:
             raise  # the model itself is unusable: no point going on
         except Exception as error:

@@ -198,11 +198,13 @@ def train(
     epochs: int = 30,
     spec: str = kraken.DEFAULT_SPEC,
     progress: Callable[[kraken.EpochDone], None] | None = None,
+    device: str | None = None,
 ) -> ModelRecord:
     """Train a model on the manuscripts' corrected and verified lines and keep it as ``name``.
 
     ``base`` (a trained model's name or a model file) is fine-tuned instead of starting
     from nothing. The model is measured on the held-out lines before it is kept.
+    ``device`` ("cuda", "cpu"; None: a GPU when torch sees one) is where it trains.
     """
     store = ModelStore.of(edition)
     check_name(edition, name)
@@ -223,6 +225,7 @@ def train(
             epochs=epochs,
             spec=spec,
             progress=progress,
+            device=device,
         )
         record = ModelRecord(
             name=name,
