@@ -671,15 +671,7 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
     invalid = 0
     for ms in ids:
         path = edition.tei_path(ms).relative_to(edition.root)
-        problems = edition.problems(ms, tei_all=tei_all)
-        if problems:
-            invalid += 1
-            click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
-            for problem in problems:
-                click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
-        else:
-            checked = "workbench schema and tei_all" if tei_all else "workbench schema"
-            click.secho(f"{path}: valid ({checked})", fg="green")
+        invalid += _report_problems(path, edition.problems(ms, tei_all=tei_all), tei_all)
     book = Bibliography(edition).path
     if not manuscript_id and book.exists():
         path = book.relative_to(edition.root)
@@ -689,15 +681,21 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
             problems += validation.check_tei_all(tree, edition.schema_dir) if tei_all else []
         except WorkbenchError as error:
             problems = [validation.Problem(None, str(error), "well-formedness")]
-        if problems:
-            invalid += 1
-            click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
-            for problem in problems:
-                click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
-        else:
-            click.secho(f"{path}: valid", fg="green")
+        invalid += _report_problems(path, problems, tei_all)
     if invalid:
         sys.exit(1)
+
+
+def _report_problems(path: Path, problems: list[validation.Problem], tei_all: bool) -> bool:
+    """Print a document's validity and its problems; whether it is invalid."""
+    if problems:
+        click.secho(f"{path}: INVALID ({len(problems)} problem(s))", fg="red")
+        for problem in problems:
+            click.echo(f"  {path}:{problem.line or '-'}: {problem.message} [{problem.check}]")
+    else:
+        checked = "workbench schema and tei_all" if tei_all else "workbench schema"
+        click.secho(f"{path}: valid ({checked})", fg="green")
+    return bool(problems)
 
 
 @cli.command()
