@@ -160,3 +160,24 @@ def test_the_cli_adds_lists_and_validates_the_register(run, edition: Edition):
     Register(edition).path.write_text("<TEI/>")
     checked = run("validate")
     assert checked.exit_code == 1 and "tei/register.xml: INVALID" in checked.output
+
+
+def test_a_line_may_tag_only_keys_the_register_and_the_bibliography_have(register, sample_edition):
+    from workbench.bibliography import Bibliography, Entry
+    from workbench.register import check_keys
+    from workbench.tei.shorthand import ShorthandError, to_tei
+
+    register.add(place(), "ivan")
+    register.add(person(), "ivan")
+    Bibliography(sample_edition).add([Entry(title="Хамлетъ")], "ivan")
+    good = "{@Иванъ|ivanov} въ {#Русчукъ|ruse}: {~Хамлетъ|b001}, {@Петъръ}"
+    check_keys(sample_edition, good, to_tei(good))  # no error
+    for typed, column, message in [
+        ("писа {@Петъръ|petrov}", 15, 'the register has no entry "petrov"'),
+        ("{~Макбетъ|b002}", 11, 'the bibliography has no entry "b002"'),
+        ("{@Русе|ruse}", 8, '"ruse" is a place in the register, not a person'),
+        ("{#Иванъ|ivanov}", 9, '"ivanov" is a person in the register, not a place'),
+    ]:
+        with pytest.raises(ShorthandError) as error:
+            check_keys(sample_edition, typed, to_tei(typed))
+        assert str(error.value) == f"column {column}: {message}"

@@ -40,11 +40,14 @@ from pathlib import Path
 
 from lxml import etree
 
+from workbench import bibliography
 from workbench.edition import Edition, now
 from workbench.files import write_atomically
 from workbench.journal import Entry as JournalEntry
 from workbench.model import NotFound, WorkbenchError
 from workbench.tei import validation
+from workbench.tei.shorthand import ShorthandError
+from workbench.tei.text import NAME_ELEMENTS, line_refs, parse_fragment
 from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, XML_NS, parse_xml, parser
 
 T = f"{{{TEI_NS}}}"
@@ -382,3 +385,36 @@ def _journal_entries(before: dict[str, Entity], after: dict[str, Entity], who: s
 
 def path_of(edition: Edition) -> Path:
     return edition.tei_dir / FILE_NAME
+
+
+# -- names tagged in lines -----------------------------------------------------------------
+
+
+def check_keys(edition: Edition, typed: str, tei: str) -> None:
+    """Refuse a line (``tei``, converted from the shorthand ``typed``) that tags a name with a
+    key the register or the bibliography does not have, or a person's key on a place: the
+    ShorthandError puts the caret on the key, as for any other mistake in the shorthand."""
+    refs = line_refs(tei)
+    if not refs:
+        return
+    known = {f"{FILE_NAME}#{key}": kind for key, kind in Register(edition).keys().items()}
+    if any(ref.startswith(f"{bibliography.FILE_NAME}#") for ref in refs):
+        known |= {
+            f"{bibliography.FILE_NAME}#{entry.id}": "work" for entry in bibliography.Bibliography(edition).entries()
+        }
+    fragment = parse_fragment(tei, "line")
+    for element in fragment.iterdescendants(*(f"{T}{name}" for name in NAME_ELEMENTS)):
+        ref = element.get("ref")
+        if not ref:
+            continue
+        wanted = {"persName": "person", "placeName": "place", "title": "work"}[etree.QName(element).localname]
+        key = ref.partition("#")[2]
+        marks = [match.start() + 1 for match in re.finditer(rf"\|{re.escape(key)}(?=}})", typed)]
+        position = marks[0] if marks else 0
+        if ref not in known:
+            where = "the bibliography has no entry" if wanted == "work" else "the register has no entry"
+            raise ShorthandError(position, f'{where} "{key}"', code="unknown_key")
+        if known[ref] != wanted:
+            raise ShorthandError(
+                position, f'"{key}" is a {known[ref]} in the register, not a {wanted}', code="wrong_key"
+            )
