@@ -36,8 +36,9 @@ def place(**changes) -> Entity:
 
 
 @pytest.fixture
-def register(sample_edition: Edition) -> Register:
-    return Register(sample_edition)
+def register(edition: Edition) -> Register:
+    """An edition's register, empty (the sample's own has entries)."""
+    return Register(edition)
 
 
 def test_people_and_places_survive_tei_and_the_document_is_valid():
@@ -58,7 +59,7 @@ def test_people_and_places_survive_tei_and_the_document_is_valid():
     assert '<idno type="Wikidata">Q42</idno>' in xml
 
 
-def test_entities_are_saved_valid_and_journalled(register, sample_edition):
+def test_entities_are_saved_valid_and_journalled(register, edition):
     register.add(place(), "ivan")
     saved = register.add(person(), "ivan")
     assert saved.version and saved.birth_year == 1850 and saved.death_year == 1900
@@ -71,10 +72,10 @@ def test_entities_are_saved_valid_and_journalled(register, sample_edition):
     ]
     assert register.keys() == {"ruse": "place", "ivanov": "person"}
     assert [e.key for e in register.entities("person")] == ["ivanov"]
-    journal = list(sample_edition.journal.entries("register"))
+    journal = list(edition.journal.entries("register"))
     assert [(entry.line, entry.who, entry.old) for entry in journal] == [("ruse", "ivan", ""), ("ivanov", "ivan", "")]
     # The register is not a manuscript.
-    assert "register" not in sample_edition.manuscript_ids()
+    assert "register" not in edition.manuscript_ids()
 
 
 def test_a_save_over_a_stale_version_is_a_conflict_and_saves_nothing(register):
@@ -162,16 +163,16 @@ def test_the_cli_adds_lists_and_validates_the_register(run, edition: Edition):
     assert checked.exit_code == 1 and "tei/register.xml: INVALID" in checked.output
 
 
-def test_a_line_may_tag_only_keys_the_register_and_the_bibliography_have(register, sample_edition):
+def test_a_line_may_tag_only_keys_the_register_and_the_bibliography_have(register, edition):
     from workbench.bibliography import Bibliography, Entry
     from workbench.register import check_keys
     from workbench.tei.shorthand import ShorthandError, to_tei
 
     register.add(place(), "ivan")
     register.add(person(), "ivan")
-    Bibliography(sample_edition).add([Entry(title="Хамлетъ")], "ivan")
+    Bibliography(edition).add([Entry(title="Хамлетъ")], "ivan")
     good = "{@Иванъ|ivanov} въ {#Русчукъ|ruse}: {~Хамлетъ|b001}, {@Петъръ}"
-    check_keys(sample_edition, good, to_tei(good))  # no error
+    check_keys(edition, good, to_tei(good))  # no error
     for typed, column, message in [
         ("писа {@Петъръ|petrov}", 15, 'the register has no entry "petrov"'),
         ("{~Макбетъ|b002}", 11, 'the bibliography has no entry "b002"'),
@@ -179,5 +180,25 @@ def test_a_line_may_tag_only_keys_the_register_and_the_bibliography_have(registe
         ("{#Иванъ|ivanov}", 9, '"ivanov" is a person in the register, not a place'),
     ]:
         with pytest.raises(ShorthandError) as error:
-            check_keys(sample_edition, typed, to_tei(typed))
+            check_keys(edition, typed, to_tei(typed))
         assert str(error.value) == f"column {column}: {message}"
+
+
+def test_the_sample_register_is_valid_and_every_entry_names_its_sources():
+    from tests.builders import REPO
+
+    tree = parse_xml((REPO / "tei" / "register.xml").read_bytes(), "register.xml")
+    assert validation.check_project(tree) == [] and validation.check_tei_all(tree) == []
+    entities = [from_tei(element) for element in tree.xpath("//tei:person | //tei:place", namespaces=NSMAP)]
+    assert {entity.key for entity in entities} == {"trifonov", "dryanovo", "ruse"}
+    for entity in entities:
+        assert entity.sources and all(source.url and source.url.startswith("http") for source in entity.sources)
+    trifonov = next(entity for entity in entities if entity.key == "trifonov")
+    # What the Ruse library's bio-bibliography gives; what no source read gives is left out.
+    assert (trifonov.name, trifonov.birth, trifonov.birth_place, trifonov.death) == (
+        "Трифон Цанев Трифонов",
+        "1866",
+        "dryanovo",
+        "1926",
+    )
+    assert trifonov.identifiers == {} and trifonov.death_place is None and trifonov.name_original is None
