@@ -538,7 +538,8 @@ async function offerNames(input) {
   const answer = await fetch(`${address}?${new URLSearchParams({ kind: name.kind, q: name.typed })}`);
   const found = answer.ok ? await answer.json() : [];
   closeNames();
-  if (!found.length || document.activeElement !== input) return;
+  // The answer may come after the name was taken or the line left: offer nothing then.
+  if (!found.length || document.activeElement !== input || typedName(input)?.typed !== name.typed) return;
   nameChoices = document.createElement("ul");
   nameChoices.className = "name-choices";
   nameChoices.setAttribute("role", "listbox");
