@@ -23,6 +23,7 @@ from workbench.files import write_atomically
 from workbench.htr import kraken, pipeline, segeval, training
 from workbench.layout import mend
 from workbench.model import STATUSES, Manuscript, WorkbenchError, check_manuscript_id
+from workbench.register import IDENTIFIERS, BadEntity, Entity, Register, Source
 from workbench.tei import validation
 from workbench.tei.validation import InvalidDocument
 from workbench.tei.xml import parse_xml
@@ -672,8 +673,9 @@ def validate(context: Context, manuscript_id: str | None, tei_all: bool) -> None
     for ms in ids:
         path = edition.tei_path(ms).relative_to(edition.root)
         invalid += _report_problems(path, edition.problems(ms, tei_all=tei_all), tei_all)
-    book = Bibliography(edition).path
-    if not manuscript_id and book.exists():
+    for book in (Bibliography(edition).path, Register(edition).path):
+        if manuscript_id or not book.exists():
+            continue
         path = book.relative_to(edition.root)
         try:
             tree = parse_xml(book.read_bytes(), str(path))
@@ -1107,6 +1109,58 @@ def bibliography_export(context: Context, file_format: str, output: Path | None)
     else:
         write_atomically(output, data)
         click.echo(f"wrote {output}", err=True)
+
+
+@cli.group()
+def register() -> None:
+    """The edition's registers of people and places (tei/register.xml)."""
+
+
+@register.command("add")
+@click.argument("kind", type=click.Choice(["person", "place"]))
+@click.argument("key")
+@click.argument("name")
+@click.option("--old", "name_original", help="The name in the old spelling, as the sources write it.")
+@click.option("--latin", "name_latin", help="The name in Latin letters.")
+@click.option("--note", help="A short biography, or what the place is.")
+@click.option("--born", "birth", help="Date of birth: 1866, 1866-10 or 1866-10-05.")
+@click.option("--died", "death", help="Date of death.")
+@click.option("--born-in", "birth_place", help="The register key of the place of birth.")
+@click.option("--died-in", "death_place", help="The register key of the place of death.")
+@click.option(
+    "--id", "identifiers", multiple=True, help=f"AUTHORITY=NUMBER, AUTHORITY one of {', '.join(IDENTIFIERS)}."
+)
+@click.option("--source", "sources", multiple=True, help="Where the facts come from (a citation; repeatable).")
+@pass_context
+def register_add(
+    context: Context, kind: str, key: str, name: str, identifiers: tuple[str, ...], sources, **fields
+) -> None:
+    """Add a person or a place under KEY (what a line's {@name|KEY} points at)."""
+    pairs = [identifier.partition("=") for identifier in identifiers]
+    if any(not sep for _, sep, _ in pairs):
+        raise click.BadParameter("write identifiers as AUTHORITY=NUMBER, e.g. Wikidata=Q42", param_hint="--id")
+    entity = Entity(
+        key=key,
+        name=name,
+        kind=kind,
+        identifiers={authority: number for authority, _, number in pairs},
+        sources=[Source(text) for text in sources],
+        **fields,
+    )
+    try:
+        added = Register(context.edition).add(entity, context.user)
+    except BadEntity as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Added {added.kind} {added.key}: {added.name}")
+
+
+@register.command("list")
+@click.option("--kind", type=click.Choice(["person", "place"]))
+@pass_context
+def register_list(context: Context, kind: str | None) -> None:
+    """Each entry's key, kind and names (modern spelling first)."""
+    for entity in Register(context.edition).entities(kind):
+        click.echo(f"{entity.key}\t{entity.kind}\t{' / '.join(entity.names())}")
 
 
 def _entry_line(entry) -> str:

@@ -6,6 +6,8 @@ links work inside the bag::
 
     data/facsimiles/<id>/      the masters as they are, and their SHA256SUMS
     data/tei/<id>.xml          the TEI, byte for byte as in the edition
+    data/tei/register.xml      the edition's registers and bibliography, which the TEI's names
+    data/tei/bibliography.xml  point into (``@ref="register.xml#key"``), where the edition has them
     data/page/*.xml            PAGE XML 2019, one file per page (exports)
     data/alto/*.xml            ALTO v4, one file per page (exports)
     data/journal/<id>.jsonl    the edit journal
@@ -197,6 +199,8 @@ def _gather(edition: Edition, manuscript_id: str, staging: Path) -> tuple[bytes,
         tei = tei_path.read_bytes()
         manuscript = codec.parse_manuscript(tei, f"tei/{manuscript_id}.xml")
         _write(staging / "tei" / f"{manuscript_id}.xml", tei)
+        for name, data in transfer.edition_files(edition):
+            _write(staging / name, data)
         transfer.export(edition, manuscript_id, staging, ("page", "alto"))
         journal = edition.journal.path(manuscript_id)
         if journal.exists():
@@ -315,7 +319,16 @@ def mets_document(manuscript: Manuscript, payload: Path, settings: DepositSettin
     files = sorted(path for path in payload.rglob("*") if path.is_file() and path.name != METS_FILE)
     file_sec = etree.SubElement(root, m("fileSec"))
     # In this order: what is preserved first, then what was made from it.
-    uses = ["MASTER", "TRANSCRIPTION", "DERIVATIVE-PAGE", "DERIVATIVE-ALTO", "PROVENANCE", "FIXITY", "OTHER"]
+    uses = [
+        "MASTER",
+        "TRANSCRIPTION",
+        "REGISTERS",
+        "DERIVATIVE-PAGE",
+        "DERIVATIVE-ALTO",
+        "PROVENANCE",
+        "FIXITY",
+        "OTHER",
+    ]
     groups = {use: etree.SubElement(file_sec, m("fileGrp"), USE=use) for use in uses}
     counters: dict[str, int] = {}
     for path in files:
@@ -324,6 +337,8 @@ def mets_document(manuscript: Manuscript, payload: Path, settings: DepositSettin
         use = FILE_GROUPS.get(folder, "OTHER")
         if path.name == CHECKSUMS:
             use = "FIXITY"
+        elif folder == "tei" and path.name in transfer.EDITION_FILES:
+            use = "REGISTERS"
         counters[use] = counters.get(use, 0) + 1
         file_id = file_ids.setdefault(href, f"{use}-{counters[use]:04}")
         attributes = {
@@ -442,7 +457,9 @@ def restore(edition: Edition, path: Path, who: str, manuscript_id: str | None = 
     """
     bag = check_bag(Path(path))
     data = Path(bag.path) / "data"
-    teis = sorted((data / "tei").glob("*.xml"))
+    # The edition's register and bibliography travel with the manuscript; the edition restored
+    # into keeps its own (they are the whole edition's, not the manuscript's).
+    teis = sorted(p for p in (data / "tei").glob("*.xml") if p.name not in transfer.EDITION_FILES)
     if len(teis) != 1:
         raise WorkbenchError(f"{path}: a deposit package holds one TEI file in data/tei/, this one {len(teis)}")
     tei = teis[0].read_bytes()

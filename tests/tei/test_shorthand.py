@@ -10,7 +10,7 @@ from lxml import etree
 from tests.builders import REPO, make_manuscript
 from workbench.model import WorkbenchError
 from workbench.tei import codec
-from workbench.tei.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, ShorthandError, from_tei, pointer, to_tei
+from workbench.tei.shorthand import CONSTRUCTS, KEYWORDS, MARKUP, NAMES, ShorthandError, from_tei, pointer, to_tei
 from workbench.tei.text import parse_fragment
 from workbench.tei.validation import check_project
 
@@ -201,7 +201,7 @@ def test_pointer_puts_the_caret_under_the_character():
 
 
 def test_every_construct_has_an_example_that_converts_both_ways():
-    assert {c.tei.split(">")[0].split()[0].strip("<") for c in CONSTRUCTS} == set(KEYWORDS) | {"choice"}
+    assert {c.tei.split(">")[0].split()[0].strip("<") for c in CONSTRUCTS} == set(KEYWORDS) | set(NAMES) | {"choice"}
     for construct in CONSTRUCTS:
         assert to_tei(construct.shorthand) == construct.tei
         assert from_tei(construct.tei) == construct.shorthand
@@ -301,7 +301,7 @@ def shorthand_of(tree: list) -> str:
             out.append("{..." + (node[2] or "") + (f"|{node[1]}" if node[1] else "") + "}")
         elif kind == "choice":
             abbr = shorthand_of(node[1])
-            if node[1][0][0] == "text" and (node[1][0][1][0] in "+?*" or node[1][0][1].startswith("...")):
+            if node[1][0][0] == "text" and (node[1][0][1][0] in "+?*@#~" or node[1][0][1].startswith("...")):
                 abbr = "\\" + abbr
             out.append("{" + abbr + "|" + shorthand_of(node[2]) + "}")
         else:

@@ -79,6 +79,10 @@ RULES: dict[str, str | None] = {
     "bibliography.edit": "editor",
     "bibliography.delete": "editor",
     "bibliography.merge": "editor",
+    "registers.names": "transcriber",
+    "register_reader.index": None,
+    "register_reader.entry": None,
+    "register_reader.author": None,
 }
 
 VALUES = {
@@ -89,6 +93,7 @@ VALUES = {
     "job_id": "0" * 12,
     "kind": "tei",
     "comment_id": "c" * 12,
+    "section": "persons",
 }
 
 

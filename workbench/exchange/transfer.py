@@ -145,6 +145,9 @@ def import_path(
         xml = [p for p in files if p.suffix.lower() == ".xml"]
         if source.is_file() and source.suffix.lower() == ".xml":
             xml = [folder / source.name]
+        # An export carries the edition's register and bibliography beside the manuscript:
+        # they are not a manuscript, and the importing edition keeps its own.
+        xml = [p for p in xml if not (p.name in EDITION_FILES and p.parent.name == "tei" and _is_tei(p))]
         teis = [p for p in xml if _is_tei(p)]
         if teis:
             if len(teis) > 1:
@@ -689,6 +692,7 @@ def _exported_files(
         raise WorkbenchError(f"unknown export format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
     if "tei" in formats:
         yield f"tei/{manuscript.id}.xml", tei_export(edition, manuscript, notes)
+        yield from edition_files(edition)
     names = _layout_names(manuscript.pages)
     writers = {
         "page": layout_files.page_xml,
@@ -703,6 +707,28 @@ def _exported_files(
     if "text" in formats:
         yield f"text/{manuscript.id}-diplomatic.txt", plain_text(manuscript, reading=False).encode()
         yield f"text/{manuscript.id}-reading.txt", plain_text(manuscript, reading=True).encode()
+
+
+# The edition's own TEI files that a manuscript's names point into (``@ref="register.xml#…"``,
+# ``bibliography.xml#…``): they go beside the manuscript's TEI in every export, so the refs resolve.
+EDITION_FILES = ("register.xml", "bibliography.xml")
+
+
+def edition_files(edition: Edition) -> Iterator[tuple[str, bytes]]:
+    """``tei/register.xml`` and ``tei/bibliography.xml`` as they are, where the edition has them,
+    refused unless valid against the project schema and tei_all (as the manuscript's TEI is)."""
+    for name in EDITION_FILES:
+        path = edition.tei_dir / name
+        if not path.exists():
+            continue
+        data = path.read_bytes()
+        tree = parse_xml(data, f"tei/{name}")
+        problems = validation.check_project(tree, edition.schema_dir) + validation.check_tei_all(
+            tree, edition.schema_dir
+        )
+        if problems:
+            raise validation.InvalidDocument(f"tei/{name} (nothing was exported)", problems)
+        yield f"tei/{name}", data
 
 
 def tei_export(edition: Edition, manuscript: Manuscript, notes: bool = False) -> bytes:

@@ -12,6 +12,10 @@ with two searchable fields per line:
   phrase is a lookup of its word pairs rather than a walk through the positions of
   every line that has all its words (which takes seconds for "и на" on a million lines).
 
+and one more, not searched by readers' words: ``refs``, what the line's tagged names point
+at (``register.xml#trifonov``, ``bibliography.xml#b001``), for the register pages that
+list every line naming a person, place or work (``Query.ref``).
+
 Callers use ``SearchIndex`` (``LineRecord`` in, ``Results`` out): another engine can
 stand behind the same interface. The index is derived data: ``indexing.py`` rebuilds or
 updates it from ``tei/``.
@@ -36,7 +40,7 @@ from whoosh import query as q
 from whoosh.analysis import Token, Tokenizer
 from whoosh.codec.whoosh3 import W3Codec
 from whoosh.collectors import TimeLimit, TimeLimitCollector, TopCollector
-from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.support.levenshtein import damerau_levenshtein
@@ -46,7 +50,7 @@ from workbench.search import analysis
 
 # Bump when the schema changes; a change to analysis.py is noticed by itself (its digest
 # is part of the index's version). An index of another version is built again.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 PER_PAGE = 20
 MAX_PAGE = 50  # deeper pages cost more to collect, and nobody reads them
 MIN_PREFIX = 2  # letters before a * (one letter would expand to a large part of the vocabulary)
@@ -131,11 +135,13 @@ class LineRecord:
     diplomatic: str  # as written (diplomatic_text)
     reading: str  # normalised reading (reading_text)
     years: tuple[int, int] | None = None
+    refs: tuple[str, ...] = ()  # what its tagged names point at (line_refs)
 
 
 @dataclass(frozen=True)
 class Query:
     text: str
+    ref: str | None = None  # only lines naming this (a register key or bibliography entry, as @ref writes it)
     exact: bool = False  # search the diplomatic text, spelling as written
     manuscript_id: str | None = None
     year_from: int | None = None
@@ -152,6 +158,7 @@ class Hit:
     line_id: str
     line_n: int
     snippet: str  # HTML: the line's text, escaped, the matching words in <mark>
+    diplomatic: str = ""  # the line as written
 
 
 @dataclass
@@ -279,6 +286,7 @@ def _schema() -> Schema:
         text=TEXT(analyzer=_Analyzer("text"), phrase=False),  # phrases go to ``pairs``
         exact=TEXT(analyzer=_Analyzer("exact"), phrase=True),
         pairs=TEXT(analyzer=_Analyzer("pairs"), phrase=True),
+        refs=KEYWORD(lowercase=False, scorable=False),  # register.xml#key …, space-separated
     )
 
 
@@ -371,6 +379,8 @@ class WhooshIndex:
         field_name = "exact" if query.exact else "text"
         parser = _parser(field_name)
         text = query.text.strip()
+        if not text and query.ref:
+            return q.Term("refs", query.ref)  # every line naming it, in document order
         if not text:
             raise QueryError("empty", "type one or more words to search for")
         if len(text) > 500:
@@ -379,6 +389,8 @@ class WhooshIndex:
         if parsed is q.NullQuery or not list(parsed.leaves()):
             raise QueryError("no_words", "the query has no words to search for")
         filters = [parsed]
+        if query.ref:
+            filters.append(q.Term("refs", query.ref))
         if query.manuscript_id:
             filters.append(q.Term("manuscript", query.manuscript_id))
         if query.year_from is not None or query.year_to is not None:
@@ -416,6 +428,7 @@ class WhooshIndex:
                     line_id=hit["line"],
                     line_n=hit["line_n"],
                     snippet=highlight(written, marks, exact=query.exact),
+                    diplomatic=hit["diplomatic"],
                 )
             )
         # Fewer hits than were asked for: that is all of them. Otherwise Whoosh did not
@@ -481,6 +494,8 @@ def _document(record: LineRecord) -> dict:
     }
     if record.reading != record.diplomatic:
         document["reading"] = record.reading
+    if record.refs:
+        document["refs"] = " ".join(record.refs)
     if record.years:
         document["year_from"], document["year_to"] = record.years
     return document

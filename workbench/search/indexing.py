@@ -27,7 +27,7 @@ from workbench.edition import Edition, PageRevisions
 from workbench.files import write_atomically
 from workbench.model import Manuscript, Page, WorkbenchError
 from workbench.search.index import LineRecord, SearchIndex, WhooshIndex
-from workbench.tei.text import diplomatic_text, reading_text
+from workbench.tei.text import diplomatic_text, line_refs, reading_text
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (manuscript id, its pages done, its pages to index)
@@ -49,6 +49,7 @@ def line_records(manuscript: Manuscript, page: Page) -> list[LineRecord]:
             diplomatic=diplomatic_text(line.text),
             reading=reading_text(line.text),
             years=manuscript.years,
+            refs=line_refs(line.text),
         )
         for number, line in enumerate(page.lines, start=1)
         if line.text

@@ -15,8 +15,14 @@ Three rules keep it unambiguous, so that conversion is lossless both ways:
   supplied text; supplied text that begins with a deletion has no spelling and
   ``from_tei`` says so.)
 - Right after ``{``, ``+``/``?``/``*``/``...`` choose addition, unclear text,
-  highlighting, gap; anything else begins an abbreviation, whose first character
-  is escaped when it would look like one of those signs.
+  highlighting, gap, and ``@``/``#``/``~`` a name of a person, a place or a work;
+  anything else begins an abbreviation, whose first character is escaped when it
+  would look like one of those signs.
+
+A name's keyword is not from a list but a key: ``{@Трифонъ|trifonov}`` is
+``<persName ref="register.xml#trifonov">``, ``{~Хамлетъ|b001}`` is
+``<title ref="bibliography.xml#b001">``. Whether the key is in the register is the
+caller's to check (``register.check_refs``): this module knows no edition.
 
 A keyword, present or absent, maps to an attribute, present or absent: there are
 no defaults, so nothing is added or lost on the way.
@@ -73,6 +79,7 @@ class _Kind:
     closer: str
     attribute: str | None = None
     keywords: tuple[str, ...] = ()
+    target: str | None = None  # a name: the file its key points into (``@ref="file#key"``)
 
 
 _DEL = _Kind("del", "deletion", "[[", "]]", "rend", ("strikethrough", "overwritten", "erasure"))
@@ -81,12 +88,20 @@ _ADD = _Kind("add", "addition", "{+", "}", "place", ("above", "below", "margin",
 _UNCLEAR = _Kind("unclear", "unclear text", "{?", "}", "reason", ("faded", "damage", "illegible"))
 _HI = _Kind("hi", "highlighted text", "{*", "}", "rend", ("underline", "superscript", "subscript"))
 _GAP = _Kind("gap", "gap", "{...", "}", "reason", ("illegible", "lost"))
+# Names: the keyword is a key of the register (people, places) or of the bibliography (works).
+_PERSON = _Kind("persName", "person's name", "{@", "}", "ref", target="register.xml")
+_PLACE = _Kind("placeName", "place name", "{#", "}", "ref", target="register.xml")
+_WORK = _Kind("title", "title of a work", "{~", "}", "ref", target="bibliography.xml")
+# A key as register.py allows it (an xml:id kept to what can be typed and stand in a URL).
+NAME_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 # An abbreviation is one construct written in two parts: "{" abbr "|" expan "}".
 _ABBR = _Kind("abbr", "abbreviation", "{", "|")
 _EXPAN = _Kind("expan", "abbreviation", "{", "}")
 
-_CONTAINERS = {kind.element: kind for kind in (_DEL, _SUPPLIED, _ADD, _UNCLEAR, _HI)}
-_SIGNS = {"+": _ADD, "?": _UNCLEAR, "*": _HI}
+_CONTAINERS = {kind.element: kind for kind in (_DEL, _SUPPLIED, _ADD, _UNCLEAR, _HI, _PERSON, _PLACE, _WORK)}
+_SIGNS = {"+": _ADD, "?": _UNCLEAR, "*": _HI, "@": _PERSON, "#": _PLACE, "~": _WORK}
+# The names a line can tag, and the file each one's key points into.
+NAMES: dict[str, str] = {kind.element: kind.target for kind in (_PERSON, _PLACE, _WORK)}
 # The attribute each construct may carry, and its allowed values: the README shows these.
 KEYWORDS: dict[str, tuple[str, tuple[str, ...]]] = {
     kind.element: (kind.attribute, kind.keywords) for kind in (_DEL, _ADD, _UNCLEAR, _GAP, _SUPPLIED, _HI)
@@ -135,6 +150,24 @@ CONSTRUCTS: list[Construct] = [
         "{*Балкана|underline}",
         '<hi rend="underline">Балкана</hi>',
         "rend: " + ", ".join(_HI.keywords),
+    ),
+    Construct(
+        "a person's name, with its key in the register",
+        "{@Трифонъ|trifonov}",
+        '<persName ref="register.xml#trifonov">Трифонъ</persName>',
+        "the person's key (`workbench register list`)",
+    ),
+    Construct(
+        "a place name, with its key in the register",
+        "{#Русчукъ|ruse}",
+        '<placeName ref="register.xml#ruse">Русчукъ</placeName>',
+        "the place's key",
+    ),
+    Construct(
+        "the title of a work, with its bibliography entry",
+        "{~Хамлетъ|b001}",
+        '<title ref="bibliography.xml#b001">Хамлетъ</title>',
+        "the entry's id (b001 …)",
     ),
 ]
 
@@ -317,6 +350,19 @@ class _Reader:
         while self.pos < len(self.text) and self.text[self.pos] not in MARKUP:
             self.literal()
         word = self.text[bar + 1 : self.pos]
+        if kind.target:
+            if not word:
+                raise ShorthandError(
+                    bar, f'"|" in {_a(kind.noun)} must be followed by its key in {kind.target}', code="key"
+                )
+            if not NAME_KEY.fullmatch(word):
+                raise ShorthandError(
+                    bar + 1,
+                    f'"{word}" is not a key: after "|" in {_a(kind.noun)} comes its key in '
+                    f"{kind.target}, letters, digits, -, _ and ., beginning with a letter, e.g. {{@Трифонъ|trifonov}}",
+                    code="key",
+                )
+            return f"{kind.target}#{word}"
         choices = ", ".join(kind.keywords)
         if not word:
             raise ShorthandError(
@@ -331,6 +377,8 @@ class _Reader:
         return word
 
     def close(self, kind: _Kind) -> None:
+        if self.pos == len(self.text):  # the line ended after the keyword
+            self.check_open(*self.open[-1])
         if self.text.startswith(kind.closer, self.pos):
             self.pos += len(kind.closer)
             self.open.pop()
@@ -467,6 +515,11 @@ class _Writer:
                 shown = attribute.replace(f"{{{XML_NS}}}", "xml:")
                 self.fail(node, f"<{kind.element}> has @{shown}, which the shorthand cannot write")
         value = node.get(kind.attribute)
+        if value is not None and kind.target:
+            file, hash_sign, key = value.partition("#")
+            if file != kind.target or not hash_sign or not NAME_KEY.fullmatch(key):
+                self.fail(node, f'<{kind.element} ref="{value}">: the shorthand writes refs to {kind.target}#key only')
+            return key
         if value is not None and value not in kind.keywords:
             self.fail(
                 node,

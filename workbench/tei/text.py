@@ -11,7 +11,11 @@ from workbench.model import Line, WorkbenchError
 from workbench.tei.xml import TEI_NS, parser
 
 # Inline markup is line-scoped (design.md §2): only these elements may stand inside a line.
-INLINE_ELEMENTS = frozenset({"choice", "abbr", "expan", "del", "add", "unclear", "gap", "supplied", "hi"})
+INLINE_ELEMENTS = frozenset(
+    {"choice", "abbr", "expan", "del", "add", "unclear", "gap", "supplied", "hi", "persName", "placeName", "title"}
+)
+# Names a line may tag, each pointing with @ref into the register or the bibliography.
+NAME_ELEMENTS = ("persName", "placeName", "title")
 
 
 def parse_fragment(text: str, line_id: str) -> etree._Element:
@@ -41,6 +45,18 @@ def line_plain_text(line: Line) -> str:
     if not line.text:
         return ""
     return "".join(parse_fragment(line.text, line.id).itertext())
+
+
+def line_refs(text: str) -> tuple[str, ...]:
+    """What the line's tagged names point at (``register.xml#trifonov``, ``bibliography.xml#b001``),
+    each once, in the order they first appear."""
+    if not text:
+        return ()
+    refs = (
+        element.get("ref")
+        for element in parse_fragment(text, "line").iterdescendants(*(f"{{{TEI_NS}}}{name}" for name in NAME_ELEMENTS))
+    )
+    return tuple(dict.fromkeys(ref for ref in refs if ref))
 
 
 def diplomatic_text(text: str) -> str:

@@ -105,6 +105,7 @@ def create_app(
         manuscripts,
         models,
         reader,
+        registers,
         review,
         rows,
         tiles,
@@ -115,6 +116,8 @@ def create_app(
         app.register_blueprint(area.bp)
     app.register_blueprint(bibliography.bp)
     app.register_blueprint(bibliography.reading)
+    app.register_blueprint(registers.bp)
+    app.register_blueprint(registers.reading)
     app.context_processor(rows.labels)
 
     @app.get("/assets/<name>")

@@ -16,7 +16,7 @@ from flask import abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from workbench import transcription
+from workbench import register, transcription
 from workbench.model import STATUSES, WorkbenchError
 from workbench.tei import shorthand
 from workbench.tei.validation import InvalidDocument
@@ -79,6 +79,7 @@ def save_line(manuscript_id: str, line_id: str):
         status = None
     try:
         text = shorthand.to_tei(typed)
+        register.check_keys(edition(), typed, text)
         saved = transcription.save_line(
             edition(), manuscript_id, line_id, text, request.form.get("base", ""), g.user.name, status
         )
@@ -120,7 +121,9 @@ def save_line(manuscript_id: str, line_id: str):
 def preview():
     typed = request.form.get("text", "")
     try:
-        html = line_html(shorthand.to_tei(typed))
+        text = shorthand.to_tei(typed)
+        register.check_keys(edition(), typed, text)
+        html = line_html(text)
     except shorthand.ShorthandError as error:
         return render_template("_preview.html", error=shorthand_message(typed, error))
     return render_template("_preview.html", html=Markup(html))

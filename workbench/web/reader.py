@@ -62,13 +62,16 @@ def page(manuscript_id: str, n: str, line_n: int | None = None):
     if line_n is not None and not 1 <= line_n <= len(page.lines):
         abort(404)
     reading = request.args.get("text") == "reading"
+    from workbench.web.registers import name_urls  # registers.py builds on this module
+
+    name_url = name_urls()
     numbers = edition().page_numbers(manuscript_id)
     index = numbers.index(n)
     lines = [
         {
             "number": number,
             "line": line,
-            "html": Markup(line_html(line.text, reading=reading)),
+            "html": Markup(line_html(line.text, reading=reading, name_url=name_url)),
             "citation": _citation(manuscript, page.n, number),
         }
         for number, line in enumerate(page.lines, start=1)

@@ -111,6 +111,9 @@ def shorthand_mistakes() -> dict[str, str]:
         "bar": _('This "|" is out of place; write \\| for a plain bar.'),
         "closer": _("This closing bracket does not close the mark that is open here."),
         "markup": _("The markup of this line is not well-formed."),
+        "key": _('After "|" in a name comes its key: letters, digits, -, _ and ., e.g. {@Трифонъ|trifonov}.'),
+        "unknown_key": _("No entry of the register or the bibliography has this key."),
+        "wrong_key": _("This key is of another kind of entry: @ for people, # for places, ~ for works."),
     }
 
 

@@ -512,3 +512,88 @@ document.addEventListener("DOMContentLoaded", () => {
   const linked = wanted && document.getElementById(`line-${wanted}`);
   focusRow(linked || lines().find((row) => !row.classList.contains("verified")) || lines()[0]);
 });
+
+// Names: after "{@" (person), "{#" (place) or "{~" (work), the entries of the register or the
+// bibliography that match the name typed so far are offered (/registers/names); choosing one
+// (click, or arrows and Enter/Tab) writes "|key}" after the name as it is written in the line.
+const NAME_KINDS = { "@": "person", "#": "place", "~": "work" };
+let nameChoices = null;
+let nameTimer = null;
+
+function typedName(input) {
+  const before = input.value.slice(0, input.selectionStart ?? input.value.length);
+  const found = /\{([@#~])([^{}|\\[\]]*)$/.exec(before);
+  return found && found[2].trim() ? { kind: NAME_KINDS[found[1]], typed: found[2].trim() } : null;
+}
+
+function closeNames() {
+  nameChoices?.remove();
+  nameChoices = null;
+}
+
+async function offerNames(input) {
+  const name = typedName(input);
+  if (!name) return closeNames();
+  const address = document.querySelector("main.editor").dataset.names;
+  const answer = await fetch(`${address}?${new URLSearchParams({ kind: name.kind, q: name.typed })}`);
+  const found = answer.ok ? await answer.json() : [];
+  closeNames();
+  // The answer may come after the name was taken or the line left: offer nothing then.
+  if (!found.length || document.activeElement !== input || typedName(input)?.typed !== name.typed) return;
+  nameChoices = document.createElement("ul");
+  nameChoices.className = "name-choices";
+  nameChoices.setAttribute("role", "listbox");
+  for (const entry of found) {
+    const option = document.createElement("li");
+    option.setAttribute("role", "option");
+    option.dataset.key = entry.key;
+    option.textContent = `${entry.label} · ${entry.key}`;
+    option.addEventListener("mousedown", (event) => {
+      event.preventDefault(); // the line keeps the focus
+      chooseName(input, entry.key);
+    });
+    nameChoices.append(option);
+  }
+  input.closest(".entry").after(nameChoices);
+}
+
+function chooseName(input, key) {
+  const at = input.selectionStart ?? input.value.length;
+  const closed = input.value[at] === "}";
+  input.setRangeText(`|${key}${closed ? "" : "}"}`, at, at, "end");
+  if (closed) input.setSelectionRange(at + key.length + 2, at + key.length + 2);
+  closeNames();
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+document.addEventListener("input", (event) => {
+  if (!event.target.matches("input.text")) return;
+  clearTimeout(nameTimer);
+  nameTimer = setTimeout(() => offerNames(event.target), 150);
+});
+
+document.addEventListener("focusout", (event) => {
+  if (event.target.matches("input.text")) closeNames();
+});
+
+// Before the line's own keys (Enter saves, arrows change lines): while names are offered,
+// the arrows move among them, Enter or Tab takes the chosen one, Escape closes the list.
+document.addEventListener("keydown", (event) => {
+  const input = event.target.closest?.("input.text");
+  if (!nameChoices || !input) return;
+  const options = [...nameChoices.children];
+  const current = options.findIndex((option) => option.getAttribute("aria-selected") === "true");
+  const move = { ArrowDown: 1, ArrowUp: -1 }[event.key];
+  if (move) {
+    const next = options[(current + move + options.length) % options.length];
+    options.forEach((option) => option.setAttribute("aria-selected", String(option === next)));
+  } else if ((event.key === "Enter" || event.key === "Tab") && current >= 0) {
+    chooseName(input, options[current].dataset.key);
+  } else if (event.key === "Escape") {
+    closeNames();
+  } else {
+    return;
+  }
+  event.preventDefault();
+  event.stopImmediatePropagation();
+}, true);

@@ -1,0 +1,420 @@
+"""The edition's registers of people and places, kept as TEI in ``tei/register.xml``: a
+``listPerson`` and a ``listPlace`` (works are the bibliography's entries, bibliography.py).
+
+This is the one module that knows that encoding. One person as TEI::
+
+    <person xml:id="trifonov">
+      <persName type="modern" xml:lang="bg">Трифон Трифонов</persName>        modern spelling
+      <persName type="original" xml:lang="bg">Трифонъ Трифоновъ</persName>    old spelling
+      <persName type="transliterated" xml:lang="bg-Latn">Trifon Trifonov</persName>
+      <birth when="1866"><placeName ref="#ruse"/></birth>
+      <death when="1926"/>
+      <note type="biography">…</note>
+      <idno type="VIAF">…</idno>  <idno type="Wikidata">Q…</idno>  <idno type="GND">…</idno>
+      <bibl type="source">where the facts above come from <ptr target="https://…"/></bibl>
+    </person>
+
+and a place is a ``place`` with ``placeName``s of the same three types, a ``note`` and
+``idno``s. Both spellings are Bulgarian, so ``xml:lang`` cannot tell them apart: the
+orthography is in ``@type`` (``original``: as the sources write it, before the 1945
+reform; ``modern``), and ``xml:lang="bg-Latn"`` marks the Latin transliteration the
+English pages show. Identifiers are data (``idno``): the pages link to VIAF, Wikidata and
+the GND by them; nothing is fetched from those services.
+
+A name in a line points here with ``persName``/``placeName`` ``@ref="register.xml#key"``
+(the shorthand ``{@…|key}``, ``{#…|key}``); a work with ``title @ref="bibliography.xml#b001"``.
+
+Saves work as the bibliography's do: under the register's lock, each entity's version
+checked (``Conflict``), the whole document validated against the project schema, each
+change journalled (``.workbench/journal/register.jsonl``), the file replaced atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from workbench import bibliography
+from workbench.edition import Edition, now
+from workbench.files import write_atomically
+from workbench.journal import Entry as JournalEntry
+from workbench.model import NotFound, WorkbenchError
+from workbench.tei import validation
+from workbench.tei.shorthand import ShorthandError
+from workbench.tei.text import NAME_ELEMENTS, line_refs, parse_fragment
+from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, XML_NS, parse_xml, parser
+
+T = f"{{{TEI_NS}}}"
+XML_LANG = f"{{{XML_NS}}}lang"
+FILE_NAME = "register.xml"
+DOCUMENT_ID = "register"  # the lock's and the journal's name
+KINDS = ("person", "place")
+NAME_ELEMENT = {"person": "persName", "place": "placeName"}
+# Identifiers the pages know how to link to; the number is kept as the authority writes it.
+IDENTIFIERS: dict[str, tuple[re.Pattern[str], str]] = {
+    "VIAF": (re.compile(r"[1-9][0-9]{1,21}"), "https://viaf.org/viaf/{}"),
+    "Wikidata": (re.compile(r"Q[1-9][0-9]*"), "https://www.wikidata.org/wiki/{}"),
+    "GND": (re.compile(r"[0-9]{1,10}[0-9X]|[0-9]{1,9}-[0-9X]"), "https://d-nb.info/gnd/{}"),
+}
+# A key is an xml:id (an NCName), kept to letters, digits, "-", "_" and "." so that it can
+# be typed in the shorthand and stand in a URL.
+KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_DATE = re.compile(r"-?[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?")
+
+
+@dataclass
+class Source:
+    """Where facts of an entity come from: a citation, and a link to read it at."""
+
+    text: str
+    url: str | None = None
+
+
+@dataclass
+class Entity:
+    """A person or a place of the register."""
+
+    key: str  # xml:id: what ``@ref="register.xml#key"`` points at
+    name: str  # modern spelling
+    kind: str = "person"  # one of KINDS
+    name_original: str | None = None  # old spelling, as the sources write it
+    name_latin: str | None = None  # Latin transliteration
+    note: str | None = None  # a short biography, or what a place is
+    birth: str | None = None  # ISO date: 1866, 1866-10, 1866-10-05 (people only)
+    birth_place: str | None = None  # the key of a place of the register
+    death: str | None = None
+    death_place: str | None = None
+    identifiers: dict[str, str] = field(default_factory=dict)  # {"VIAF": "…", "Wikidata": "Q…"}
+    sources: list[Source] = field(default_factory=list)
+    version: str = ""  # what the entity's TEI hashes to as last read; saves compare it
+
+    @property
+    def ref(self) -> str:
+        return f"{FILE_NAME}#{self.key}"
+
+    def names(self) -> list[str]:
+        """Every name it goes by, modern spelling first."""
+        return [name for name in (self.name, self.name_original, self.name_latin) if name]
+
+    def links(self) -> list[tuple[str, str, str]]:
+        """(authority, identifier, URL) for each identifier, for the pages to link to."""
+        return [(kind, value, IDENTIFIERS[kind][1].format(value)) for kind, value in self.identifiers.items()]
+
+    @property
+    def birth_year(self) -> int | None:
+        return _year(self.birth)
+
+    @property
+    def death_year(self) -> int | None:
+        return _year(self.death)
+
+
+def _year(date: str | None) -> int | None:
+    return int(date.lstrip("-")[:4]) * (-1 if date.startswith("-") else 1) if date else None
+
+
+class Conflict(WorkbenchError):
+    """The entity changed (or went) since the editor read it: nothing was saved."""
+
+    def __init__(self, key: str, current: Entity | None):
+        super().__init__(
+            f"register entry {key} was changed by someone else since you read it"
+            if current
+            else f"register entry {key} was removed by someone else since you read it"
+        )
+        self.key, self.current = key, current
+
+
+class BadEntity(WorkbenchError):
+    """An entity the register cannot hold as it is (no name, a bad key, a bad date …)."""
+
+
+def check(entity: Entity, places: set[str] | None = None) -> None:
+    """Refuse what the TEI could not hold, with a message that says what to change.
+    ``places``: the place keys a birth or death place may name."""
+    problems = []
+    if entity.kind not in KINDS:
+        problems.append(f"its kind {entity.kind!r} is not one of {', '.join(KINDS)}")
+    if not KEY.fullmatch(entity.key or ""):
+        problems.append(
+            f"its key {entity.key!r} is not a key: letters, digits, '-', '_' and '.', beginning with a letter"
+        )
+    if not entity.name.strip():
+        problems.append("it has no name")
+    for label, date in (("birth", entity.birth), ("death", entity.death)):
+        if date and not _DATE.fullmatch(date):
+            problems.append(f"its {label} date {date!r} is not a date (write 1866, 1866-10 or 1866-10-05)")
+    if entity.kind == "place" and (entity.birth or entity.death or entity.birth_place or entity.death_place):
+        problems.append("a place has no birth or death")
+    for label, place in (("birth", entity.birth_place), ("death", entity.death_place)):
+        if place and places is not None and place not in places:
+            problems.append(f"its {label} place {place!r} is not a place of the register")
+    for kind, value in entity.identifiers.items():
+        if kind not in IDENTIFIERS:
+            problems.append(f"identifier {kind!r} is not one of {', '.join(IDENTIFIERS)}")
+        elif not IDENTIFIERS[kind][0].fullmatch(value):
+            problems.append(f"{value!r} is not a {kind} identifier")
+    if any(not source.text.strip() for source in entity.sources):
+        problems.append("a source says nothing")
+    if problems:
+        raise BadEntity(f"register entry {entity.key or entity.name or '(unnamed)'}: {'; '.join(problems)}")
+
+
+# -- TEI ---------------------------------------------------------------------------------
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None, **attributes: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{T}{name}", {k: v for k, v in attributes.items() if v})
+    if text is not None:
+        element.text = text
+    return element
+
+
+def to_tei(entity: Entity) -> etree._Element:
+    """The entity's ``person`` or ``place``."""
+    element = etree.Element(f"{T}{entity.kind}", {XML_ID: entity.key}, nsmap={None: TEI_NS})
+    name_element = NAME_ELEMENT[entity.kind]
+    _sub(element, name_element, entity.name, type="modern", **{XML_LANG: "bg"})
+    if entity.name_original:
+        _sub(element, name_element, entity.name_original, type="original", **{XML_LANG: "bg"})
+    if entity.name_latin:
+        _sub(element, name_element, entity.name_latin, type="transliterated", **{XML_LANG: "bg-Latn"})
+    for event, date, place in (
+        ("birth", entity.birth, entity.birth_place),
+        ("death", entity.death, entity.death_place),
+    ):
+        if date or place:
+            happened = _sub(element, event, when=date or "")
+            if place:
+                _sub(happened, "placeName", ref=f"#{place}")
+    if entity.note:
+        _sub(element, "note", entity.note, type="biography" if entity.kind == "person" else "description")
+    for kind, value in entity.identifiers.items():
+        _sub(element, "idno", value, type=kind)
+    for source in entity.sources:
+        bibl = _sub(element, "bibl", source.text, type="source")
+        if source.url:
+            _sub(bibl, "ptr", target=source.url)
+    return element
+
+
+def _text(element: etree._Element | None, path: str) -> str | None:
+    found = element.find(path, NSMAP) if element is not None else None
+    if found is None:
+        return None
+    return " ".join("".join(found.itertext()).split()) or None
+
+
+def from_tei(element: etree._Element) -> Entity:
+    kind = etree.QName(element).localname
+    name_element = f"tei:{NAME_ELEMENT[kind]}"
+
+    def place_of(event: str) -> str | None:
+        ref = element.find(f"tei:{event}/tei:placeName", NSMAP)
+        return (ref.get("ref") or "").removeprefix("#") or None if ref is not None else None
+
+    def date_of(event: str) -> str | None:
+        found = element.find(f"tei:{event}", NSMAP)
+        return found.get("when") if found is not None else None
+
+    entity = Entity(
+        key=element.get(XML_ID, ""),
+        kind=kind,
+        name=_text(element, f"{name_element}[@type='modern']") or _text(element, name_element) or "",
+        name_original=_text(element, f"{name_element}[@type='original']"),
+        name_latin=_text(element, f"{name_element}[@type='transliterated']"),
+        note=_text(element, "tei:note"),
+        birth=date_of("birth"),
+        birth_place=place_of("birth"),
+        death=date_of("death"),
+        death_place=place_of("death"),
+        identifiers={idno.get("type", ""): (idno.text or "").strip() for idno in element.iterfind("tei:idno", NSMAP)},
+        sources=[
+            Source(
+                " ".join((bibl.text or "").split()),
+                bibl.find("tei:ptr", NSMAP).get("target") if bibl.find("tei:ptr", NSMAP) is not None else None,
+            )
+            for bibl in element.iterfind("tei:bibl[@type='source']", NSMAP)
+        ],
+    )
+    entity.version = _version(element)
+    return entity
+
+
+def _version(element: etree._Element) -> str:
+    return hashlib.sha256(etree.tostring(element, method="c14n")).hexdigest()[:16]
+
+
+DEFAULT_TITLE = "Registers of people and places"
+
+
+def document(entities: list[Entity], title: str = DEFAULT_TITLE) -> etree._ElementTree:
+    """The whole register as a TEI document: people first, then places, each in the given order."""
+    root = etree.fromstring(
+        f'<TEI xmlns="{TEI_NS}" xml:id="{DOCUMENT_ID}"><teiHeader><fileDesc><titleStmt><title/></titleStmt>'
+        "<publicationStmt><p>Part of the edition; kept with the manuscript workbench.</p></publicationStmt>"
+        "<sourceDesc><p>Compiled by the editors; each entry names its sources.</p>"
+        "</sourceDesc></fileDesc></teiHeader><text><body/></text></TEI>",
+        parser(remove_blank_text=True),
+    )
+    root.find("tei:teiHeader/tei:fileDesc/tei:titleStmt/tei:title", NSMAP).text = title
+    body = root.find("tei:text/tei:body", NSMAP)
+    for kind, listing in (("person", "listPerson"), ("place", "listPlace")):
+        of_kind = [entity for entity in entities if entity.kind == kind]
+        if of_kind:
+            parent = _sub(body, listing)
+            for entity in of_kind:
+                parent.append(to_tei(entity))
+    if len(body) == 0:
+        _sub(body, "p")  # a body may not be empty, nor a listPerson
+    return etree.ElementTree(root)
+
+
+def serialize(tree: etree._ElementTree) -> bytes:
+    etree.indent(tree, space="  ")
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# -- the register of an edition -----------------------------------------------------------
+
+
+class Register:
+    """The register of ``edition``: read it, and change it through validated, journalled saves."""
+
+    def __init__(self, edition: Edition):
+        self.edition = edition
+        self.path = edition.tei_dir / FILE_NAME
+
+    def _read(self) -> tuple[str, list[Entity]]:
+        if not self.path.exists():
+            return DEFAULT_TITLE, []
+        tree = parse_xml(self.path.read_bytes(), f"tei/{FILE_NAME}")
+        problems = validation.check_project(tree, self.edition.schema_dir)
+        if problems:
+            raise validation.InvalidDocument(
+                f"tei/{FILE_NAME} was changed outside the workbench and is no longer valid; "
+                "fix it (workbench validate shows the problems) or restore it from a backup",
+                problems,
+            )
+        title = _text(tree.getroot(), "tei:teiHeader/tei:fileDesc/tei:titleStmt/tei:title") or DEFAULT_TITLE
+        found = tree.xpath("//tei:listPerson/tei:person | //tei:listPlace/tei:place", namespaces=NSMAP)
+        return title, [from_tei(element) for element in found]
+
+    def entities(self, kind: str | None = None) -> list[Entity]:
+        """Every entity (of ``kind``), in the file's order."""
+        return [entity for entity in self._read()[1] if kind in (None, entity.kind)]
+
+    def get(self, key: str, kind: str | None = None) -> Entity:
+        for entity in self.entities(kind):
+            if entity.key == key:
+                return entity
+        raise NotFound(f"no {kind or 'entry'} {key!r} in the register")
+
+    def keys(self) -> dict[str, str]:
+        """Each key and its kind."""
+        return {entity.key: entity.kind for entity in self.entities()}
+
+    def add(self, entity: Entity, who: str) -> Entity:
+        with self._saving(who) as entities:
+            if any(other.key == entity.key for other in entities):
+                raise BadEntity(f"the register has an entry {entity.key!r} already; choose another key")
+            entities.append(entity)
+        return self.get(entity.key)
+
+    def update(self, entity: Entity, who: str, expected_version: str) -> Entity:
+        """Replace the entity ``entity.key`` by ``entity``, if it is still at ``expected_version``."""
+        with self._saving(who) as entities:
+            entities[_position(entities, entity.key, expected_version)] = entity
+        return self.get(entity.key)
+
+    def delete(self, key: str, who: str, expected_version: str) -> None:
+        with self._saving(who) as entities:
+            del entities[_position(entities, key, expected_version)]
+
+    @contextmanager
+    def _saving(self, who: str) -> Iterator[list[Entity]]:
+        """The entities under the register's lock, to change in place; saved when the block ends."""
+        self.edition.tei_dir.mkdir(parents=True, exist_ok=True)
+        with self.edition.lock(DOCUMENT_ID):
+            title, entities = self._read()
+            before = {entity.key: entity for entity in entities}
+            yield entities
+            places = {entity.key for entity in entities if entity.kind == "place"}
+            for entity in entities:
+                check(entity, places)
+            tree = document(entities, title)
+            problems = validation.check_project(tree, self.edition.schema_dir)
+            if problems:
+                raise validation.InvalidDocument("the change to the register (nothing was saved)", problems)
+            after = {entity.key: entity for entity in entities}
+            self.edition.journal.append(DOCUMENT_ID, _journal_entries(before, after, who))
+            write_atomically(self.path, serialize(tree))
+
+
+def _position(entities: list[Entity], key: str, expected_version: str) -> int:
+    for position, entity in enumerate(entities):
+        if entity.key == key:
+            if entity.version != expected_version:
+                raise Conflict(key, entity)
+            return position
+    raise Conflict(key, None)
+
+
+def _journal_entries(before: dict[str, Entity], after: dict[str, Entity], who: str) -> list[JournalEntry]:
+    """One journal entry per entity added, changed or removed, with its TEI before and after."""
+
+    def tei(entity: Entity | None) -> str:
+        return etree.tostring(to_tei(entity), encoding="unicode") if entity else ""
+
+    time = now()
+    journal = []
+    for key in [*after, *(key for key in before if key not in after)]:
+        old, new = tei(before.get(key)), tei(after.get(key))
+        if old != new:
+            journal.append(
+                JournalEntry(time, DOCUMENT_ID, key, old, new, who, who, None, event="removed" if not new else "text")
+            )
+    return journal
+
+
+def path_of(edition: Edition) -> Path:
+    return edition.tei_dir / FILE_NAME
+
+
+# -- names tagged in lines -----------------------------------------------------------------
+
+
+def check_keys(edition: Edition, typed: str, tei: str) -> None:
+    """Refuse a line (``tei``, converted from the shorthand ``typed``) that tags a name with a
+    key the register or the bibliography does not have, or a person's key on a place: the
+    ShorthandError puts the caret on the key, as for any other mistake in the shorthand."""
+    refs = line_refs(tei)
+    if not refs:
+        return
+    known = {f"{FILE_NAME}#{key}": kind for key, kind in Register(edition).keys().items()}
+    if any(ref.startswith(f"{bibliography.FILE_NAME}#") for ref in refs):
+        known |= {
+            f"{bibliography.FILE_NAME}#{entry.id}": "work" for entry in bibliography.Bibliography(edition).entries()
+        }
+    fragment = parse_fragment(tei, "line")
+    for element in fragment.iterdescendants(*(f"{T}{name}" for name in NAME_ELEMENTS)):
+        ref = element.get("ref")
+        if not ref:
+            continue
+        wanted = {"persName": "person", "placeName": "place", "title": "work"}[etree.QName(element).localname]
+        key = ref.partition("#")[2]
+        marks = [match.start() + 1 for match in re.finditer(rf"\|{re.escape(key)}(?=}})", typed)]
+        position = marks[0] if marks else 0
+        if ref not in known:
+            where = "the bibliography has no entry" if wanted == "work" else "the register has no entry"
+            raise ShorthandError(position, f'{where} "{key}"', code="unknown_key")
+        if known[ref] != wanted:
+            raise ShorthandError(
+                position, f'"{key}" is a {known[ref]} in the register, not a {wanted}', code="wrong_key"
+            )
