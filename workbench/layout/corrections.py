@@ -237,8 +237,9 @@ def undo(edition: Edition, manuscript_id: str, page_n: str, who: str) -> Record:
         regions = {region.id for region in page.regions}
         for placed in sorted(record.before, key=lambda placed: placed.index):
             line = placed.line.copy()
-            if line.region not in regions:
-                # Its region went with a later re-segmentation: it joins the one it lies in.
+            if line.region is not None and line.region not in regions:
+                # Its region went with a later re-segmentation: it joins the one it lies in
+                # (a line that was in no region stays in none, as it was).
                 line.region = geometry.region_containing(page.regions, geometry.polygon(line.boundary))
             page.lines.insert(min(placed.index, len(page.lines)), line)
         undone.append(record)
