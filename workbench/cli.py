@@ -772,6 +772,8 @@ def jobs(context: Context, job_id: str | None) -> None:
         if job_id:
             click.echo(f"    by {job.who}; pages {job.pages or 'all'}" + (f"; model {job.model}" if job.model else ""))
             click.echo(f"    created {job.created}, started {job.started or '-'}, finished {job.finished or '-'}")
+            if job.worker:
+                click.echo(f"    on the remote worker {job.worker}")
             click.echo(f"    log: {store.log_path(job.id)}")
 
 

@@ -7,11 +7,14 @@ processes against a real server are in tests/test_remote_worker.py."""
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from tests.web.client import MS
 from workbench import remote, transcription
+from workbench.cli import cli
 from workbench.jobs import JobStore
 from workbench.layout.log import LayoutLog
+from workbench.model import WorkbenchError
 
 WORKER = "gpu-host/4242"
 
@@ -64,6 +67,8 @@ def test_a_result_delivered_twice_is_saved_once(sample_edition, worker):
     job = store.get(job.id)
     assert (job.state, job.saved, job.done, job.tries, job.worker) == ("done", ["1"], 1, 1, WORKER)
     assert job.message.startswith("1 page(s) segmented")
+    shown = CliRunner().invoke(cli, ["--edition", str(sample_edition.root), "jobs", job.id])
+    assert f"on the remote worker {WORKER}" in shown.output
     # After the end, a late copy changes nothing either.
     assert worker("POST", f"jobs/{job.id}/pages/1/result", result).get_json()["already"] is True
     assert resegmentations(sample_edition, "1") == 1
@@ -139,3 +144,30 @@ def test_the_output_a_worker_relays_is_the_jobs_log_and_its_error_reaches_the_we
     page = editor.get(f"/jobs/{job.id}", headers={"Accept-Language": "bg"}).get_data(as_text=True)
     assert "Дневникът на изпълнителя" in page
     assert "kraken: loading blla" in page and "RuntimeError: CUDA out of memory" in page
+
+
+def test_worker_tokens_are_made_listed_and_revoked_and_only_their_digests_kept(sample_edition):
+    def workbench(*args: str):
+        return CliRunner().invoke(cli, ["--edition", str(sample_edition.root), *args])
+
+    made = workbench("worker-token", "create", "gpu-1")
+    token = made.stdout.strip()
+    assert made.exit_code == 0 and token.startswith(remote.TOKEN_PREFIX)
+    kept = (sample_edition.root / ".workbench" / "worker-tokens.json").read_text()
+    assert (
+        token not in kept
+        and oct((sample_edition.root / ".workbench" / "worker-tokens.json").stat().st_mode)[-3:] == "600"
+    )
+    assert remote.token_valid(sample_edition.root, token) and not remote.token_valid(sample_edition.root, token[:-1])
+    refused = workbench("worker-token", "create", "gpu-1")  # the command line's main() words a WorkbenchError
+    assert "there is a worker token labelled 'gpu-1' already" in str(refused.exception)
+    assert workbench("worker-token", "list").output.startswith("gpu-1\t")
+    assert workbench("worker-token", "revoke", "gpu-1").exit_code == 0
+    assert not remote.token_valid(sample_edition.root, token)
+    # The setting is the other way to give one, long enough to be one.
+    configured = "s" * 40
+    (sample_edition.root / "workbench.toml").write_text(f'[queue]\nworker_token = "{configured}"\n')
+    assert remote.token_valid(sample_edition.root, configured) and not remote.token_valid(sample_edition.root, "")
+    (sample_edition.root / "workbench.toml").write_text('[queue]\nworker_token = "short"\n')
+    with pytest.raises(WorkbenchError, match=r"\[queue\] worker_token: at least 32 characters"):
+        remote.token_valid(sample_edition.root, "short")
