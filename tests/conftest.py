@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.builders import REPO
+from tests.builders import REPO, RedisServer, free_port
 from workbench.cli import cli
 from workbench.edition import Edition
 from workbench.sample import HADZHI_DIMITAR, render_page
@@ -48,3 +49,15 @@ def page_png(tmp_path: Path) -> Path:
     path = tmp_path / "page.png"
     image.save(path)
     return path
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(free_port(), folder)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(timeout=30)

@@ -772,6 +772,8 @@ def jobs(context: Context, job_id: str | None) -> None:
         if job_id:
             click.echo(f"    by {job.who}; pages {job.pages or 'all'}" + (f"; model {job.model}" if job.model else ""))
             click.echo(f"    created {job.created}, started {job.started or '-'}, finished {job.finished or '-'}")
+            if job.worker:
+                click.echo(f"    on the remote worker {job.worker}")
             click.echo(f"    log: {store.log_path(job.id)}")
 
 
@@ -788,13 +790,38 @@ def jobs(context: Context, job_id: str | None) -> None:
     help="Jobs at once on each queue (default: [queue] kraken_jobs on cpu, else one per 2 GB of memory; 1 on gpu, low).",
 )
 @click.option("--parent", type=int, hidden=True)  # started by serve: stop when that process is gone
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="Work for the workbench at URL over HTTP, without the edition's files (a machine of its own).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --remote: the file holding the worker token (default: $WORKBENCH_WORKER_TOKEN).",
+)
+@click.option(
+    "--redis", "redis_url", metavar="URL", help="With --remote: the Redis queue (default: what the workbench says)."
+)
 @pass_context
-def worker(context: Context, queues: str, workers: int | None, parent: int | None) -> None:
+def worker(
+    context: Context,
+    queues: str,
+    workers: int | None,
+    parent: int | None,
+    remote: str | None,
+    token_file: Path | None,
+    redis_url: str | None,
+) -> None:
     """Run the edition's queued jobs (the queue: workbench.toml [queue], else .workbench/queue.db).
 
     `workbench serve` starts one; run one yourself to take jobs from a Redis queue on
     another machine, or on a GPU (`--queues gpu`). Stops on Ctrl-C or SIGTERM; jobs
     running then go on to their end in their own processes.
+
+    With --remote URL the worker needs no edition: it fetches page images from the
+    workbench and sends results back (a worker token: `workbench worker-token create`),
+    working in the current folder.
     """
     import logging
 
@@ -802,7 +829,53 @@ def worker(context: Context, queues: str, workers: int | None, parent: int | Non
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     names = [name.strip() for name in queues.split(",") if name.strip()]
+    if remote:
+        from workbench import remote as remote_worker
+
+        token = remote_worker.read_token(token_file)
+        remote_worker.run_remote_worker(remote, token, names, workers, redis_url)
+        return
+    if token_file or redis_url:
+        raise click.UsageError("--token-file and --redis go with --remote")
     queue.run_worker_command(context.edition.root, names, workers, parent)
+
+
+@cli.group("worker-token")
+def worker_token() -> None:
+    """Tokens for remote workers (`workbench worker --remote`); only their digests are kept."""
+
+
+@worker_token.command("create")
+@click.argument("label")
+@pass_context
+def worker_token_create(context: Context, label: str) -> None:
+    """Make a token for a worker machine, LABEL naming it; printed once, never shown again."""
+    from workbench import remote
+
+    token = remote.create_token(context.edition.root, label)
+    click.echo(token)
+    click.echo(f"Keep it in a file only the worker's account reads, e.g. /etc/workbench/{label}.token", err=True)
+
+
+@worker_token.command("list")
+@pass_context
+def worker_token_list(context: Context) -> None:
+    """The worker tokens' labels and when they were made."""
+    from workbench import remote
+
+    for entry in remote.list_tokens(context.edition.root):
+        click.echo(f"{entry['label']}\t{entry['created']}")
+
+
+@worker_token.command("revoke")
+@click.argument("label")
+@pass_context
+def worker_token_revoke(context: Context, label: str) -> None:
+    """Withdraw the token labelled LABEL: its worker is refused from its next call."""
+    from workbench import remote
+
+    remote.revoke_token(context.edition.root, label)
+    click.echo(f"worker token {label} revoked")
 
 
 @cli.command()

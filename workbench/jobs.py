@@ -91,6 +91,12 @@ class Job:
     queue: str | None = None  # the queue it waits in (queue.QUEUES); the Huey task's id is the job's id
     saved: list[str] | None = None  # pages finished and saved, which a run after a crash skips
     tries: int = 0  # the worker processes started for it (more than one: a killed one was retried)
+    # A remote worker's run (remote.py): its "host/pid", which every result it sends must
+    # name; None while the job waits, or when it runs here (``pid`` then).
+    worker: str | None = None
+    # A remote run's page outcomes, as the web process applied them (remote.py): what its
+    # summary is made from at the end, across runs.
+    results: list[dict] | None = None
 
     @property
     def active(self) -> bool:
@@ -301,11 +307,15 @@ class JobStore:
             job = self._read(job_id)
             if not job.active:
                 return None
-            job.state, job.pid, job.current = "queued", None, f"{why}; waiting to run again"
-            job.step = {"step": "waiting"}
-            self.heartbeat_path(job_id).unlink(missing_ok=True)
-            self._write(job)
+            self._back_in_line(job, why)
             return job
+
+    def _back_in_line(self, job: Job, why: str) -> None:
+        """Lock held. The job waits again for a worker (the caller puts it on its queue)."""
+        job.state, job.pid, job.worker, job.current = "queued", None, None, f"{why}; waiting to run again"
+        job.step = {"step": "waiting"}
+        self.heartbeat_path(job.id).unlink(missing_ok=True)
+        self._write(job)
 
     def _stopped(self, job_id: str) -> Job:
         """The job's process died without a word and is not run again: the job failed."""
@@ -375,9 +385,26 @@ class JobStore:
             stale = time.time() - beat > queue.QueueSettings.of(self.folder.parent.parent).stale_after
         else:
             stale = job.pid is not None and not _worker_alive(job)
+        if stale and job.worker is not None and self._retry_remote(job):
+            return job
         if stale:
             self._fail_stopped(job)
         return job
+
+    def _retry_remote(self, job: Job) -> bool:
+        """Lock held. A remote worker went silent (killed, its machine gone): nobody there
+        will put its job back in line, so the web process does, while retries are left,
+        and another worker takes it; pages saved before are skipped."""
+        root = self.folder.parent.parent
+        if job.tries > queue.QueueSettings.of(root).retries:
+            return False
+        self._back_in_line(job, f"the remote worker {job.worker} stopped answering")
+        try:
+            queue.enqueue(root, job)
+        except Exception as error:  # the queue unreachable: the job cannot run again
+            print(f"job {job.id}: could not put it back on its queue ({error})", file=sys.stderr)
+            return False
+        return True
 
     def _fail_stopped(self, job: Job) -> None:
         """Lock held."""

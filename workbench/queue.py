@@ -35,6 +35,7 @@ import subprocess
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +67,9 @@ class QueueSettings:
     kraken_jobs: int | None = None  # None: one per 2 GB of available memory, 1 to the CPU count
     retries: int = 1  # a job whose process is killed (out of memory, kill -9) runs again this often
     stale_after: float = 30.0  # a job without a heartbeat for this long has no worker left
+    # A token remote workers may use (remote.py), besides those `workbench worker-token create`
+    # makes; kept here in clear, so prefer those (stored hashed).
+    worker_token: str | None = None
 
     @classmethod
     def of(cls, root: Path) -> QueueSettings:
@@ -90,6 +94,12 @@ class QueueSettings:
             value = getattr(settings, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise WorkbenchError(f"{path} [queue] {name}: {value!r} is not a whole number")
+        if settings.worker_token is not None and (
+            not isinstance(settings.worker_token, str) or len(settings.worker_token) < 32
+        ):
+            raise WorkbenchError(
+                f"{path} [queue] worker_token: at least 32 characters (`workbench worker-token create`)"
+            )
         if settings.kraken_jobs == 0:
             raise WorkbenchError(f"{path} [queue] kraken_jobs: at least 1")
         if not isinstance(settings.stale_after, int | float) or settings.stale_after <= HEARTBEAT_INTERVAL:
@@ -158,6 +168,22 @@ def _queue(root: Path, queue: str) -> tuple[Huey, TaskWrapper]:
             wrapper = huey.task(name="run_job", retries=settings.retries, context=True)(run_queued_job)
             _hueys[key] = (huey, wrapper)
         return _hueys[key]
+
+
+def remote_huey(redis_url: str, queue: str, run: Callable[[str, Task | None], None]) -> Huey:
+    """One of the queues as a remote worker (remote.py) sees it: the same Redis queue and
+    task name as the web process's, but the task runs ``run(job_id, task)``, which
+    works through the workbench's HTTP API instead of the edition's files."""
+    if queue not in QUEUES:
+        raise WorkbenchError(f"unknown queue {queue!r}: use {', '.join(QUEUES)}")
+    huey = PriorityRedisHuey(f"workbench.{queue}", url=redis_url, results=False, utc=True)
+
+    def run_queued_job(edition_root: str, job_id: str, task: Task | None = None) -> None:
+        run(job_id, task)  # the edition's root names a folder on the workbench's machine: not ours
+
+    # Huey finds a task by module and name: this one is "workbench.queue.run_job" too.
+    huey.task(name="run_job", context=True)(run_queued_job)
+    return huey
 
 
 def queue_for(root: Path, kind: str) -> str:
@@ -265,20 +291,25 @@ def start_consumers(root: Path, queues: list[str] | tuple[str, ...] = QUEUES, wo
     consumers = {}
     for queue in queues:
         count = workers or (settings.jobs_at_once if queue == "cpu" else 1)
-        consumer = _Consumer(
-            huey_for(root, queue),
-            workers=count,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.1,
-            max_delay=1.0,  # an idle queue is looked at every second: a new job waits at most that
-            check_worker_health=False,  # threads that only wait on a process do not die
-        )
-        consumer.start()
-        consumers[queue] = consumer
+        consumers[queue] = start_consumer(huey_for(root, queue), count)
     running = Consumers(root, consumers, cuda)
     running._beat = _announce(root, list(queues), cuda)
     return running
+
+
+def start_consumer(huey: Huey, workers: int) -> Consumer:
+    """A consumer of one queue, ``workers`` tasks at once, in threads of this process."""
+    consumer = _Consumer(
+        huey,
+        workers=workers,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.1,
+        max_delay=1.0,  # an idle queue is looked at every second: a new job waits at most that
+        check_worker_health=False,  # threads that only wait on a process do not die
+    )
+    consumer.start()
+    return consumer
 
 
 def _worker_record(root: Path) -> Path:

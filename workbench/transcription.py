@@ -38,6 +38,25 @@ def line_version(line: Line) -> str:
     return hashlib.blake2s(f"{line.status}\0{line.text}".encode(), digest_size=8).hexdigest()
 
 
+class PageChanged(WorkbenchError):
+    """A job's result for a page that changed since the job saw it: not applied."""
+
+    code = "page-changed"
+
+
+def page_version(page: Page) -> str:
+    """A page's state as a job saw it: its regions and every line's place, geometry, text and
+    status. A remote worker's result carries the version it was computed from, and is
+    refused when the page changed since (an editor's work is never overwritten)."""
+    digest = hashlib.blake2s(digest_size=8)
+    for region in page.regions:
+        digest.update(f"r{region.id}\0{region.kind}\0{region.boundary}\n".encode())
+    for line in page.lines:
+        digest.update(f"l{line.id}\0{line.region}\0{line.baseline}\0{line.boundary}\0".encode())
+        digest.update(f"{line_version(line)}\n".encode())
+    return digest.hexdigest()
+
+
 def find_line(edition: Edition, manuscript_id: str, line_id: str) -> tuple[Page, Line]:
     """(a copy of the page, the line) for a line id."""
     page_n = page_number(manuscript_id, line_id)

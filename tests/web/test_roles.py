@@ -83,6 +83,15 @@ RULES: dict[str, str | None] = {
     "register_reader.index": None,
     "register_reader.entry": None,
     "register_reader.author": None,
+    # Remote workers' API: a worker token, never a browser session (tests/web/test_worker_api.py).
+    "worker_api.queue_settings": "worker",
+    "worker_api.start": "worker",
+    "worker_api.beat": "worker",
+    "worker_api.page_image": "worker",
+    "worker_api.model": "worker",
+    "worker_api.page_result": "worker",
+    "worker_api.finish": "worker",
+    "worker_api.lost": "worker",
 }
 
 VALUES = {
@@ -125,7 +134,7 @@ def test_every_route_has_a_rule_and_the_app_declares_the_same(app):
 
 
 def test_each_role_reaches_what_it_may_and_is_refused_the_rest(app):
-    staff = [(endpoint, method, url) for endpoint, method, url in routes(app) if RULES[endpoint]]
+    staff = [(endpoint, method, url) for endpoint, method, url in routes(app) if RULES[endpoint] in ROLES]
     for role in ROLES:
         client = app.test_client()
         assert log_in(client, f"a-{role}").status_code == 302
@@ -142,8 +151,29 @@ def test_each_role_reaches_what_it_may_and_is_refused_the_rest(app):
 def test_anonymous_requests_to_staff_routes_go_to_the_login(app):
     client = app.test_client()
     for endpoint, method, url in routes(app):
-        if RULES[endpoint] is None:
+        if RULES[endpoint] not in ROLES:
             continue
         response = client.open(url, method=method)
         assert response.status_code == 302 and "/login" in response.headers["Location"], (endpoint, method)
         assert client.open(url, method=method, headers={"HX-Request": "true"}).status_code == 401, endpoint
+
+
+def test_worker_routes_refuse_every_browser_session_and_take_only_a_worker_token(app):
+    from workbench import remote
+
+    token = remote.create_token(app.extensions["edition"].root, "gpu-1")
+    worker_routes = [(endpoint, method, url) for endpoint, method, url in routes(app) if RULES[endpoint] == "worker"]
+    assert worker_routes
+    for role in (None, *ROLES):
+        client = app.test_client()
+        if role:
+            assert log_in(client, f"a-{role}").status_code == 302
+        for endpoint, method, url in worker_routes:
+            response = client.open(url, method=method)
+            assert response.status_code == 401 and response.is_json, (role, endpoint, response.status_code)
+            wrong = client.open(url, method=method, headers={"Authorization": f"Bearer {token}x"})
+            assert wrong.status_code == 401, (role, endpoint)
+    client = app.test_client()
+    for endpoint, method, url in worker_routes:
+        response = client.open(url, method=method, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code != 401, endpoint  # past the token check (the job itself does not exist)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench import transcription
 from workbench.edition import Edition, now
 from workbench.exchange import layout_files
 from workbench.htr import kraken, segeval
@@ -126,10 +127,7 @@ def segment(
         if isinstance(result, Exception):
             outcome.error = _describe(result)
         else:
-            _mend(result, steps)
-            outcome.report = corrections.resegment(
-                edition, manuscript_id, page.n, result, who, mode, source=f"kraken:{kraken.SEGMENTATION_MODEL}"
-            )
+            outcome.report = apply_segmentation(edition, manuscript_id, page.n, result, who, mode, steps)
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)
@@ -163,7 +161,7 @@ def recognize(
     summary = RunSummary()
     for page in _pages(edition, manuscript_id, pages):
         outcome = PageOutcome(page.n, page.image)
-        empty = [line for line in page.lines if _machine_or_empty(line)]
+        empty = recognizable_lines(page)
         try:
             image = facsimile.open_page(edition.image_path(manuscript_id, page), page.frame)
             results = {r.line_id: r for r in kraken.recognize_lines(image, empty, model_path, device)}
@@ -172,20 +170,74 @@ def recognize(
         except Exception as error:
             outcome.error = _describe(error)
         else:
-            with edition.edit(manuscript_id, who, f"kraken:{name}", pages=[page.n]) as current:
-                source = current.source("recognition", name)
-                for line in current.page(page.n).lines:
-                    found = results.get(line.id)
-                    if not _machine_or_empty(line) or found is None or not found.text.strip():
-                        continue
-                    line.text = text_fragment(found.text)
-                    line.status, line.resp, line.cert = "automatic", source.id, found.confidence
-                    outcome.recognized += 1
+            outcome.recognized = apply_recognition(edition, manuscript_id, page.n, results, who, name)
         summary.outcomes.append(outcome)
         if progress:
             progress(outcome)
     _record_change(edition, manuscript_id, who, summary, f"recognised with {name}")
     return summary
+
+
+# -- applying a page's result: the one save, whether kraken ran here or on a remote worker --
+
+
+def apply_segmentation(
+    edition: Edition,
+    manuscript_id: str,
+    page_n: str,
+    layout: Layout,
+    who: str,
+    mode: str = "replace",
+    steps: tuple[str, ...] = mend.STEPS,
+    version: str | None = None,
+) -> MergeReport:
+    """Mend kraken's segmentation of a page and put it onto the page, as one logged change.
+
+    ``version`` (``transcription.page_version``): the page as the job saw it; a page
+    changed since is left alone (``transcription.PageChanged``)."""
+    _mend(layout, steps)
+    return corrections.resegment(
+        edition, manuscript_id, page_n, layout, who, mode, source=f"kraken:{kraken.SEGMENTATION_MODEL}", version=version
+    )
+
+
+def recognizable_lines(page: Page) -> list[Line]:
+    """The lines recognition fills: empty ones and machine text; never a person's."""
+    return [line for line in page.lines if _machine_or_empty(line)]
+
+
+def apply_recognition(
+    edition: Edition,
+    manuscript_id: str,
+    page_n: str,
+    results: dict[str, kraken.Recognized],
+    who: str,
+    model_name: str,
+    version: str | None = None,
+) -> int:
+    """Fill a page's empty and machine-text lines with what the model read (``results`` by
+    line id), in one journalled save; the number of lines filled. A line a person has
+    corrected meanwhile is never touched; with ``version`` (``transcription.page_version``)
+    a page changed at all since the job saw it is left alone (``transcription.PageChanged``)."""
+    filled = 0
+    with edition.edit(manuscript_id, who, f"kraken:{model_name}", pages=[page_n]) as current:
+        page = current.page(page_n)
+        if version is not None and transcription.page_version(page) != version:
+            raise transcription.PageChanged(f"page {page_n} of {manuscript_id} changed since the job started")
+        source = current.source("recognition", model_name)
+        for line in page.lines:
+            found = results.get(line.id)
+            if not _machine_or_empty(line) or found is None or not found.text.strip():
+                continue
+            line.text = text_fragment(found.text)
+            line.status, line.resp, line.cert = "automatic", source.id, found.confidence
+            filled += 1
+    return filled
+
+
+def record_change(edition: Edition, manuscript_id: str, who: str, summary: RunSummary, what: str) -> None:
+    """The manuscript's ``<change>`` for a run: the pages it did, and with what."""
+    _record_change(edition, manuscript_id, who, summary, what)
 
 
 def _mend(layout: Layout, steps: tuple[str, ...]) -> None:

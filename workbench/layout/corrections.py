@@ -257,14 +257,21 @@ def resegment(
     who: str,
     mode: str = "replace",
     source: str | None = None,
+    version: str | None = None,
 ) -> MergeReport:
     """Put a new segmentation of a page (kraken's, mended) onto it, in ``mode`` (see
-    layout/merge.py), as one change that its author can undo."""
+    layout/merge.py), as one change that its author can undo.
+
+    ``version`` (``transcription.page_version``) is the page as the segmentation's job saw
+    it: if the page changed since, nothing is saved (``transcription.PageChanged``)."""
     if mode not in MODES:
         raise WorkbenchError(f"unknown segmentation mode {mode!r}: use {' or '.join(MODES)}")
     reports: list[MergeReport] = []
 
     def change(page: Page, manuscript: Manuscript, ids: LineIds) -> None:
+        if version is not None and transcription.page_version(page) != version:
+            # Checked under the manuscript's lock, inside the save: nothing can come between.
+            raise transcription.PageChanged(f"page {page_n} of {manuscript_id} changed since the job started")
         reports.append(MODES[mode](page, layout, ids))
         return None  # the whole page, regions included
 

@@ -110,10 +110,12 @@ def create_app(
         rows,
         tiles,
         transfers,
+        worker_api,
     )
 
     for area in (auth, manuscripts, lines, layout, review, jobs, models, transfers, reader, tiles, iiif, admin):
         app.register_blueprint(area.bp)
+    app.register_blueprint(worker_api.bp)  # remote workers, with a token (remote.py)
     app.register_blueprint(bibliography.bp)
     app.register_blueprint(bibliography.reading)
     app.register_blueprint(registers.bp)

@@ -63,7 +63,18 @@ def cancel_job(job_id: str):
 
 @bp.app_context_processor
 def _job_words() -> dict:
-    return {"job_outcome": job_outcome, "job_step": job_step, "percent": percent}
+    return {"job_outcome": job_outcome, "job_step": job_step, "percent": percent, "job_log": job_log}
+
+
+def job_log(job: Job, size: int = 4000) -> str:
+    """The end of a job's log (its worker's output, local or relayed by a remote worker)."""
+    try:
+        with open(jobs().log_path(job.id), "rb") as file:
+            file.seek(0, 2)
+            file.seek(max(0, file.tell() - size))
+            return file.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
 
 
 def percent(share: float, decimals: int = 1) -> str:
@@ -229,5 +240,14 @@ def job_outcome(job: Job) -> str:
             ngettext("%(num)d page recognised", "%(num)d pages recognised", outcome["pages"])
             + ", "
             + ngettext("%(num)d line filled.", "%(num)d lines filled.", outcome["filled"])
+        )
+    if outcome.get("skipped"):
+        parts.append(
+            ngettext(
+                "Page %(pages)s was left as it was: an editor changed it while the job ran.",
+                "Pages %(pages)s were left as they were: an editor changed them while the job ran.",
+                len(outcome["skipped"]),
+                pages=", ".join(outcome["skipped"]),
+            )
         )
     return " ".join(parts)
