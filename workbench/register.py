@@ -132,38 +132,61 @@ class Conflict(WorkbenchError):
 
 
 class BadEntity(WorkbenchError):
-    """An entity the register cannot hold as it is (no name, a bad key, a bad date …)."""
+    """An entity the register cannot hold as it is (no name, a bad key, a bad date …).
+
+    ``code`` is ``bad_entity`` and ``params["problems"]`` the problems as (code, params)
+    pairs (codes of PROBLEMS), for the web to word each in the reader's language."""
+
+
+# Each problem check() can find, in English (the command line's words); the web words the codes.
+PROBLEMS = {
+    "kind": "its kind {kind!r} is not one of " + ", ".join(KINDS),
+    "key": "its key {key!r} is not a key: letters, digits, '-', '_' and '.', beginning with a letter",
+    "duplicate_key": "the register has an entry {key!r} already; choose another key",
+    "no_name": "it has no name",
+    "date": "its {event} date {date!r} is not a date (write 1866, 1866-10 or 1866-10-05)",
+    "place_has_no_life": "a place has no birth or death",
+    "unknown_place": "its {event} place {place!r} is not a place of the register",
+    "identifier_kind": "identifier {authority!r} is not one of " + ", ".join(IDENTIFIERS),
+    "identifier": "{value!r} is not a {authority} identifier",
+    "empty_source": "a source says nothing",
+}
+
+
+def _refuse(entity: Entity, problems: list[tuple[str, dict[str, str]]]) -> BadEntity:
+    said = "; ".join(PROBLEMS[code].format(**params) for code, params in problems)
+    return BadEntity(
+        f"register entry {entity.key or entity.name or '(unnamed)'}: {said}", code="bad_entity", problems=problems
+    )
 
 
 def check(entity: Entity, places: set[str] | None = None) -> None:
     """Refuse what the TEI could not hold, with a message that says what to change.
     ``places``: the place keys a birth or death place may name."""
-    problems = []
+    problems: list[tuple[str, dict[str, str]]] = []
     if entity.kind not in KINDS:
-        problems.append(f"its kind {entity.kind!r} is not one of {', '.join(KINDS)}")
+        problems.append(("kind", {"kind": entity.kind}))
     if not KEY.fullmatch(entity.key or ""):
-        problems.append(
-            f"its key {entity.key!r} is not a key: letters, digits, '-', '_' and '.', beginning with a letter"
-        )
+        problems.append(("key", {"key": entity.key}))
     if not entity.name.strip():
-        problems.append("it has no name")
-    for label, date in (("birth", entity.birth), ("death", entity.death)):
+        problems.append(("no_name", {}))
+    for event, date in (("birth", entity.birth), ("death", entity.death)):
         if date and not _DATE.fullmatch(date):
-            problems.append(f"its {label} date {date!r} is not a date (write 1866, 1866-10 or 1866-10-05)")
+            problems.append(("date", {"event": event, "date": date}))
     if entity.kind == "place" and (entity.birth or entity.death or entity.birth_place or entity.death_place):
-        problems.append("a place has no birth or death")
-    for label, place in (("birth", entity.birth_place), ("death", entity.death_place)):
+        problems.append(("place_has_no_life", {}))
+    for event, place in (("birth", entity.birth_place), ("death", entity.death_place)):
         if place and places is not None and place not in places:
-            problems.append(f"its {label} place {place!r} is not a place of the register")
-    for kind, value in entity.identifiers.items():
-        if kind not in IDENTIFIERS:
-            problems.append(f"identifier {kind!r} is not one of {', '.join(IDENTIFIERS)}")
-        elif not IDENTIFIERS[kind][0].fullmatch(value):
-            problems.append(f"{value!r} is not a {kind} identifier")
+            problems.append(("unknown_place", {"event": event, "place": place}))
+    for authority, value in entity.identifiers.items():
+        if authority not in IDENTIFIERS:
+            problems.append(("identifier_kind", {"authority": authority}))
+        elif not IDENTIFIERS[authority][0].fullmatch(value):
+            problems.append(("identifier", {"authority": authority, "value": value}))
     if any(not source.text.strip() for source in entity.sources):
-        problems.append("a source says nothing")
+        problems.append(("empty_source", {}))
     if problems:
-        raise BadEntity(f"register entry {entity.key or entity.name or '(unnamed)'}: {'; '.join(problems)}")
+        raise _refuse(entity, problems)
 
 
 # -- TEI ---------------------------------------------------------------------------------
@@ -323,7 +346,7 @@ class Register:
     def add(self, entity: Entity, who: str) -> Entity:
         with self._saving(who) as entities:
             if any(other.key == entity.key for other in entities):
-                raise BadEntity(f"the register has an entry {entity.key!r} already; choose another key")
+                raise _refuse(entity, [("duplicate_key", {"key": entity.key})])
             entities.append(entity)
         return self.get(entity.key)
 
@@ -334,6 +357,11 @@ class Register:
         return self.get(entity.key)
 
     def delete(self, key: str, who: str, expected_version: str) -> None:
+        """Remove an entry nothing names any more: a line that tags it, a bibliography entry
+        that names the person, or a person born or dead in the place refuses it (InUse)."""
+        found = uses(self.edition, key)
+        if found:
+            raise InUse(key, found)
         with self._saving(who) as entities:
             del entities[_position(entities, key, expected_version)]
 
@@ -355,6 +383,81 @@ class Register:
             after = {entity.key: entity for entity in entities}
             self.edition.journal.append(DOCUMENT_ID, _journal_entries(before, after, who))
             write_atomically(self.path, serialize(tree))
+
+
+@dataclass
+class TaggedLine:
+    """A line that tags a register entry: where it is, for the message and for a link."""
+
+    manuscript_id: str
+    page_n: str
+    line_n: int  # 1-based, on its page
+    line_id: str
+
+    def __str__(self) -> str:
+        return f"{self.manuscript_id} p. {self.page_n}, line {self.line_n}"
+
+
+@dataclass
+class Uses:
+    """Everything that names a register entry."""
+
+    lines: list[TaggedLine] = field(default_factory=list)
+    works: list[str] = field(default_factory=list)  # bibliography entries naming the person
+    entities: list[str] = field(default_factory=list)  # people born or dead in the place
+
+    def __bool__(self) -> bool:
+        return bool(self.lines or self.works or self.entities)
+
+
+def uses(edition: Edition, key: str) -> Uses:
+    """What names ``key``: the lines of every manuscript, published or not, read from their TEI.
+
+    Not the search index: it holds published manuscripts only, and lags a save by a moment,
+    while most tagging happens in manuscripts still being transcribed. A file that does not
+    hold the ref's text at all is skipped unparsed, so this costs a read of each file."""
+    ref = f"{FILE_NAME}#{key}"
+    found = Uses()
+    for manuscript_id in edition.manuscript_ids():
+        if ref.encode() not in edition.tei_path(manuscript_id).read_bytes():
+            continue
+        for page in edition.load(manuscript_id).pages:
+            for number, line in enumerate(page.lines, start=1):
+                if ref in line.text and ref in line_refs(line.text):
+                    found.lines.append(TaggedLine(manuscript_id, page.n, number, line.id))
+    found.works = [
+        entry.id
+        for entry in bibliography.Bibliography(edition).entries()
+        if any(person.ref == ref for person in entry.authors + entry.translators)
+    ]
+    found.entities = [
+        entity.key for entity in Register(edition).entities() if key in (entity.birth_place, entity.death_place)
+    ]
+    return found
+
+
+class InUse(WorkbenchError):
+    """A register entry that lines, the bibliography or other entries still name: not deleted."""
+
+    SHOWN = 20  # lines named in the message; the rest are counted
+
+    def __init__(self, key: str, found: Uses):
+        where = []
+        if found.lines:
+            listed = "; ".join(str(line) for line in found.lines[: self.SHOWN])
+            more = f" and {len(found.lines) - self.SHOWN} more" if len(found.lines) > self.SHOWN else ""
+            where.append(f"{len(found.lines)} line(s) tag it ({listed}{more})")
+        if found.works:
+            where.append(f"bibliography entries name the person ({', '.join(found.works)})")
+        if found.entities:
+            where.append(f"register entries name the place as a place of birth or death ({', '.join(found.entities)})")
+        super().__init__(
+            f"register entry {key} is still named: {'; '.join(where)}; untag or change those first. Nothing was deleted.",
+            code="in_use",
+            key=key,
+            uses=found,
+        )
+        self.key, self.uses = key, found
 
 
 def _position(entities: list[Entity], key: str, expected_version: str) -> int:

@@ -1,5 +1,7 @@
 """The registers on the web: the names editors may tag while typing a line (a small JSON
-list for the editor's autocomplete), and the reading room's register pages (each person,
+list for the editor's autocomplete), the editors' pages to list, add, edit and delete
+people and places (role editor; a save over someone else's change is 409 with the entry as
+it now reads, as for the bibliography), and the reading room's register pages (each person,
 place or work with every published line that names it, found through the search index's
 ``refs``) and an author page (biography, works, manuscripts and their progress, timeline).
 """
@@ -9,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from workbench import citations
 from workbench.bibliography import TYPES, Bibliography, Entry, fold
 from workbench.model import WorkbenchError
-from workbench.register import FILE_NAME, Entity, Register
+from workbench.register import FILE_NAME, IDENTIFIERS, BadEntity, Conflict, Entity, InUse, Register, Source
 from workbench.search.index import Query
-from workbench.web.auth import staff_blueprint
+from workbench.web.auth import requires, staff_blueprint
 from workbench.web.bibliography import type_names
 from workbench.web.reader import _result_row
 from workbench.web.state import edition, search_index
@@ -74,6 +76,144 @@ def names():
             if not typed or _matches(entity.names(), typed)
         ]
     return jsonify(found[:CHOICES])
+
+
+# -- the editors' pages -------------------------------------------------------------------------
+
+SECTIONS = "any(persons, places)"
+
+
+@bp.get("/")
+@requires("editor")
+def manage():
+    return render_template("registers.html", people=register().entities("person"), places=register().entities("place"))
+
+
+@bp.route(f"/<{SECTIONS}:section>/new", methods=["GET", "POST"])
+@requires("editor")
+def add_entity(section: str):
+    kind = KINDS[section]
+    if request.method == "GET":
+        return _entity_form(Entity(key="", name="", kind=kind), status=200)
+    entity = _entity_from_form(kind, request.form.get("key", "").strip())
+    try:
+        register().add(entity, g.user.name)
+    except BadEntity as error:
+        return _entity_form(entity, status=422, problems=_problems(error))
+    flash(_("%(name)s added to the register.", name=entity.name))
+    return redirect(url_for("registers.manage"))
+
+
+@bp.route(f"/<{SECTIONS}:section>/<key>/edit", methods=["GET", "POST"])
+@requires("editor")
+def edit_entity(section: str, key: str):
+    kind = KINDS[section]
+    if request.method == "GET":
+        return _entity_form(register().get(key, kind), status=200)  # NotFound: the 404 page
+    entity = _entity_from_form(kind, key)
+    entity.version = request.form.get("version", "")
+    try:
+        register().update(entity, g.user.name, expected_version=entity.version)
+    except BadEntity as error:
+        return _entity_form(entity, status=422, problems=_problems(error), editing=True)
+    except Conflict as conflict:
+        return _entity_conflict(conflict)
+    flash(_("%(name)s saved.", name=entity.name))
+    return redirect(url_for("registers.manage"))
+
+
+@bp.post(f"/<{SECTIONS}:section>/<key>/delete")
+@requires("editor")
+def delete_entity(section: str, key: str):
+    entity = register().get(key, KINDS[section])
+    try:
+        register().delete(key, g.user.name, expected_version=request.form.get("version", ""))
+    except Conflict as conflict:
+        return _entity_conflict(conflict)
+    except InUse as refused:
+        return _entity_form(entity, status=409, in_use=refused.uses, editing=True)
+    flash(_("%(name)s deleted from the register.", name=entity.name))
+    return redirect(url_for("registers.manage"))
+
+
+def _entity_from_form(kind: str, key: str) -> Entity:
+    form = request.form
+
+    def value(name: str) -> str | None:
+        return form.get(name, "").strip() or None
+
+    sources = []
+    for line in form.get("sources", "").splitlines():
+        # "text | https://…": the link is what follows the last bar, when it is a link.
+        text, _bar, url = (part.strip() for part in line.rpartition("|"))
+        if not url.startswith(("http://", "https://")):
+            text, url = line.strip(), ""
+        if text or url:
+            sources.append(Source(text, url or None))
+    return Entity(
+        key=key,
+        kind=kind,
+        name=form.get("name", "").strip(),
+        name_original=value("name_original"),
+        name_latin=value("name_latin"),
+        note=" ".join(form.get("note", "").split()) or None,
+        birth=value("birth") if kind == "person" else None,
+        birth_place=value("birth_place") if kind == "person" else None,
+        death=value("death") if kind == "person" else None,
+        death_place=value("death_place") if kind == "person" else None,
+        identifiers={authority: value(f"id_{authority}") for authority in IDENTIFIERS if value(f"id_{authority}")},
+        sources=sources,
+    )
+
+
+def _problem_text(code: str, params: dict[str, str]) -> str:
+    events = {"birth": _("birth"), "death": _("death")}
+    said = {
+        "key": _("The key %(key)s cannot be used: letters, digits, '-', '_' and '.', beginning with a letter."),
+        "duplicate_key": _("The register has an entry %(key)s already: choose another key."),
+        "no_name": _("The name in modern spelling is missing."),
+        "date": _("The date of %(event)s, %(date)s, is not a date: write 1866, 1866-10 or 1866-10-05."),
+        "unknown_place": _("The place of %(event)s, %(place)s, is not a place of the register."),
+        "identifier": _("%(value)s is not a %(authority)s identifier."),
+        "empty_source": _("A source says nothing."),
+    }.get(code, _("The register cannot hold this entry as it is."))
+    return said % {**params, "event": events.get(params.get("event", ""), "")}
+
+
+def _problems(error: BadEntity) -> list[str]:
+    return [_problem_text(code, params) for code, params in getattr(error, "params", {}).get("problems", [])]
+
+
+def _entity_form(
+    entity: Entity,
+    status: int,
+    problems: list[str] | None = None,
+    message: str | None = None,
+    in_use=None,
+    editing: bool | None = None,
+):
+    return (
+        render_template(
+            "register_entity.html",
+            entity=entity,
+            section=f"{entity.kind}s",
+            editing=bool(entity.version) if editing is None else editing,
+            problems=problems or [],
+            message=message,
+            in_use=in_use,
+            places=register().entities("place"),
+            authorities=list(IDENTIFIERS),
+        ),
+        status,
+    )
+
+
+def _entity_conflict(conflict: Conflict):
+    """409: the entry as it is now, for the editor to redo the change on."""
+    if conflict.current is None:
+        return render_template("message.html", message=_("Someone else deleted this entry meanwhile.")), 409
+    message = _("Someone else changed this entry meanwhile: nothing was saved. It now reads as below.")
+    return _entity_form(conflict.current, status=409, message=message)
 
 
 # -- the reading room ---------------------------------------------------------------------
