@@ -493,13 +493,22 @@ def path_of(edition: Edition) -> Path:
 # -- names tagged in lines -----------------------------------------------------------------
 
 
-def check_keys(edition: Edition, typed: str, tei: str) -> None:
-    """Refuse a line (``tei``, converted from the shorthand ``typed``) that tags a name with a
-    key the register or the bibliography does not have, or a person's key on a place: the
-    ShorthandError puts the caret on the key, as for any other mistake in the shorthand."""
+class UnknownKey(WorkbenchError):
+    """A line tags a name with a key the register or the bibliography does not have (code
+    ``unknown_key``), or a person's key on a place (``wrong_key``): nothing was saved."""
+
+    def __init__(self, message: str, code: str, key: str):
+        super().__init__(message, code=code, key=key)
+        self.key = key
+
+
+def _bad_ref(edition: Edition, tei: str, edition_files_only: bool) -> UnknownKey | None:
+    """The first tagged name of the line ``tei`` whose ``@ref`` names no entry of its kind.
+    ``edition_files_only``: check only refs into register.xml and bibliography.xml (a ref to
+    elsewhere, a URI an imported file brought, is not the workbench's to judge)."""
     refs = line_refs(tei)
     if not refs:
-        return
+        return None
     known = {f"{FILE_NAME}#{key}": kind for key, kind in Register(edition).keys().items()}
     if any(ref.startswith(f"{bibliography.FILE_NAME}#") for ref in refs):
         known |= {
@@ -510,14 +519,34 @@ def check_keys(edition: Edition, typed: str, tei: str) -> None:
         ref = element.get("ref")
         if not ref:
             continue
+        file, _hash, key = ref.partition("#")
+        if edition_files_only and file not in (FILE_NAME, bibliography.FILE_NAME):
+            continue
         wanted = {"persName": "person", "placeName": "place", "title": "work"}[etree.QName(element).localname]
-        key = ref.partition("#")[2]
-        marks = [match.start() + 1 for match in re.finditer(rf"\|{re.escape(key)}(?=}})", typed)]
-        position = marks[0] if marks else 0
         if ref not in known:
             where = "the bibliography has no entry" if wanted == "work" else "the register has no entry"
-            raise ShorthandError(position, f'{where} "{key}"', code="unknown_key")
+            return UnknownKey(f'{where} "{key}"', "unknown_key", key)
         if known[ref] != wanted:
-            raise ShorthandError(
-                position, f'"{key}" is a {known[ref]} in the register, not a {wanted}', code="wrong_key"
-            )
+            return UnknownKey(f'"{key}" is a {known[ref]} in the register, not a {wanted}', "wrong_key", key)
+    return None
+
+
+def check_refs(edition: Edition, tei: str) -> None:
+    """Refuse (UnknownKey) a line's TEI that tags a name with a key the register or the
+    bibliography lacks, or with another kind's key: what every save of a line's text checks,
+    whoever saves it (the web editor, a script, the command line)."""
+    if "ref=" not in tei:
+        return  # most lines tag nothing: no need to read the register
+    bad = _bad_ref(edition, tei, edition_files_only=True)
+    if bad:
+        raise bad
+
+
+def check_keys(edition: Edition, typed: str, tei: str) -> None:
+    """Refuse a line (``tei``, converted from the shorthand ``typed``) that tags a name with a
+    key the register or the bibliography does not have, or a person's key on a place: the
+    ShorthandError puts the caret on the key, as for any other mistake in the shorthand."""
+    bad = _bad_ref(edition, tei, edition_files_only=False)
+    if bad:
+        marks = [match.start() + 1 for match in re.finditer(rf"\|{re.escape(bad.key)}(?=}})", typed)]
+        raise ShorthandError(marks[0] if marks else 0, str(bad), code=bad.code)

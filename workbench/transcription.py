@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from workbench import register
 from workbench.edition import Edition
 from workbench.journal import Entry
 from workbench.model import Line, Manuscript, NotFound, Page, Status, WorkbenchError
@@ -114,6 +115,9 @@ def save_line(
             f"line {line_id}: no text to save (got {type(text).__name__}); an empty string saves a line without text"
         )
     page_n = page_number(manuscript_id, line_id)
+    # A tagged name must point at an entry of the register or the bibliography, however the
+    # line comes (the web editor checks it too, to put the caret on the key).
+    register.check_refs(edition, text)
 
     def change(manuscript: Manuscript) -> Line:
         line = line_on(manuscript.page(page_n), manuscript_id, line_id)

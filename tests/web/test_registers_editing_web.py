@@ -191,3 +191,24 @@ def test_a_transcriber_may_not_edit_the_registers(client, accounts, sample_editi
     assert client.get("/registers/").status_code == 403
     assert client.get("/registers/names?kind=person&q=Триф").status_code == 200  # the autocomplete stays open
     assert "Редактиране на регистрите" not in client.get(f"/m/{MS}/").get_data(as_text=True)
+
+
+def test_reverting_to_a_version_that_names_a_deleted_entry_is_refused_in_bulgarian(editor, sample_edition: Edition):
+    from tests.web.client import line_base
+    from workbench import transcription
+
+    line_id = f"{MS}_p1_l2"
+    Register(sample_edition).add(Entity("petrov", "Петър Петров"), "test")
+    assert save(editor, "писа {@Петъръ|petrov}").status_code == 200
+    assert save(editor, "писа Петъръ").status_code == 200
+    Register(sample_edition).delete("petrov", "test", Register(sample_edition).get("petrov").version)
+    tagged = 'писа <persName ref="register.xml#petrov">Петъръ</persName>'
+    number = [version.text for version in transcription.history(sample_edition, MS, line_id)].index(tagged)
+    refused = editor.post(
+        f"/m/{MS}/lines/{line_id}/revert",
+        data={"version": str(number), "base": line_base(editor, line_id)},
+        headers={"X-CSRFToken": editor.token, "HX-Request": "true"},
+    )
+    assert refused.status_code == 422
+    assert "Няма запис в регистъра или в библиографията с този ключ." in refused.get_data(as_text=True)
+    assert sample_edition.load(MS).pages[0].lines[1].text == "писа Петъръ"

@@ -24,7 +24,14 @@ from workbench.web import facsimiles
 from workbench.web.auth import staff_blueprint
 from workbench.web.markup import line_html
 from workbench.web.models import default_model
-from workbench.web.rows import line_row, lines_context, page_regions, shorthand_message, shorthand_of
+from workbench.web.rows import (
+    line_row,
+    lines_context,
+    page_regions,
+    shorthand_message,
+    shorthand_mistakes,
+    shorthand_of,
+)
 from workbench.web.state import edition, index_changed, jobs, models, reviews
 
 log = logging.getLogger(__name__)
@@ -169,6 +176,10 @@ def revert(manuscript_id: str, line_id: str):
     except transcription.Conflict as conflict:
         row = line_row(manuscript_id, page, conflict.current, conflict=conflict, tools=tools)
         return render_template("_line.html", row=row), 409
+    except register.UnknownKey as refused:
+        # The version tags a name whose entry has gone from the register since.
+        row = line_row(manuscript_id, page, line, error=shorthand_mistakes()[refused.code], tools=tools)
+        return render_template("_line.html", row=row), 422
     index_changed()
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
 
