@@ -1144,16 +1144,34 @@ def bibliography() -> None:
     type=click.Choice(TYPES),
     default="work",
     show_default=True,
-    help="What the records are (a record with a translator is a translation whatever this says).",
+    help="What the records are (a record with a translator is a translation, one whose subject is "
+    "the author a writing about him, whatever this says).",
+)
+@click.option(
+    "--author",
+    "author_key",
+    metavar="KEY",
+    help="The register key of the person whose bibliography it is (default: the one person the "
+    "bibliography's works and translations name, else the register's only person).",
 )
 @click.option("--yes", is_flag=True, help="Add the new records without asking.")
 @pass_context
-def bibliography_import(context: Context, source: Path, file_format: str | None, entry_type: str, yes: bool) -> None:
+def bibliography_import(
+    context: Context, source: Path, file_format: str | None, entry_type: str, author_key: str | None, yes: bool
+) -> None:
     """Read MARC 21 (binary or MARCXML), RIS or BibTeX records, show what would be added
     and what the bibliography has already (in any spelling), then add the new ones."""
     data = source.read_bytes()
     file_format = file_format or bibliographic.guess_format(source, data)
-    records = bibliographic.read(data, file_format, source.name, default_type=entry_type)
+    author = _bibliography_author(context.edition, author_key)
+    if author is None:
+        click.secho(
+            "Writings about the author are not recognised: the register has several people; "
+            "name him with --author KEY.",
+            fg="yellow",
+        )
+    names = author.names() if author else []
+    records = bibliographic.read(data, file_format, source.name, default_type=entry_type, author=names)
     book = Bibliography(context.edition)
     preview = bibliographic.preview(book, records)
     for entry in preview.new:
@@ -1238,4 +1256,26 @@ def register_list(context: Context, kind: str | None) -> None:
 
 def _entry_line(entry) -> str:
     who = "; ".join(person.name for person in entry.authors)
-    return " — ".join(part for part in (who, entry.title, str(entry.year or "")) if part)
+    line = " — ".join(part for part in (who, entry.title, str(entry.year or "")) if part)
+    return f"{line} (about the author)" if entry.type == "about" else line
+
+
+def _bibliography_author(edition: Edition, key: str | None) -> Entity | None:
+    """The person whose bibliography this is: ``key``, else the one person the bibliography
+    names as author of a work or translator of a translation, else the register's one
+    person; None where that leaves several (or nobody: then nothing is about anyone)."""
+    register = Register(edition)
+    if key:
+        return register.get(key, "person")
+    people = register.entities("person")
+    if not people:
+        return Entity(key="", name="")  # an empty register: no names, nobody to write about
+    by_them = {
+        person.ref
+        for entry in Bibliography(edition).entries()
+        for person in (entry.translators if entry.type == "translation" else entry.authors)
+        if entry.type in ("work", "translation")
+    }
+    named = [person for person in people if person.ref in by_them]
+    candidates = named or people
+    return candidates[0] if len(candidates) == 1 else None

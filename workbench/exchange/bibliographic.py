@@ -1,7 +1,8 @@
 """Bibliographic records in and out: MARC 21 (binary and MARCXML, as library catalogues
 such as COBISS export them), RIS and BibTeX in; CSL-JSON, RIS, BibTeX and MARCXML out.
 
-Every reader turns a file into a list of ``bibliography.Entry`` and refuses the whole
+Every reader turns a file into a list of ``bibliography.Entry`` (each with the people the
+record is about: MARC ``600``, RIS ``KW``, BibTeX ``keywords``) and refuses the whole
 file, naming each bad record, if any record cannot be read or lacks a title: nothing is
 added from a file half understood. ``preview`` then says what an import would add and
 which records the bibliography holds already (same title, year and first author once
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import rispy
 from bibtexparser import model as bibtex
 from lxml import etree
 
-from workbench.bibliography import Bibliography, Entry, Holding, Original, Person
+from workbench.bibliography import Bibliography, Entry, Holding, Original, Person, fold
 from workbench.model import WorkbenchError
 from workbench.tei.xml import parse_xml
 
@@ -88,22 +90,52 @@ def guess_format(path: Path, data: bytes) -> str:
     raise WorkbenchError(f"{path.name}: cannot tell its format; name it (--format {'/'.join(FORMATS)})")
 
 
-def read(data: bytes, file_format: str, name: str = "file", default_type: str = "work") -> list[Entry]:
-    """The entries of a file in ``file_format``; a translator makes an entry a translation."""
+def read(
+    data: bytes, file_format: str, name: str = "file", default_type: str = "work", author: Collection[str] = ()
+) -> list[Entry]:
+    """The entries of a file in ``file_format``. ``author``: the names (any spelling) of the
+    person whose bibliography it is: a record whose subject is he (MARC 600, RIS KW, BibTeX
+    keywords) and that he neither wrote nor translated is a writing about him; otherwise a
+    translator makes it a translation, and ``default_type`` says what the rest are."""
     readers = {"marc": _read_marc, "marcxml": _read_marcxml, "ris": _read_ris, "bibtex": _read_bibtex}
     if file_format not in readers:
         raise WorkbenchError(f"unknown format {file_format!r}: one of {', '.join(FORMATS)}")
-    entries, problems = readers[file_format](data, name)
-    for position, entry in enumerate(entries, start=1):
+    records, problems = readers[file_format](data, name)
+    entries = [entry for entry, _subjects in records]
+    for position, (entry, subjects) in enumerate(records, start=1):
         if not entry.title:
             problems.append(f"record {position}: it has no title")
-        if entry.type == "work":
+        if is_about(entry, subjects, author):
+            entry.type = "about"
+        elif entry.type == "work":
             entry.type = "translation" if entry.translators else default_type
     if problems:
         raise BadRecords(name, problems)
     if not entries:
         raise BadRecords(name, [f"no {file_format} records in it"])
     return entries
+
+
+def names_person(said: str, names: Collection[str]) -> bool:
+    """Whether ``said`` (a subject heading, a keyword: "Трифоновъ, Трифонъ Ц., 1866-1926")
+    names the person called ``names``: two words or more, each a word of one of the names (or
+    its initial) once both are folded to one spelling; dates and numbers are not words here."""
+    words = [word for word in fold(said).split() if not word.isdigit()]
+    if len(words) < 2:
+        return False  # a surname alone may be anyone's
+    for name in names:
+        known = fold(name).split()
+        if all(any(word == other or (len(word) == 1 and other.startswith(word)) for other in known) for word in words):
+            return True
+    return False
+
+
+def is_about(entry: Entry, subjects: list[str], author: Collection[str]) -> bool:
+    """Whether a record is a writing about ``author``: its subjects name him and he is none of
+    its authors and translators (his own memoirs, indexed under his name, stay his work)."""
+    if not author or not any(names_person(subject, author) for subject in subjects):
+        return False
+    return not any(names_person(person.name, author) for person in entry.authors + entry.translators)
 
 
 def preview(bibliography: Bibliography, entries: list[Entry]) -> Preview:
@@ -133,18 +165,22 @@ def _year(value: str | None) -> int | None:
 # -- MARC 21 ------------------------------------------------------------------------------
 
 
-def _read_marc(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
+# What a reader gives for each record: the entry, and the names of the people it is about.
+Records = list[tuple[Entry, list[str]]]
+
+
+def _read_marc(data: bytes, name: str) -> tuple[Records, list[str]]:
     reader = pymarc.MARCReader(io.BytesIO(data), to_unicode=True, utf8_handling="strict")
     entries, problems = [], []
     for position, record in enumerate(reader, start=1):
         if record is None:
             problems.append(f"record {position}: not a MARC 21 record ({reader.current_exception})")
             continue
-        entries.append(_from_marc(record))
+        entries.append((_from_marc(record), _marc_subjects(record)))
     return entries, problems
 
 
-def _read_marcxml(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
+def _read_marcxml(data: bytes, name: str) -> tuple[Records, list[str]]:
     # Through the workbench's hardened parser, never pymarc's own (which reads with xml.sax).
     root = parse_xml(data, name).getroot()
     records = [root] if root.tag == f"{_M}record" else root.findall(f"{_M}record")
@@ -168,8 +204,13 @@ def _read_marcxml(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
             ]
             indicators = pymarc.Indicators(datafield.get("ind1", " ") or " ", datafield.get("ind2", " ") or " ")
             record.add_field(pymarc.Field(tag=tag, indicators=indicators, subfields=subfields))
-        entries.append(_from_marc(record))
+        entries.append((_from_marc(record), _marc_subjects(record)))
     return entries, problems
+
+
+def _marc_subjects(record: pymarc.Record) -> list[str]:
+    """The people a record is about: its subject added entries for a personal name (600 $a)."""
+    return [name for field in record.get_fields("600") if (name := _clean(field.get("a")))]
 
 
 def _marc_person(field: pymarc.Field) -> Person:
@@ -329,7 +370,7 @@ def to_marc(entries: list[Entry]) -> bytes:
 _RIS_START = re.compile(r"^TY  - ", re.MULTILINE)
 
 
-def _read_ris(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
+def _read_ris(data: bytes, name: str) -> tuple[Records, list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -339,7 +380,8 @@ def _read_ris(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
     if started != len(records):
         # rispy drops a record without its closing "ER  -" line silently.
         return [], [f"{started} records begin (TY) but {len(records)} end (ER): a record is cut off"]
-    return [_from_ris(record) for record in records], []
+    # KW: one keyword a line; a name is written "Surname, Forename" in one of them.
+    return [(_from_ris(record), [kw for kw in record.get("keywords", []) if kw]) for record in records], []
 
 
 def _from_ris(record: dict) -> Entry:
@@ -400,7 +442,7 @@ def to_ris(entries: list[Entry]) -> str:
 # -- BibTeX ---------------------------------------------------------------------------------
 
 
-def _read_bibtex(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
+def _read_bibtex(data: bytes, name: str) -> tuple[Records, list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -409,7 +451,19 @@ def _read_bibtex(data: bytes, name: str) -> tuple[list[Entry], list[str]]:
     problems = [
         f"the block at line {block.start_line + 1} cannot be read: {block.error}" for block in library.failed_blocks
     ]
-    return [_from_bibtex(record) for record in library.entries], problems
+    return [(_from_bibtex(record), _bibtex_subjects(record)) for record in library.entries], problems
+
+
+def _bibtex_subjects(record: bibtex.Entry) -> list[str]:
+    """The keywords of a record, as candidates for a name: biblatex separates keywords with
+    commas, which also stand inside a name ("Трифонов, Трифон"), so each keyword and each
+    keyword with the next (split at ";" instead, where the file uses it)."""
+    field = record.fields_dict.get("keywords")
+    value = _braces(field.value) if field else None
+    if not value:
+        return []
+    parts = [part.strip() for part in re.split(";" if ";" in value else ",", value) if part.strip()]
+    return parts + [f"{first}, {second}" for first, second in zip(parts, parts[1:], strict=False)]
 
 
 def _braces(value: str | None) -> str | None:
