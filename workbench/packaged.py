@@ -39,7 +39,7 @@ FRONT_END_LICENCES = {
 # Only for rebuilding the schema (schemas/build.py): not copied into the package.
 SCHEMA_BUILD_ONLY = ("build.py", "p5subset.xml")
 # The sample edition `workbench sample` copies: paths relative to an edition's root.
-SAMPLE = ("tei/trifonov-sample.xml", "facsimiles/trifonov-sample", "tei/register.xml")
+SAMPLE = ("tei/trifonov-sample.xml", "facsimiles/trifonov-sample", "tei/register.xml", "tei/bibliography.xml")
 
 
 def _package() -> Path:
