@@ -7,20 +7,29 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, durable: bool = True, mode: int | None = None) -> None:
+def write_atomically(
+    path: Path,
+    data: bytes,
+    *,
+    durable: bool = True,
+    mode: int | None = None,
+    before_replace: Callable[[Path], None] | None = None,
+) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
 
     Readers see the old file or the new one, never a part. ``durable`` also fsyncs
     the file and its folder, so that the new file survives a crash (the TEI, the
     accounts); a cache or a job's progress can do without. ``mode`` sets the
-    permissions (a temporary file starts private, 0600).
+    permissions (a temporary file starts private, 0600). ``before_replace`` is called
+    with the complete temporary file just before the rename (the rename keeps its inode,
+    size and mtime: what the file will be known by).
     """
-    with _replacing(path, durable, mode) as temporary:
+    with _replacing(path, durable, mode, before_replace) as temporary:
         temporary.write_bytes(data)
 
 
@@ -32,7 +41,9 @@ def copy_atomically(source: Path, target: Path) -> None:
 
 
 @contextmanager
-def _replacing(path: Path, durable: bool, mode: int | None = None) -> Iterator[Path]:
+def _replacing(
+    path: Path, durable: bool, mode: int | None = None, before_replace: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
     """A temporary file beside ``path`` to fill; renamed over ``path`` when the block ends
     well, removed when it does not."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +56,8 @@ def _replacing(path: Path, durable: bool, mode: int | None = None) -> Iterator[P
             _fsync(temporary)
         if mode is not None:
             os.chmod(temporary, mode)
+        if before_replace is not None:
+            before_replace(temporary)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -75,8 +88,11 @@ class AppendLog:
     def append(self, records: Iterable[Mapping]) -> None:
         self.append_lines([json.dumps(record, ensure_ascii=False) for record in records])
 
-    def append_lines(self, lines: list[str]) -> None:
-        """Append lines already serialised (one JSON object each, no newline in them)."""
+    def append_lines(self, lines: list[str], durable: bool = True) -> None:
+        """Append lines already serialised (one JSON object each, no newline in them).
+
+        ``durable``: fsync before returning (a derived log, rebuilt or done without after
+        a crash, can skip it)."""
         data = "".join(line + "\n" for line in lines).encode("utf-8")
         if not data:
             return
@@ -89,7 +105,8 @@ class AppendLog:
                 data = b"\n" + data
             log.write(data)
             log.flush()
-            os.fsync(log.fileno())
+            if durable:
+                os.fsync(log.fileno())
 
     def records(self) -> Iterator[dict]:
         if not self.path.exists():
