@@ -908,6 +908,14 @@ def user_list(context: Context) -> None:
 @click.option("--port", default=5000, show_default=True)
 @click.option("--threads", default=8, show_default=True)
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (gunicorn workers), each with --threads threads; they catch up with each "
+    "other's saves from the changes log.",
+)
+@click.option(
     "--behind-proxy",
     is_flag=True,
     default=None,
@@ -920,8 +928,16 @@ def user_list(context: Context) -> None:
     help="Let logins work over plain HTTP (no TLS): a trial on a closed network only.",
 )
 @pass_context
-def serve(context: Context, host: str, port: int, threads: int, behind_proxy: bool | None, insecure_http: bool) -> None:
-    """Serve the web workbench with gunicorn: one process, several threads.
+def serve(
+    context: Context,
+    host: str,
+    port: int,
+    threads: int,
+    processes: int,
+    behind_proxy: bool | None,
+    insecure_http: bool,
+) -> None:
+    """Serve the web workbench with gunicorn: one process (or --processes), several threads.
 
     One process keeps one validated copy of each manuscript in memory; saves of a
     manuscript are serialised anyway, and jobs run in worker processes of their own.
@@ -947,7 +963,7 @@ def serve(context: Context, host: str, port: int, threads: int, behind_proxy: bo
         [
             str(gunicorn),
             "--workers",
-            "1",
+            str(processes),
             "--threads",
             str(threads),
             "--bind",

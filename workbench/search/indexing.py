@@ -17,11 +17,14 @@ so a saved line is findable within about a second without the save request waiti
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
 
 from workbench.edition import Edition, PageRevisions
 from workbench.files import write_atomically
@@ -192,7 +195,12 @@ class Indexer:
 
 
 class IndexerThread(threading.Thread):
-    """Catches the index up every ``interval`` seconds, or at once when woken."""
+    """Catches the index up every ``interval`` seconds, or at once when woken.
+
+    Of several server processes on one edition only one indexes: the one holding the
+    edition's indexer lock file (``locks/indexer.lock``); the others try for it every
+    ``interval``, so one of them takes over when that process ends.
+    """
 
     def __init__(self, indexer: Indexer, interval: float = 0.5):
         super().__init__(name="search-indexer", daemon=True)
@@ -200,15 +208,30 @@ class IndexerThread(threading.Thread):
         self.interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._leading = threading.Event()
 
     def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.indexer.catch_up()
-            except Exception:  # the thread must outlive one bad catch-up; the next one retries
-                log.exception("search index: catching up failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        leader = None
+        try:
+            while not self._stopping.is_set():
+                if leader is None:
+                    leader = _take_lock(self.indexer.edition.locks_dir / "indexer.lock")
+                if leader is not None:
+                    self._leading.set()
+                    try:
+                        self.indexer.catch_up()
+                    except Exception:  # the thread must outlive one bad catch-up; the next one retries
+                        log.exception("search index: catching up failed")
+                self._wake.wait(self.interval)
+                self._wake.clear()
+        finally:
+            if leader is not None:
+                leader.close()  # releases the lock
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process's thread is the one that indexes (holds the lock now)."""
+        return self._leading.is_set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -216,3 +239,15 @@ class IndexerThread(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+
+def _take_lock(path: Path) -> IO | None:
+    """The open lock file, locked by this process, or None if another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "a")  # noqa: SIM115 (held open for as long as the lock is)
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        file.close()
+        return None
+    return file
