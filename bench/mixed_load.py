@@ -24,6 +24,7 @@ Run: .venv/bin/python bench/mixed_load.py [--seconds 30] [--processes 1,2,4]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -61,6 +62,10 @@ class Shared:
     refused: list[str]
     lock: threading.Lock
     counter: Iterator[int]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -103,12 +108,13 @@ def settle(server_pid: int, base: str, limit: float = 240) -> float:
     return time.perf_counter() - started
 
 
-def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: bool) -> tuple:
+def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: bool, readers: int) -> tuple:
     """One run of the mixed load on ``processes`` server processes; prints its figures."""
     texts, pages, queries = shared.texts, shared.pages, shared.queries
     acknowledged, refused, lock, counter = shared.acknowledged, shared.refused, shared.lock, shared.counter
     server, base = serve(tmp, threads=8, processes=processes)
     try:
+        bare = [rss_mb(pid) for pid in workers(server.pid)]
         waited = settle(server.pid, base)
         editors = [Editor(base, f"editor{k}") for k in range(EDITORS + 1)]
         settle(server.pid, base)
@@ -204,8 +210,10 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
             if job_id is None:
                 print(f"  segmentation job refused: {response.status_code} {response.text[:200]}")
         threads = [threading.Thread(target=edit, args=(k,)) for k in range(EDITORS)]
-        threads += [threading.Thread(target=read, args=(k,)) for k in range(READERS)]
+        threads += [threading.Thread(target=read, args=(k,)) for k in range(readers)]
         threads.append(threading.Thread(target=probe))
+        pids = workers(server.pid)
+        cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
         began = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -214,6 +222,8 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
+        cpu = cpu_seconds(pids) - cpu_before
+        load = (load_before + os.getloadavg()[0]) / 2
         job = "none"
         if job_id is not None:
             state = requests.get(f"{base}/jobs/{job_id}", headers=editors[0].headers, timeout=60).text
@@ -229,16 +239,19 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
     print(
         f"\n{processes} server process(es) × 8 threads, {wall:.0f} s (settled in {waited:.0f} s): "
         f"{len(saves)} saves = {len(saves) / wall:.1f} saves/s\n"
-        f"  editors' save     p50 {statistics.median(saves) * 1000:5.0f} ms  "
+        f"  editors' save     p50 {median(saves) * 1000:5.0f} ms  "
         f"p95 {percentile(saves, 0.95) * 1000:5.0f} ms  (target p95 ≤ 50 ms)\n"
-        f"  readers' search   p50 {statistics.median(searches) * 1000:5.0f} ms  "
+        f"  readers' search   p50 {median(searches) * 1000:5.0f} ms  "
         f"p95 {percentile(searches, 0.95) * 1000:5.0f} ms  (target p95 ≤ 150 ms), {len(searches)} searches\n"
-        f"  readers' page     p50 {statistics.median(page_views) * 1000:5.0f} ms  "
+        f"  readers' page     p50 {median(page_views) * 1000:5.0f} ms  "
         f"p95 {percentile(page_views, 0.95) * 1000:5.0f} ms, {len(page_views)} pages\n"
-        f"  save → findable   median {statistics.median(findable):.2f} s  max {max(findable):.2f} s "
+        f"  save → findable   median {median(findable):.2f} s  max {max(findable, default=float('nan')):.2f} s "
         f"({len(findable)} probes; target ≤ 2 s)\n"
         f"  segmentation job: {job}\n"
-        f"  memory per server process (RSS, manuscript open): {', '.join(f'{m:.0f}' for m in memory)} MB\n"
+        f"  memory per server process (RSS, manuscript open): {', '.join(f'{m:.0f}' for m in memory)} MB "
+        f"(before opening it: {', '.join(f'{m:.0f}' for m in bare)} MB)\n"
+        f"  server processes' CPU: {cpu:.1f} s in {wall:.0f} s ({cpu / max(1, len(saves)) * 1000:.0f} ms per save, "
+        f"readers' requests included); machine load average {load:.1f} on {os.cpu_count()} cores\n"
         f"  errors: {len(errors)} {errors[:3]}"
     )
 
@@ -251,6 +264,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="length of each phase")
     parser.add_argument("--processes", default="1,2,4", help="server processes, one phase each")
     parser.add_argument("--no-job", action="store_true", help="without the segmentation job")
+    parser.add_argument("--readers", type=int, default=READERS)
     args = parser.parse_args()
 
     rng = random.Random(1866)
@@ -276,7 +290,8 @@ def main() -> None:
 
         shared = Shared(texts, pages, queries, {}, [], threading.Lock(), iter(range(10**9)))
         rows = [
-            phase(tmp, int(processes), args.seconds, shared, not args.no_job) for processes in args.processes.split(",")
+            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers)
+            for processes in args.processes.split(",")
         ]
         acknowledged, refused = shared.acknowledged, shared.refused
 
@@ -299,9 +314,9 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for processes, saves, searches, page_views, findable, wall, memory, _ in rows:
             print(
-                f"| {processes} | {statistics.median(saves) * 1000:.0f} / {percentile(saves, 0.95) * 1000:.0f} ms "
+                f"| {processes} | {median(saves) * 1000:.0f} / {percentile(saves, 0.95) * 1000:.0f} ms "
                 f"| {percentile(searches, 0.95) * 1000:.0f} ms | {percentile(page_views, 0.95) * 1000:.0f} ms "
-                f"| {statistics.median(findable):.2f} / {max(findable):.2f} s | {len(saves) / wall:.1f} "
+                f"| {median(findable):.2f} / {max(findable, default=float('nan')):.2f} s | {len(saves) / wall:.1f} "
                 f"| {', '.join(f'{m:.0f}' for m in memory)} MB |"
             )
     finally:
