@@ -62,6 +62,7 @@ bench: setup system-packages
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/mixed_load.py
+	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/search_http.py

@@ -5,8 +5,10 @@ edit, a torn or missing log, a whole-document save) makes them read the whole fi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,27 @@ for k in range(10):
     texts = [page.lines[2].text for page in reader.read("ms1").pages]
     assert texts[:10] == [f"от другия процес {k}" for k in range(10)] and texts[10:] == [""] * 10
     assert reader.full_reads == reads
+
+
+def test_the_old_file_is_freed_after_the_save_and_leftovers_with_it(tmp_path: Path):
+    """A save renames the new TEI over a second link to the old one (the rename then frees
+    nothing) and a thread unlinks that link afterwards, with any left by a process that died."""
+    edition = Edition(tmp_path / "edition")
+    edition.create(make_manuscript(pages=3), "tester")
+    leftover = edition.tei_dir / ".ms1.xml.deadbeef.old.tmp"
+    leftover.write_bytes(b"an old copy a killed process left")
+    freed = []
+    real_link = os.link
+    os.link = lambda source, target: (freed.append(Path(target)), real_link(source, target))[1]
+    try:
+        _set_text(edition, "2", 1, "ново")
+    finally:
+        os.link = real_link
+    [old] = freed
+    assert old.parent == edition.tei_dir and old.name.startswith(".ms1.xml.") and old.name.endswith(".old.tmp")
+    deadline = time.monotonic() + 10
+    while (old.exists() or leftover.exists()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not old.exists() and not leftover.exists()
+    assert sorted(p.name for p in edition.tei_dir.iterdir()) == ["ms1.xml"]
+    assert Edition(edition.root).read("ms1", "2").pages[0].lines[1].text == "ново"

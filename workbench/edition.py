@@ -635,11 +635,14 @@ class Edition:
         self.journal.append(manuscript.id, entries)
         path = self.tei_path(manuscript.id)
         if whole:
-            write_atomically(path, data)
+            write_atomically(path, data, free_old_later=True)
         else:
             saved_parts = {page.id: parts[page.id] for page in changed}
             write_atomically(
-                path, data, before_replace=lambda new: self._log_change(document, header, saved_parts, new)
+                path,
+                data,
+                before_replace=lambda new: self._log_change(document, header, saved_parts, new),
+                free_old_later=True,
             )
         if whole:
             document.ids, document.owners = {}, {}  # pages may have gone: index afresh
