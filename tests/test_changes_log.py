@@ -164,3 +164,34 @@ def test_the_old_file_is_freed_after_the_save_and_leftovers_with_it(tmp_path: Pa
     assert not old.exists() and not leftover.exists()
     assert sorted(p.name for p in edition.tei_dir.iterdir()) == ["ms1.xml"]
     assert Edition(edition.root).read("ms1", "2").pages[0].lines[1].text == "ново"
+
+
+def test_a_record_of_the_wrong_shape_is_not_believed(two):
+    first, second = two
+    _set_text(first, "2", 0, "първо")
+    log = first.changes_log("ms1")
+    record = json.loads(log.read_bytes().splitlines()[-1])
+    record["pages"] = [record["pages"]]  # a list where a mapping belongs
+    log.write_text(json.dumps(record) + "\n")
+    reads = second.full_reads
+    assert _text(second, "2", 0) == "първо"
+    assert second.full_reads == reads + 1
+
+
+def test_the_log_is_cut_back_and_a_process_too_far_behind_reads_the_file(two, monkeypatch):
+    import workbench.edition
+
+    monkeypatch.setattr(workbench.edition, "CHANGES_LOG_LIMIT", 2000)
+    first, second = two
+    third = Edition(first.root)
+    assert _text(third, "1", 0) == "Живъ е той"  # third has read the file before the saves
+    reads = second.full_reads
+    for k in range(40):
+        _set_text(first, str(k % 6 + 1), 2, f"поправка {k}")
+        assert _text(second, str(k % 6 + 1), 2) == f"поправка {k}"  # second keeps up after each save
+    log = first.changes_log("ms1")
+    assert log.stat().st_size <= 2000 + 300 and len(log.read_bytes().splitlines()) < 40
+    assert second.full_reads == reads
+    reads = third.full_reads
+    assert _text(third, "4", 2) == "поправка 39"  # its first saves were cut from the log
+    assert third.full_reads == reads + 1

@@ -524,14 +524,14 @@ class Edition:
         Derived data: not fsynced, and a failure costs the other processes a full read, not the save.
         """
         manuscript_id = document.manuscript.id
-        record = {
-            "before": document.stat,
-            "after": _stat_key(temporary),
-            "header": len(header),
-            "pages": {page_id: [len(parts.surface), len(parts.text)] for page_id, parts in saved.items()},
-        }
         path = self.changes_log(manuscript_id)
         try:
+            record = {
+                "before": document.stat,
+                "after": _stat_key(temporary),
+                "header": len(header),
+                "pages": {page_id: [len(parts.surface), len(parts.text)] for page_id, parts in saved.items()},
+            }
             if path.exists() and path.stat().st_size > CHANGES_LOG_LIMIT:
                 # Keep the recent end: a process further behind than that reads the file.
                 with open(path, "rb") as old:
@@ -581,8 +581,8 @@ class Edition:
             if validation.check_project(parse_xml(small, name), self.schema_dir):
                 return False
             fresh = codec.parse_manuscript(small, name)
-        except (OSError, ValueError, KeyError, TypeError, IndexError, WorkbenchError):
-            return False
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, WorkbenchError):
+            return False  # a log that does not fit the file: read the file
         pages = {page.id: page for page in fresh.pages}
         if set(pages) != saved or _ids_shared_with_other_pages(document, list(pages.values()), header=fresh):
             return False
