@@ -26,6 +26,7 @@ from workbench import transcription
 from workbench.edition import Edition
 from workbench.model import Line
 from workbench.search import indexing
+from workbench.search.index import Query
 from workbench.users import Users
 from workbench.web.state import EditionLimitsStorage
 
@@ -225,3 +226,42 @@ def test_only_one_indexer_indexes_and_another_takes_over(edition: Edition):
     second.stop()
     second.join(timeout=10)
     assert second.leading
+
+
+def test_the_server_indexes_in_a_child_process_it_restarts_and_stops(edition: Edition):
+    """IndexerProcess (what create_app starts): the catching up, with its Whoosh merges,
+    happens in a child process, never holding the web process's GIL."""
+    edition.create(make_manuscript(pages=2), "tester")
+    edition.set_published("ms1", True, "tester")
+    index = indexing.open_index(edition)
+
+    def found(word: str) -> list[str]:
+        return [hit.line_id for hit in index.search(Query(word)).hits]
+
+    indexer = indexing.IndexerProcess(edition, interval=0.2)
+    indexer.start()
+    try:
+        _wait(lambda: found("живъ"), 60)
+        child = indexer.child
+        assert child is not None and child.pid != os.getpid() and child.poll() is None
+        with edition.edit("ms1", "tester", pages=["2"]) as manuscript:
+            manuscript.page("2").lines[1].text = "нѣкогашенъ"
+        indexer.wake()
+        _wait(lambda: found("нѣкогашенъ") == ["ms1_p2_l2"], 30)
+        child.kill()  # a child that dies is started again
+        child.wait(timeout=30)
+        _wait(lambda: indexer.child is not child and indexer.child.poll() is None, 30)
+        with edition.edit("ms1", "tester", pages=["1"]) as manuscript:
+            manuscript.page("1").lines[2].text = "пакъ"
+        _wait(lambda: found("пакъ") == ["ms1_p1_l3"], 30)
+    finally:
+        indexer.stop()
+        indexer.join(timeout=60)
+    assert indexer.child.poll() is not None  # stopping the thread ends its child
+
+
+def _wait(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

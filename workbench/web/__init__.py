@@ -5,8 +5,8 @@ One blueprint per area: ``auth`` (log in and out); for editors ``manuscripts``
 saves, history), ``layout`` (correcting the segmentation), ``jobs``, ``models``,
 ``transfers`` (import and export); for everyone ``reader`` (published manuscripts,
 the reading view, search). The app's state is reached through web/state.py. A background thread keeps the search
-index in step with ``tei/`` (``indexing.IndexerThread``; in one server process only, the
-one holding the indexer's lock file). Serve it with gunicorn (`workbench serve`): one
+index in step with ``tei/`` (``indexing.IndexerProcess``: a child process of the one server
+process that holds the indexer's lock file). Serve it with gunicorn (`workbench serve`): one
 process with threads, or several (``--processes``): each keeps its in-memory copy of a
 manuscript and catches up with the others' saves from the changes log (edition.py).
 """
@@ -85,7 +85,7 @@ def create_app(
     app.extensions["users"] = Users.of(edition)
     app.extensions["search"] = indexing.open_index(edition)
     if app.config["SEARCH_INDEXER"]:
-        indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
+        indexer = indexing.IndexerProcess(edition)
         indexer.start()
         app.extensions["indexer"] = indexer
     if app.config["WARM_TEI_ALL"]:
