@@ -74,8 +74,23 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def workers(server_pid: int) -> list[int]:
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [int(pid) for pid in children]
+    """The processes ``server_pid`` started (from any of its threads)."""
+    children = []
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        try:
+            children += [int(pid) for pid in (task / "children").read_text().split()]
+        except OSError:
+            continue  # the thread ended meanwhile
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """The server's processes below gunicorn's master: its workers and their children
+    (the search indexer's process, a job's worker)."""
+    found = []
+    for child in workers(pid):
+        found += [child, *descendants(child)]
+    return found
 
 
 def rss_mb(pid: int) -> float:
@@ -88,7 +103,10 @@ def rss_mb(pid: int) -> float:
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
         total += int(fields[11]) + int(fields[12])
     return total / 100
 
@@ -100,7 +118,7 @@ def settle(server_pid: int, base: str, limit: float = 240) -> float:
     while time.perf_counter() - started < limit:
         for _ in range(4 * len(workers(server_pid))):
             requests.get(f"{base}/read/big/3/", timeout=120)  # a new connection: any process
-        pids = workers(server_pid)
+        pids = descendants(server_pid)
         before = cpu_seconds(pids)
         time.sleep(2)
         if cpu_seconds(pids) - before < 0.3:
@@ -119,6 +137,9 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         editors = [Editor(base, f"editor{k}") for k in range(EDITORS + 1)]
         settle(server.pid, base)
         memory = [rss_mb(pid) for pid in workers(server.pid)]
+        indexer = [
+            rss_mb(pid) for pid in descendants(server.pid) if b"indexing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
         saves: list[float] = []
         searches: list[float] = []
         page_views: list[float] = []
@@ -212,7 +233,9 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         threads = [threading.Thread(target=edit, args=(k,)) for k in range(EDITORS)]
         threads += [threading.Thread(target=read, args=(k,)) for k in range(readers)]
         threads.append(threading.Thread(target=probe))
-        pids = workers(server.pid)
+        pids = [
+            pid for pid in descendants(server.pid) if b"workbench.jobs" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
         cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
         began = time.perf_counter()
         for thread in threads:
@@ -249,8 +272,9 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         f"({len(findable)} probes; target ≤ 2 s)\n"
         f"  segmentation job: {job}\n"
         f"  memory per server process (RSS, manuscript open): {', '.join(f'{m:.0f}' for m in memory)} MB "
-        f"(before opening it: {', '.join(f'{m:.0f}' for m in bare)} MB)\n"
-        f"  server processes' CPU: {cpu:.1f} s in {wall:.0f} s ({cpu / max(1, len(saves)) * 1000:.0f} ms per save, "
+        f"(before opening it: {', '.join(f'{m:.0f}' for m in bare)} MB); the indexer's process: "
+        f"{', '.join(f'{m:.0f}' for m in indexer) or 'none'} MB\n"
+        f"  server processes' CPU (the indexer's included, the job's not): {cpu:.1f} s in {wall:.0f} s ({cpu / max(1, len(saves)) * 1000:.0f} ms per save, "
         f"readers' requests included); machine load average {load:.1f} on {os.cpu_count()} cores\n"
         f"  errors: {len(errors)} {errors[:3]}"
     )
