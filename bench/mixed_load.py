@@ -126,11 +126,16 @@ def settle(server_pid: int, base: str, limit: float = 240) -> float:
     return time.perf_counter() - started
 
 
-def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: bool, readers: int) -> tuple:
+def phase(
+    tmp: Path, processes: int, seconds: float, shared: Shared, with_job: bool, readers: int, indexer_in: str
+) -> tuple:
     """One run of the mixed load on ``processes`` server processes; prints its figures."""
     texts, pages, queries = shared.texts, shared.pages, shared.queries
     acknowledged, refused, lock, counter = shared.acknowledged, shared.refused, shared.lock, shared.counter
-    server, base = serve(tmp, threads=8, processes=processes)
+    factory = "workbench.web:create_app()"
+    if indexer_in == "thread":
+        factory = "workbench.web:create_app(test_config={'SEARCH_INDEXER_PROCESS': False})"
+    server, base = serve(tmp, threads=8, processes=processes, app=factory)
     try:
         bare = [rss_mb(pid) for pid in workers(server.pid)]
         waited = settle(server.pid, base)
@@ -260,7 +265,7 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         server.terminate()
         server.wait(timeout=60)
     print(
-        f"\n{processes} server process(es) × 8 threads, {wall:.0f} s (settled in {waited:.0f} s): "
+        f"\n{processes} server process(es) × 8 threads, indexer in a {indexer_in}, {wall:.0f} s (settled in {waited:.0f} s): "
         f"{len(saves)} saves = {len(saves) / wall:.1f} saves/s\n"
         f"  editors' save     p50 {median(saves) * 1000:5.0f} ms  "
         f"p95 {percentile(saves, 0.95) * 1000:5.0f} ms  (target p95 ≤ 50 ms)\n"
@@ -279,7 +284,7 @@ def phase(tmp: Path, processes: int, seconds: float, shared: Shared, with_job: b
         f"  errors: {len(errors)} {errors[:3]}"
     )
 
-    return processes, saves, searches, page_views, findable, wall, memory, job
+    return f"{processes} ({indexer_in})", saves, searches, page_views, findable, wall, memory, job
 
 
 def main() -> None:
@@ -289,6 +294,12 @@ def main() -> None:
     parser.add_argument("--processes", default="1,2,4", help="server processes, one phase each")
     parser.add_argument("--no-job", action="store_true", help="without the segmentation job")
     parser.add_argument("--readers", type=int, default=READERS)
+    parser.add_argument(
+        "--indexer",
+        default="process",
+        help="process (a child of the server, as served), thread (inside a server process, as before), "
+        "or a comma-separated list to run every phase with each in turn",
+    )
     args = parser.parse_args()
 
     rng = random.Random(1866)
@@ -314,8 +325,9 @@ def main() -> None:
 
         shared = Shared(texts, pages, queries, {}, [], threading.Lock(), iter(range(10**9)))
         rows = [
-            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers)
+            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers, indexer_in)
             for processes in args.processes.split(",")
+            for indexer_in in args.indexer.split(",")
         ]
         acknowledged, refused = shared.acknowledged, shared.refused
 

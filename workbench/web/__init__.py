@@ -85,7 +85,11 @@ def create_app(
     app.extensions["users"] = Users.of(edition)
     app.extensions["search"] = indexing.open_index(edition)
     if app.config["SEARCH_INDEXER"]:
-        indexer = indexing.IndexerProcess(edition)
+        # In a child process unless told otherwise (the benchmarks compare the two).
+        if app.config.get("SEARCH_INDEXER_PROCESS", True):
+            indexer = indexing.IndexerProcess(edition)
+        else:
+            indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
         indexer.start()
         app.extensions["indexer"] = indexer
     if app.config["WARM_TEI_ALL"]:
