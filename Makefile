@@ -63,6 +63,8 @@ bench: setup system-packages
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/saves.py
+	$(BIN)/python bench/mixed_load.py
+	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/crops.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/search_http.py

@@ -59,13 +59,15 @@ def prepare(root: Path, pages: int, lines_per_page: int) -> Edition:
     return edition
 
 
-def serve(edition_root: Path, threads: int) -> tuple[subprocess.Popen, str]:
-    """`workbench serve`'s gunicorn (one process, ``threads`` threads) on a free loopback
-    port, once it answers; the process and its base URL."""
+def serve(
+    edition_root: Path, threads: int, processes: int = 1, app: str = "workbench.web:create_app()"
+) -> tuple[subprocess.Popen, str]:
+    """`workbench serve`'s gunicorn (``processes`` processes, ``threads`` threads each) on a
+    free loopback port, once it answers; the process and its base URL."""
     port = free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "1", "--threads", str(threads)]
-        + ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "workbench.web:create_app()"],
+        [str(BIN / "gunicorn"), "--workers", str(processes), "--threads", str(threads)]
+        + ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
         env={**os.environ, "WORKBENCH_EDITION": str(edition_root)},
     )
     base = f"http://127.0.0.1:{port}"

@@ -1011,6 +1011,14 @@ def user_list(context: Context) -> None:
 @click.option("--port", default=5000, show_default=True)
 @click.option("--threads", default=8, show_default=True)
 @click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (gunicorn workers), each with --threads threads; they catch up with each "
+    "other's saves from the changes log.",
+)
+@click.option(
     "--behind-proxy",
     is_flag=True,
     default=None,
@@ -1035,11 +1043,12 @@ def serve(
     host: str,
     port: int,
     threads: int,
+    processes: int,
     behind_proxy: bool | None,
     insecure_http: bool,
     with_worker: bool,
 ) -> None:
-    """Serve the web workbench with gunicorn: one process, several threads.
+    """Serve the web workbench with gunicorn: one process (or --processes), several threads.
 
     One process keeps one validated copy of each manuscript in memory; saves of a
     manuscript are serialised anyway, and jobs wait in a queue and run in processes of their own
@@ -1071,7 +1080,7 @@ def serve(
         [
             str(gunicorn),
             "--workers",
-            "1",
+            str(processes),
             "--threads",
             str(threads),
             "--bind",

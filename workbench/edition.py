@@ -17,24 +17,28 @@ from __future__ import annotations
 
 import fcntl
 import itertools
+import json
+import logging
 import os
 import shutil
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 from workbench import metadata
-from workbench.files import copy_atomically, write_atomically
+from workbench.files import AppendLog, copy_atomically, write_atomically
 from workbench.images import facsimile
 from workbench.journal import Entry, Journal
 from workbench.model import Change, Line, Manuscript, NotFound, Page, WorkbenchError, check_manuscript_id
 from workbench.tei import codec, validation
 from workbench.tei.xml import parse_xml
+
+log = logging.getLogger(__name__)
 
 # Files in tei/ that are the edition's, not a manuscript's (bibliography.py, registers.py).
 NOT_MANUSCRIPTS = frozenset({"bibliography", "register"})
@@ -122,6 +126,9 @@ class Edition:
         self._batches: dict[str, _Batch] = {}
         self._batches_mutex = threading.Lock()
         self._thread_locks: dict[str, threading.RLock] = {}
+        # Whole manuscript files this object parsed and validated (a 15,000-line one takes
+        # 4-5 s): what the changes log (``_catch_up``) saves other processes from.
+        self.full_reads = 0
 
     # -- reading ------------------------------------------------------------
 
@@ -474,13 +481,21 @@ class Edition:
         return AddedPages(added, skipped)
 
     def _current(self, manuscript_id: str) -> _Document:
-        """The manuscript as on disk, validated; refuses a file made invalid by hand."""
+        """The manuscript as on disk, validated; refuses a file made invalid by hand.
+
+        When another process saved the file since this one last saw it, the pages it saved
+        are read from the changes log's byte ranges (``_catch_up``); anything else (a hand
+        edit, a whole-document save, a missing or torn log) reads the whole file again.
+        """
         path = self.require(manuscript_id)
         document = self._documents.get(manuscript_id)
         if document is not None and document.stat == _stat_key(path):
             return document
+        if document is not None and self._catch_up(document, path):
+            return document
         data = path.read_bytes()
         name = str(path.relative_to(self.root))
+        self.full_reads += 1
         problems = validation.check_project(parse_xml(data, name), self.schema_dir)
         if problems:
             raise validation.InvalidDocument(
@@ -493,6 +508,93 @@ class Edition:
         document.stat = _stat_key(path)
         self._documents[manuscript_id] = document
         return document
+
+    def changes_log(self, manuscript_id: str) -> Path:
+        """Derived from the saves (never needed to read the TEI): for each save of some pages,
+        the file's (inode, size, mtime) before and after, and the sizes of the header and of
+        the saved pages' parts in the new file, so another process can read just those."""
+        return self.cache_dir / f"{check_manuscript_id(manuscript_id)}.changes"
+
+    def _log_change(
+        self, document: _Document, header: bytes, saved: dict[str, codec.PageParts], temporary: Path
+    ) -> None:
+        """Append the save about to replace the file (``temporary``, complete) to the changes log.
+
+        Called before the rename, so that a process that sees the new file finds its record.
+        Derived data: not fsynced, and a failure costs the other processes a full read, not the save.
+        """
+        manuscript_id = document.manuscript.id
+        path = self.changes_log(manuscript_id)
+        try:
+            record = {
+                "before": document.stat,
+                "after": _stat_key(temporary),
+                "header": len(header),
+                "pages": {page_id: [len(parts.surface), len(parts.text)] for page_id, parts in saved.items()},
+            }
+            if path.exists() and path.stat().st_size > CHANGES_LOG_LIMIT:
+                # Keep the recent end: a process further behind than that reads the file.
+                with open(path, "rb") as old:
+                    old.seek(-CHANGES_LOG_LIMIT // 4, os.SEEK_END)
+                    tail = old.read().split(b"\n", 1)[-1]
+                write_atomically(path, tail, durable=False)
+            AppendLog(path).append_lines([json.dumps(record)], durable=False)
+        except OSError as error:
+            log.warning("changes log of %s not written (other processes will read the file): %s", manuscript_id, error)
+
+    def _catch_up(self, document: _Document, path: Path) -> bool:
+        """Bring ``document`` up to the file on disk from the changes log, reading only the
+        header and the pages saved since; whether it could. The pages read are checked as a
+        save of them is (with the header, against the project schema; their xml:ids against
+        the other pages'); the cached document is changed only once all of that passed."""
+        manuscript = document.manuscript
+        name = str(path.relative_to(self.root))
+        try:
+            with open(path, "rb") as file:
+                key = _stat_key_of(os.fstat(file.fileno()))
+                chain = _changes_between(self.changes_log(manuscript.id), document.stat, key)
+                if not chain:
+                    return False
+                sizes = {page_id: (len(parts.surface), len(parts.text)) for page_id, parts in document.parts.items()}
+                saved: set[str] = set()
+                for record in chain:
+                    for page_id, pair in record["pages"].items():
+                        if page_id not in sizes:
+                            return False
+                        sizes[page_id] = (int(pair[0]), int(pair[1]))
+                        saved.add(page_id)
+                order = list(document.parts)
+                offsets = codec.part_offsets(manuscript.id, int(chain[-1]["header"]), [sizes[i] for i in order])
+                if offsets.size != key[1]:
+                    return False
+                descriptor = file.fileno()
+                header = os.pread(descriptor, int(chain[-1]["header"]), offsets.header)
+                parts = {
+                    page_id: codec.PageParts(
+                        os.pread(descriptor, sizes[page_id][0], offsets.pages[k][0]),
+                        os.pread(descriptor, sizes[page_id][1], offsets.pages[k][1]),
+                    )
+                    for k, page_id in enumerate(order)
+                    if page_id in saved
+                }
+            small = codec.assemble(manuscript.id, header, list(parts.values()))
+            if validation.check_project(parse_xml(small, name), self.schema_dir):
+                return False
+            fresh = codec.parse_manuscript(small, name)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, WorkbenchError):
+            return False  # a log that does not fit the file: read the file
+        pages = {page.id: page for page in fresh.pages}
+        if set(pages) != saved or _ids_shared_with_other_pages(document, list(pages.values()), header=fresh):
+            return False
+        for field_ in fields(Manuscript):
+            if field_.name != "pages":
+                setattr(manuscript, field_.name, getattr(fresh, field_.name))
+        manuscript.pages = [pages.get(page.id, page) for page in manuscript.pages]
+        document.parts.update(parts)
+        document.index(list(pages.values()))
+        document.revisions.update((page.n, next(_revision_numbers)) for page in pages.values())
+        document.stat = key
+        return True
 
     def _save(
         self,
@@ -532,7 +634,16 @@ class Edition:
         # between the two steps.
         self.journal.append(manuscript.id, entries)
         path = self.tei_path(manuscript.id)
-        write_atomically(path, data)
+        if whole:
+            write_atomically(path, data, free_old_later=True)
+        else:
+            saved_parts = {page.id: parts[page.id] for page in changed}
+            write_atomically(
+                path,
+                data,
+                before_replace=lambda new: self._log_change(document, header, saved_parts, new),
+                free_old_later=True,
+            )
         if whole:
             document.ids, document.owners = {}, {}  # pages may have gone: index afresh
             document.revisions = {}
@@ -622,9 +733,12 @@ def _page_ids(page: Page) -> set[str]:
     return ids
 
 
-def _ids_shared_with_other_pages(document: _Document, changed: list[Page]) -> list[validation.Problem]:
-    """xml:ids of the changed pages that another page, or the header, uses already."""
-    manuscript = document.manuscript
+def _ids_shared_with_other_pages(
+    document: _Document, changed: list[Page], header: Manuscript | None = None
+) -> list[validation.Problem]:
+    """xml:ids of the changed pages that another page, or the header (``header``'s, if
+    given: a header read anew), uses already."""
+    manuscript = header or document.manuscript
     header_ids = {manuscript.id, *(source.id for source in manuscript.sources)}
     return [
         validation.Problem(None, f"xml:id {xml_id!r} on page {page.n} is used elsewhere in the document", "ids")
@@ -684,8 +798,65 @@ def _journal_entries(
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:
-    stat = path.stat()
+    return _stat_key_of(path.stat())
+
+
+def _stat_key_of(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+# The changes log is cut back to its last quarter beyond this size (a record is ~150 bytes:
+# some 25,000 saves); a process further behind reads the whole file.
+CHANGES_LOG_LIMIT = 4 * 1024 * 1024
+
+
+def _changes_between(log_path: Path, before: tuple | None, after: tuple) -> list[dict] | None:
+    """The changes log's records leading from the file known by ``before`` to the one known by
+    ``after``, in order; None if the log does not connect them (a gap: a hand edit, a
+    whole-document save, a crash between the write and the log, a cut log).
+
+    Read from the end, where a process that keeps up finds what it needs."""
+    if before is None:
+        return None
+    want = list(before)
+    try:
+        with open(log_path, "rb") as changes:
+            end = changes.seek(0, os.SEEK_END)
+            span = 64 * 1024
+            while True:
+                start = max(0, end - span)
+                changes.seek(start)
+                lines = changes.read(end - start).split(b"\n")
+                if start:
+                    lines = lines[1:]  # begun mid-line
+                records = []
+                for raw in reversed(lines):
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue  # empty, or torn by a crash mid-append
+                    if not isinstance(record, dict):
+                        continue
+                    records.append(record)
+                    if record.get("before") == want:
+                        return _chain(reversed(records), want, list(after))
+                if not start:
+                    return None
+                span *= 8
+    except OSError:
+        return None
+
+
+def _chain(records: Iterable[dict], before: list, after: list) -> list[dict] | None:
+    chain = []
+    for record in records:
+        if record.get("before") != before:
+            continue  # a save whose file never replaced this one (it failed, or the process died)
+        chain.append(record)
+        before = record.get("after")
+        if before == after:
+            return chain
+    return None
 
 
 def _safe_file_name(name: str) -> str:

@@ -17,11 +17,18 @@ so a saved line is findable within about a second without the save request waiti
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
 
 from workbench.edition import Edition, PageRevisions
 from workbench.files import write_atomically
@@ -193,7 +200,12 @@ class Indexer:
 
 
 class IndexerThread(threading.Thread):
-    """Catches the index up every ``interval`` seconds, or at once when woken."""
+    """Catches the index up every ``interval`` seconds, or at once when woken.
+
+    Of several server processes on one edition only one indexes: the one holding the
+    edition's indexer lock file (``locks/indexer.lock``); the others try for it every
+    ``interval``, so one of them takes over when that process ends.
+    """
 
     def __init__(self, indexer: Indexer, interval: float = 0.5):
         super().__init__(name="search-indexer", daemon=True)
@@ -201,15 +213,30 @@ class IndexerThread(threading.Thread):
         self.interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._leading = threading.Event()
 
     def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.indexer.catch_up()
-            except Exception:  # the thread must outlive one bad catch-up; the next one retries
-                log.exception("search index: catching up failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        leader = None
+        try:
+            while not self._stopping.is_set():
+                if leader is None:
+                    leader = _take_lock(self.indexer.edition.locks_dir / "indexer.lock")
+                if leader is not None:
+                    self._leading.set()
+                    try:
+                        self.indexer.catch_up()
+                    except Exception:  # the thread must outlive one bad catch-up; the next one retries
+                        log.exception("search index: catching up failed")
+                self._wake.wait(self.interval)
+                self._wake.clear()
+        finally:
+            if leader is not None:
+                leader.close()  # releases the lock
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process's thread is the one that indexes (holds the lock now)."""
+        return self._leading.is_set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -217,3 +244,84 @@ class IndexerThread(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+
+class IndexerProcess(IndexerThread):
+    """An ``IndexerThread`` whose catching up runs in a child process of its own
+    (``python -m workbench.search.indexing EDITION``): the web server's process only takes
+    the indexer lock, starts the child (again, if it ended) and passes wake-ups on to it.
+
+    Why: a catch-up commits to Whoosh, and every so often that commit merges segments,
+    seconds of pure Python (6.2 s measured on a 15,000-line index) that would hold the
+    GIL against every request of the process that runs it.
+    """
+
+    def __init__(self, edition: Edition, interval: float = 0.5):
+        threading.Thread.__init__(self, name="search-indexer", daemon=True)
+        self.edition, self.interval = edition, interval
+        self._wake, self._stopping, self._leading = threading.Event(), threading.Event(), threading.Event()
+        self.child: subprocess.Popen | None = None
+
+    def run(self) -> None:
+        leader = None
+        try:
+            while not self._stopping.is_set():
+                if leader is None:
+                    leader = _take_lock(self.edition.locks_dir / "indexer.lock")
+                if leader is not None:
+                    self._leading.set()
+                    if self.child is None or self.child.poll() is not None:
+                        self.child = subprocess.Popen(
+                            [sys.executable, "-m", "workbench.search.indexing", str(self.edition.root)],
+                            cwd=Path(__file__).resolve().parent.parent.parent,
+                            stdin=subprocess.DEVNULL,
+                        )
+                woken = self._wake.wait(self.interval)
+                self._wake.clear()
+                if woken and self.child is not None and self.child.poll() is None:
+                    self.child.send_signal(signal.SIGUSR1)
+        finally:
+            if self.child is not None and self.child.poll() is None:
+                self.child.terminate()  # it ends after the catch-up under way
+                try:
+                    self.child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.child.kill()
+                    self.child.wait()
+            if leader is not None:
+                leader.close()
+
+
+def follow(root: Path, interval: float = 0.5) -> None:
+    """Catch the index of the edition at ``root`` up every ``interval`` seconds, or at
+    once on SIGUSR1, until SIGTERM or until the process that started this one ends."""
+    indexer = Indexer(Edition(root))
+    wake, stopping = threading.Event(), threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: wake.set())
+    signal.signal(signal.SIGTERM, lambda *_: (stopping.set(), wake.set()))
+    parent = os.getppid()
+    # A server killed outright leaves this process to init: then it ends too.
+    while os.getppid() == parent and not stopping.is_set():
+        try:
+            indexer.catch_up()
+        except Exception:  # the next round retries
+            log.exception("search index: catching up failed")
+        wake.wait(interval)
+        wake.clear()
+
+
+def _take_lock(path: Path) -> IO | None:
+    """The open lock file, locked by this process, or None if another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file = open(path, "a")  # noqa: SIM115 (held open for as long as the lock is)
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        file.close()
+        return None
+    return file
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    follow(Path(sys.argv[1]))

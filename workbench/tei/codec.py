@@ -166,21 +166,66 @@ def page_parts(manuscript_id: str, page: Page) -> PageParts:
 
 def assemble(manuscript_id: str, header: bytes, pages: list[PageParts]) -> bytes:
     """The whole document from its serialised parts."""
-    out = [
+    parts = {"header": header} | {(kind, k): getattr(p, kind) for k, p in enumerate(pages) for kind in _PAGE_KINDS}
+    return b"".join(parts.get(piece, piece) for piece in _layout(manuscript_id, len(pages)))
+
+
+def part_offsets(manuscript_id: str, header_size: int, page_sizes: list[tuple[int, int]]) -> PartOffsets:
+    """Where ``assemble`` puts each part, knowing only the parts' sizes in bytes (a page's
+    surface and text): what lets another process read a few pages of a saved document
+    without parsing it all (edition.py, the changes log)."""
+    sizes = {"header": header_size} | {
+        (kind, k): size for k, pair in enumerate(page_sizes) for kind, size in zip(_PAGE_KINDS, pair, strict=True)
+    }
+    offsets: dict = {}
+    position = 0
+    for piece in _layout(manuscript_id, len(page_sizes)):
+        if isinstance(piece, bytes):
+            position += len(piece)
+        else:
+            offsets[piece] = position
+            position += sizes[piece]
+    pages = [(offsets[("surface", k)], offsets[("text", k)]) for k in range(len(page_sizes))]
+    return PartOffsets(offsets["header"], pages, position)
+
+
+@dataclass
+class PartOffsets:
+    header: int
+    pages: list[tuple[int, int]]  # (surface, text) start of each page, in order
+    size: int  # of the whole document
+
+
+_PAGE_KINDS = ("surface", "text")
+
+
+def _layout(manuscript_id: str, page_count: int) -> list:
+    """The document as a sequence of literal bytes and named parts ("header", or
+    ("surface", k) / ("text", k) for page k): one description of the layout, which both
+    ``assemble`` and ``part_offsets`` follow."""
+    out: list = [
         b"<?xml version='1.0' encoding='UTF-8'?>\n",
         f'<TEI xmlns="{TEI_NS}" xml:id="{manuscript_id}" xml:lang="bg">\n '.encode(),
-        header,
+        "header",
     ]
-    if pages:
-        out += [b"\n <facsimile>\n  ", b"\n  ".join(p.surface for p in pages), b"\n </facsimile>"]
+    if page_count:
+        out.append(b"\n <facsimile>\n  ")
+        out += _joined([("surface", k) for k in range(page_count)], b"\n  ")
+        out.append(b"\n </facsimile>")
+    out.append(b'\n <text>\n  <body>\n   <div type="manuscript">\n    ')
     # An empty manuscript still needs some body content to be valid TEI.
-    body = b"\n    ".join(p.text for p in pages) or b"<ab/>"
-    out += [
-        b'\n <text>\n  <body>\n   <div type="manuscript">\n    ',
-        body,
-        b"\n   </div>\n  </body>\n </text>\n</TEI>\n",
-    ]
-    return b"".join(out)
+    out += _joined([("text", k) for k in range(page_count)], b"\n    ") or [b"<ab/>"]
+    out.append(b"\n   </div>\n  </body>\n </text>\n</TEI>\n")
+    return out
+
+
+def _joined(pieces: list, separator: bytes) -> list:
+    out: list = []
+    for piece in pieces:
+        if out:
+            out.append(separator)
+        out.append(piece)
+    return out
 
 
 def document_bytes(manuscript: Manuscript) -> bytes:

@@ -5,9 +5,10 @@ One blueprint per area: ``auth`` (log in and out); for editors ``manuscripts``
 saves, history), ``layout`` (correcting the segmentation), ``jobs``, ``models``,
 ``transfers`` (import and export); for everyone ``reader`` (published manuscripts,
 the reading view, search). The app's state is reached through web/state.py. A background thread keeps the search
-index in step with ``tei/`` (``indexing.IndexerThread``). Serve it with gunicorn in one process
-with threads (`workbench serve`): saves of a manuscript are serialised anyway, and
-one process keeps one in-memory copy of each manuscript it has validated.
+index in step with ``tei/`` (``indexing.IndexerProcess``: a child process of the one server
+process that holds the indexer's lock file). Serve it with gunicorn (`workbench serve`): one
+process with threads, or several (``--processes``): each keeps its in-memory copy of a
+manuscript and catches up with the others' saves from the changes log (edition.py).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def create_app(
         # Failed logins only. Per address: generous, a library's staff may share one (NAT).
         LOGIN_RATE_LIMIT="50 per minute",
         LOGIN_ACCOUNT_RATE_LIMIT="10 per minute",  # per account name: stops guessing one password
+        # Counted in a file of the edition, so all server processes (--processes) share the counts.
+        RATELIMIT_STORAGE_URI=f"workbench-sqlite://{edition.state_dir / 'limits.sqlite'}",
         BEHIND_PROXY=behind_proxy,
         MAX_CONTENT_LENGTH=4 * 1024**3,  # an imported zip of page scans can be large; transfer.py checks it
         PALETTE=settings.get("editor", {}).get("palette", DEFAULT_PALETTE),
@@ -82,7 +85,11 @@ def create_app(
     app.extensions["users"] = Users.of(edition)
     app.extensions["search"] = indexing.open_index(edition)
     if app.config["SEARCH_INDEXER"]:
-        indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
+        # In a child process unless told otherwise (the benchmarks compare the two).
+        if app.config.get("SEARCH_INDEXER_PROCESS", True):
+            indexer = indexing.IndexerProcess(edition)
+        else:
+            indexer = indexing.IndexerThread(indexing.Indexer(edition, app.extensions["search"]))
         indexer.start()
         app.extensions["indexer"] = indexer
     if app.config["WARM_TEI_ALL"]:
