@@ -646,6 +646,11 @@ def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
         progress=progress,
         device=os.environ.get("WORKBENCH_DEVICE"),
     )
+    return _training_outcome(record)
+
+
+def _training_outcome(record: training.ModelRecord) -> tuple[str, dict]:
+    """A finished training's message and outcome, wherever it ran (here, or remote.py)."""
     scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
     outcome = {"model": record.name, "lines": record.training_lines}
     if record.scores:

@@ -169,6 +169,10 @@ def job_outcome(job: Job) -> str:
     if job.state == "failed" and job.error:
         if job.error == "stopped":
             return _("The worker stopped unexpectedly; the pages it finished stay saved.")
+        if job.error == "no-model-sent":
+            return _("The worker ended the training without sending its model; no model was kept.")
+        if job.error == "model-name-taken":  # taken while the job waited for a worker
+            return _("A model named %(model)s exists already: choose another name.", model=job.name)
         if job.error == "not-a-model":
             return _(
                 "%(model)s is not a recognition model this version of kraken can load.",
