@@ -929,6 +929,14 @@ def run_remote_worker(
     them through its API, until SIGINT or SIGTERM."""
     workdir = Path(workdir or Path.cwd()).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    unknown = [name for name in queues if name not in queue.QUEUES]
+    if unknown or not queues:
+        raise WorkbenchError(f"unknown queue(s) {', '.join(unknown) or '(none)'}: use {', '.join(queue.QUEUES)}")
+    if "low" in queues:
+        raise WorkbenchError(
+            "a remote worker takes the cpu and gpu queues: the low queue's jobs (exports, reindexing) "
+            "read the edition's files, so a worker on the workbench's machine runs them"
+        )
     api = Api(url, token)
     _, settings = api.json("GET", "queue")
     redis_url = redis_url or settings.get("redis")
@@ -937,9 +945,6 @@ def run_remote_worker(
             f"the workbench at {url} keeps its queue in SQLite; remote workers need a Redis queue "
             "([queue] redis in its workbench.toml)"
         )
-    unknown = [name for name in queues if name not in queue.QUEUES]
-    if unknown or not queues:
-        raise WorkbenchError(f"unknown queue(s) {', '.join(unknown) or '(none)'}: use {', '.join(queue.QUEUES)}")
     device = None
     if "gpu" in queues:
         import torch
