@@ -809,7 +809,10 @@ def run_job_process(job_id: str) -> int:
         )
         return 1
     _, reply = api.json("POST", f"jobs/{job_id}/finish", {"worker": worker})
-    print(f"{_now()} {reply.get('state')}", flush=True)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+    print(f"{_now()} {reply.get('state')} (peak memory of this job's process: {peak} MB)", flush=True)
     return 0
 
 
@@ -888,7 +891,10 @@ def _do_training(api: Api, job_id: str, worker: str, spec: dict, device: str | N
 
 def _do_page(api: Api, job_id: str, worker: str, kind: str, page: dict, model: Path | None, device: str | None) -> None:
     n = page["n"]
+    # Each step timed: what working over HTTP adds to kraken's time (bench/queue.py reads it).
+    started = time.perf_counter()
     image = api.download(f"jobs/{job_id}/pages/{n}/image", Path.cwd() / f"page-{n}{Path(page['image']).suffix}")
+    fetched = time.perf_counter()
     body: dict = {"worker": worker, "version": page["version"]}
     try:
         if kind == "segment":
@@ -905,13 +911,18 @@ def _do_page(api: Api, job_id: str, worker: str, kind: str, page: dict, model: P
         body["error"] = pipeline._describe(error)
     finally:
         image.unlink(missing_ok=True)
+    computed = time.perf_counter()
     status, reply = api.json("POST", f"jobs/{job_id}/pages/{n}/result", body, ok=(200, 409))
+    timing = (
+        f"(fetched in {fetched - started:.3f} s, kraken {computed - fetched:.3f} s, "
+        f"sent in {time.perf_counter() - computed:.3f} s)"
+    )
     if status == 409:
         print(f"{_now()} page {n}: not saved ({reply.get('reason')}: {reply.get('message')})", flush=True)
         if reply.get("reason") == "not-running":
             raise WorkbenchError(f"job {job_id} is no longer this worker's")
     else:
-        print(f"{_now()} page {n} {'failed: ' + body['error'] if 'error' in body else 'done'}", flush=True)
+        print(f"{_now()} page {n} {'failed: ' + body['error'] if 'error' in body else 'done'} {timing}", flush=True)
 
 
 # -- the worker command ------------------------------------------------------------------------
