@@ -228,9 +228,11 @@ def waiting(work: Path, pages: int) -> None:
     image, _ = render_page(HADZHI_DIMITAR.splitlines()[:2], width=500, height=300, seed=4)
     image.save(work / "cheap.png")
     per_job = max(1, pages // 10)  # ten batch jobs: two run, eight wait
+    # A file of its own for each page: the same file added twice is one page.
+    copies = [shutil.copy(work / "cheap.png", work / f"cheap-{k}.png") for k in range(per_job)]
     for number in range(pages // per_job):
         edition.create(Manuscript(id=f"batch{number}", title="b"), who="bench")
-        edition.add_pages(f"batch{number}", [work / "cheap.png"] * per_job, who="bench")
+        edition.add_pages(f"batch{number}", [Path(copy) for copy in copies], who="bench")
     edition.create(Manuscript(id="single", title="s"), who="bench")
     edition.add_pages("single", [work / "cheap.png"], who="bench")
     (edition.root / "workbench.toml").write_text("[queue]\nkraken_jobs = 2\n")
@@ -253,11 +255,14 @@ def waiting(work: Path, pages: int) -> None:
             store.cancel(job.id)
     finally:
         running.stop()
-    assert store.get(single.id).state == "done"
+    single = store.get(single.id)
+    assert single.state == "done"
+    before = sorted(job.id for job in jobs_now if job.started and job.started < single.started)
     print(
         f"one page submitted while {pages} pages wait in {len(batch)} jobs of {per_job} (2 workers, two jobs "
-        f"running): saved after {saved:.1f} s ({submitted - started:.1f} s after the batch started), with "
-        f"{left} of the batch's {pages} pages still to do (first batch job done at {first_done})"
+        f"running): saved after {saved:.1f} s ({submitted - started:.1f} s after the batch started); it started "
+        f"after {len(before)} of the {len(batch)} batch jobs, at {single.started} (first batch job done at "
+        f"{first_done}), with {left} of the batch's {pages} pages still to do"
     )
 
 
