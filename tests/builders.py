@@ -3,17 +3,20 @@ random weights, and waiting on jobs. Fixtures that use these are in conftest.py.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.edition import Edition
 from workbench.jobs import Job, JobStore
 from workbench.model import Line, Manuscript, Page, Region
 
@@ -156,3 +159,87 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# -- a served edition and remote workers, as real processes -------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    edition: Edition
+    token_file: Path
+    process: subprocess.Popen
+
+
+@contextmanager
+def serving(edition: Edition, folder: Path) -> Iterator[Server]:
+    """``workbench serve`` of ``edition`` without a worker of its own (its queue as its
+    workbench.toml says), and a worker token for remote workers in ``folder``/token."""
+    from workbench import remote
+
+    folder.mkdir(parents=True, exist_ok=True)
+    token_file = folder / "token"
+    token_file.write_text(remote.create_token(edition.root, "test-machine"))
+    port = free_port()
+    (folder / "server").mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--edition", str(edition.root), "serve", "--no-worker"]
+        + ["--insecure-http", "--port", str(port), "--threads", "4"],
+        cwd=folder / "server",
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=open(folder / "server" / "output.log", "wb"),  # noqa: SIM115 (closed with the process)
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(url), timeout=120, interval=0.5)
+        yield Server(url, edition, token_file, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/login", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def start_remote_worker(server: Server, folder: Path, *options: str) -> subprocess.Popen:
+    """`workbench worker --remote` in a folder of its own, with no edition to find; on the
+    cpu queue, one job at a time, unless ``options`` say otherwise (a later option wins)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    environment = {key: value for key, value in os.environ.items() if key != "WORKBENCH_EDITION"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench", "worker", "--remote", server.url, "--token-file", str(server.token_file)]
+        + ["--queues", "cpu", "--workers", "1", *options],
+        cwd=folder,
+        env=environment | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # kill -9 of the worker's group: the whole machine's work, gone
+    )
+
+
+def start_worker(edition: Edition, cwd: Path, *options: str) -> subprocess.Popen:
+    """``workbench worker`` of ``edition`` in a process of its own, in a working folder of its own."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--edition", str(edition.root), "worker", *options],
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop(worker: subprocess.Popen, timeout: float = 60) -> str:
+    """Stop a worker as its service manager would (SIGTERM); its output."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+    return worker.communicate(timeout=timeout)[0]

@@ -22,7 +22,7 @@ import pytest
 from huey import PriorityRedisHuey, SqliteHuey
 from PIL import Image
 
-from tests.builders import REPO, consuming, group_members, wait_for, wait_until_ended
+from tests.builders import REPO, consuming, group_members, start_worker, stop, wait_for, wait_until_ended
 from workbench import queue
 from workbench.edition import Edition
 from workbench.jobs import STOPPED, JobStore
@@ -63,26 +63,6 @@ def store(edition: Edition) -> Iterator[JobStore]:
     for job in store.list():
         if job.pid:
             wait_for(lambda pid=job.pid: not group_members(pid), timeout=30)
-
-
-def start_worker(edition: Edition, cwd: Path, *options: str) -> subprocess.Popen:
-    """``workbench worker`` in a process of its own, in a working folder of its own."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--edition", str(edition.root), "worker", *options],
-        cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def stop(worker: subprocess.Popen) -> str:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-    output, _ = worker.communicate(timeout=30)
-    return output
 
 
 # -- settings and queues -------------------------------------------------------------

@@ -4,17 +4,13 @@ processes in folders of their own."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.builders import REPO, RedisServer, wait_for, wait_until_ended
+from tests.builders import RedisServer, start_worker, stop, wait_for, wait_until_ended
 from workbench import queue
 from workbench.edition import Edition
 from workbench.jobs import JobStore
@@ -39,24 +35,6 @@ def model(tmp_path: Path) -> Path:
     path = tmp_path / "model.mlmodel"
     path.write_bytes(b"never loaded: the pages have no lines")
     return path
-
-
-def start_worker(edition: Edition, cwd: Path, *options: str) -> subprocess.Popen:
-    cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--edition", str(edition.root), "worker", *options],
-        cwd=cwd,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def stop(worker: subprocess.Popen) -> str:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-    return worker.communicate(timeout=30)[0]
 
 
 def test_a_job_on_redis_runs_through_a_worker_in_another_folder(edition_on_redis, model, redis_server, tmp_path):

@@ -12,39 +12,28 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.builders import (
-    REPO,
     RedisServer,
-    free_port,
+    Server,
     group_members,
     make_manuscript,
+    serving,
+    start_remote_worker,
+    stop,
     untrained_model,
     wait_for,
     wait_until_ended,
 )
-from workbench import remote
 from workbench.edition import Edition
 from workbench.jobs import Job, JobStore
 from workbench.layout.log import LayoutLog
 from workbench.model import Manuscript
-
-
-@dataclass
-class Server:
-    url: str
-    edition: Edition
-    token_file: Path
-    process: subprocess.Popen
 
 
 @pytest.fixture
@@ -60,53 +49,8 @@ def served(edition: Edition, redis_server: RedisServer, tmp_path: Path) -> Itera
     folder.mkdir(parents=True, exist_ok=True)
     for n in (1, 2):
         Image.new("L", (1000, 1400), 236).save(folder / f"{n:03}.png")
-    token_file = tmp_path / "token"
-    token_file.write_text(remote.create_token(edition.root, "test-machine"))
-    port = free_port()
-    (tmp_path / "server").mkdir()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--edition", str(edition.root), "serve", "--no-worker"]
-        + ["--insecure-http", "--port", str(port), "--threads", "4"],
-        cwd=tmp_path / "server",
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        stdout=open(tmp_path / "server" / "output.log", "wb"),  # noqa: SIM115 (closed with the process)
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(url), timeout=120, interval=0.5)
-    yield Server(url, edition, token_file, process)
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/login", timeout=2) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
-
-
-def start_remote_worker(server: Server, folder: Path, *options: str) -> subprocess.Popen:
-    """`workbench worker --remote` in a folder of its own, with no edition to find."""
-    folder.mkdir(parents=True, exist_ok=True)
-    environment = {key: value for key, value in os.environ.items() if key != "WORKBENCH_EDITION"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "worker", "--remote", server.url, "--token-file", str(server.token_file)]
-        + ["--queues", "cpu", "--workers", "1", *options],
-        cwd=folder,
-        env=environment | {"PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # kill -9 of the worker's group: the whole machine's work, gone
-    )
-
-
-def stop(worker: subprocess.Popen) -> str:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-    return worker.communicate(timeout=60)[0]
+    with serving(edition, tmp_path) as server:
+        yield server
 
 
 def recognitions(edition: Edition, line_id: str) -> int:

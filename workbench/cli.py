@@ -780,9 +780,8 @@ def jobs(context: Context, job_id: str | None) -> None:
 @cli.command()
 @click.option(
     "--queues",
-    default="cpu,gpu,low",
-    show_default=True,
-    help="The queues to take jobs from: cpu (segmentation, recognition), gpu (training), low (reindexing).",
+    help="The queues to take jobs from: cpu (segmentation, recognition), gpu (training), low (exports, "
+    "reindexing). Default: all three; with --remote, cpu,gpu (the low queue's jobs need the edition's files).",
 )
 @click.option(
     "--workers",
@@ -806,7 +805,7 @@ def jobs(context: Context, job_id: str | None) -> None:
 @pass_context
 def worker(
     context: Context,
-    queues: str,
+    queues: str | None,
     workers: int | None,
     parent: int | None,
     remote: str | None,
@@ -828,6 +827,7 @@ def worker(
     from workbench import queue
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    queues = queues or ("cpu,gpu" if remote else "cpu,gpu,low")
     names = [name.strip() for name in queues.split(",") if name.strip()]
     if remote:
         from workbench import remote as remote_worker
@@ -892,10 +892,18 @@ def publish(context: Context, manuscript_id: str, withdraw: bool) -> None:
 
 
 @cli.command()
+@click.option("--job", "as_job", is_flag=True, help="Queue it as a job on the low queue (a worker runs it).")
 @pass_context
-def reindex(context: Context) -> None:
+def reindex(context: Context, as_job: bool) -> None:
     """Rebuild the readers' search index from tei/ (published manuscripts only)."""
     from workbench.search.indexing import Indexer
+
+    if as_job:
+        from workbench.jobs import JobStore
+
+        job = JobStore.of(context.edition).submit(context.edition, "reindex", "", context.user)
+        click.echo(f"job {job.id}: reindex, {job.state} on the {job.queue} queue (follow it: workbench jobs {job.id})")
+        return
 
     bars: dict[str, click.progressbar] = {}
 

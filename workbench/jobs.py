@@ -45,9 +45,13 @@ from workbench.files import write_atomically
 from workbench.htr import kraken, pipeline, training
 from workbench.model import WorkbenchError
 
-Kind = Literal["segment", "recognize", "train"]
+Kind = Literal["segment", "recognize", "train", "reindex", "export"]
 State = Literal["queued", "running", "done", "failed", "cancelled"]
-KINDS: tuple[Kind, ...] = ("segment", "recognize", "train")
+KINDS: tuple[Kind, ...] = ("segment", "recognize", "train", "reindex", "export")
+# What the low queue does (queue.py): reading the edition, never changing a manuscript.
+LOW_KINDS = ("reindex", "export")
+EXPORTS_FOLDER = "exports"  # .workbench/exports/<job id>/<file>: an export job's zip
+EXPORT_KEPT = 24 * 3600  # seconds an export job's zip is kept for its download
 ACTIVE_STATES: tuple[State, ...] = ("queued", "running")
 
 JOB_ID = re.compile(r"[0-9a-f]{12}")
@@ -97,6 +101,8 @@ class Job:
     # A remote run's page outcomes, as the web process applied them (remote.py): what its
     # summary is made from at the end, across runs.
     results: list[dict] | None = None
+    # An export job's: {"formats": [...], "images": bool, "notes": bool, "file": its zip's name}.
+    options: dict | None = None
 
     @property
     def active(self) -> bool:
@@ -138,6 +144,7 @@ class JobStore:
         manuscripts: list[str] | None = None,
         epochs: int = 30,
         mode: str | None = None,
+        options: dict | None = None,
     ) -> Job:
         """Check the request, record the job as queued and start its worker.
 
@@ -157,6 +164,8 @@ class JobStore:
                 f"unknown job kind {kind!r}: use one of {', '.join(KINDS)}", code="job-kind", kind=kind
             )
         pages = pages.strip() if pages else None
+        if kind in LOW_KINDS:
+            return self._submit_low(edition, kind, manuscript_id, who, options)
         if kind == "train":
             manuscripts = list(manuscripts or [manuscript_id])
             total = _check_training(edition, manuscripts, name, model, epochs)
@@ -230,6 +239,74 @@ class JobStore:
             raise WorkbenchError(f"could not put the job on the {job.queue} queue: {error}") from None
         return job
 
+    def _submit_low(self, edition: Edition, kind: Kind, manuscript_id: str, who: str, options: dict | None) -> Job:
+        """A reindex of the edition's search index, or an export of a manuscript as a zip:
+        the low queue's jobs, which read the edition and change no manuscript."""
+        if kind == "export":
+            from workbench.exchange import transfer
+
+            edition.header(manuscript_id)  # the manuscript exists (NotFound otherwise)
+            options = dict(options or {})
+            formats = list(options.get("formats") or transfer.FORMATS)
+            unknown = sorted(set(formats) - set(transfer.FORMATS))
+            if unknown:
+                raise WorkbenchError(
+                    f"unknown export format(s) {', '.join(unknown)}; choose from {', '.join(transfer.FORMATS)}",
+                    code="export-format",
+                )
+            name = str(options.get("file") or f"{manuscript_id}.zip")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.zip", name):
+                raise WorkbenchError(f"{name!r} is not a zip file's name", code="export-file")
+            options = {
+                "formats": formats,
+                "images": bool(options.get("images", True)),
+                "notes": bool(options.get("notes")),
+                "file": name,
+            }
+            self._clear_old_exports()
+        else:
+            manuscript_id, options = "", None  # the whole edition's index
+        with self._locked():
+            for running in self._read_all():
+                same = (running.kind, running.manuscript_id, running.options) == (kind, manuscript_id, options)
+                if same and running.active and self._expire_if_dead(running).active:
+                    return running  # the same work already waits or runs: one is enough
+            job = Job(
+                id=secrets.token_hex(6),
+                kind=kind,
+                manuscript_id=manuscript_id,
+                who=who,
+                options=options,
+                current="waiting for the worker to start",
+                step={"step": "waiting"},
+                created=_now(),
+                queue=queue.queue_for(edition.root, kind),
+            )
+            self._write(job)
+        try:
+            queue.enqueue(edition.root, job)
+        except Exception as error:
+            with self._locked():
+                self.path(job.id).unlink(missing_ok=True)
+            raise WorkbenchError(f"could not put the job on the {job.queue} queue: {error}") from None
+        return job
+
+    def export_path(self, job: Job) -> Path:
+        """Where an export job's zip is (once it is done)."""
+        return self.folder.parent / EXPORTS_FOLDER / job.id / job.options["file"]
+
+    def _clear_old_exports(self) -> None:
+        """Export zips older than EXPORT_KEPT go: each was offered for download once made."""
+        import shutil
+
+        folder = self.folder.parent / EXPORTS_FOLDER
+        for made in folder.iterdir() if folder.is_dir() else ():
+            try:
+                if time.time() - made.stat().st_mtime > EXPORT_KEPT:
+                    shutil.rmtree(made, ignore_errors=True)
+            except FileNotFoundError:
+                pass
+
     def get(self, job_id: str) -> Job:
         """The job; a queued or running job whose worker is gone is reported (and recorded) failed."""
         job = self._read(job_id)
@@ -273,11 +350,16 @@ class JobStore:
             by = f" by {who}" if who else ""
             if job.kind == "train":
                 job.message = f"cancelled{by} after {job.done} of {job.total} epoch(s); no model was kept"
+            elif job.kind in LOW_KINDS:
+                job.message = f"cancelled{by}"
             else:
                 job.message = f"cancelled{by} after {job.done} of {job.total} page(s); the pages finished stay saved"
             self._write(job)
         # Under the manuscript's lock the worker is not in the middle of a save, so it
         # is never stopped between writing the journal and replacing the TEI file.
+        if job.kind in LOW_KINDS:  # it saves no manuscript: no save to wait for
+            _signal_worker(job, signal.SIGTERM)
+            return job
         with Edition(self.folder.parent.parent).lock(job.manuscript_id):
             _signal_worker(job, signal.SIGTERM)
         return job
@@ -355,7 +437,12 @@ class JobStore:
     def _active(self, manuscript_id: str) -> Job | None:
         """Lock held."""
         for job in self._read_all():
-            if job.manuscript_id == manuscript_id and job.active and self._expire_if_dead(job).active:
+            if (
+                job.manuscript_id == manuscript_id
+                and job.kind not in LOW_KINDS  # an export reads the manuscript: it is in no one's way
+                and job.active
+                and self._expire_if_dead(job).active
+            ):
                 return job
         return None
 
@@ -527,14 +614,18 @@ def run_worker(edition_root: Path, job_id: str) -> int:
     print(
         f"{_now()} job {job.id}: {job.kind} {job.manuscript_id} pages {job.pages or 'all'}{device}{again}", flush=True
     )
-    if job.kind == "train":
+    if job.kind in ("train", "export"):
         # Cancelling sends SIGTERM: end through SystemExit, so the half-made model's
-        # working folder is removed on the way out.
+        # working folder (the half-written zip) is removed on the way out.
         signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         if job.kind == "train":
             message, outcome = _train(edition, store, job)
             failed = False
+        elif job.kind == "reindex":
+            message, outcome, failed = *_reindex(edition, store, job), False
+        elif job.kind == "export":
+            message, outcome, failed = *_export(edition, store, job), False
         else:
             summary = _run(edition, store, job)
             message, failed = _summary_message(job.kind, summary), bool(summary.failed)
@@ -646,11 +737,67 @@ def _train(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
         progress=progress,
         device=os.environ.get("WORKBENCH_DEVICE"),
     )
+    return _training_outcome(record)
+
+
+def _training_outcome(record: training.ModelRecord) -> tuple[str, dict]:
+    """A finished training's message and outcome, wherever it ran (here, or remote.py)."""
     scores = f"; held-out lines: CER {record.scores.cer:.1%}, WER {record.scores.wer:.1%}" if record.scores else ""
     outcome = {"model": record.name, "lines": record.training_lines}
     if record.scores:
         outcome |= {"cer": record.scores.cer, "wer": record.scores.wer}
     return f"model {record.name} trained on {record.training_lines} line(s){scores}", outcome
+
+
+def _reindex(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
+    """Rebuild the readers' search index; progress by manuscript and page."""
+    from workbench.search.indexing import Indexer
+
+    manuscripts = edition.manuscript_ids()
+    store._update(job.id, total=len(manuscripts), current="reading the manuscripts", step={"step": "indexing"})
+    finished: list[str] = []
+
+    def progress(manuscript_id: str, done: int, total: int) -> None:
+        if done >= total and manuscript_id not in finished:
+            finished.append(manuscript_id)
+        step = {"step": "indexing", "manuscript": manuscript_id, "page": done, "pages": total}
+        current = f"{manuscript_id}: page {done} of {total}"
+        store._update(job.id, done=min(len(finished), len(manuscripts)), current=current, step=step)
+
+    pages = Indexer(edition).rebuild(progress=progress)
+    store._update(job.id, done=len(manuscripts))
+    return f"indexed {pages} page(s) of the published manuscripts", {"pages": pages}
+
+
+def _export(edition: Edition, store: JobStore, job: Job) -> tuple[str, dict]:
+    """The manuscript's export zip, into the jobs' exports folder; progress by file."""
+    from workbench.exchange import transfer
+
+    options = job.options or {}
+    target = store.export_path(job)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    store._update(job.id, current="writing the files", step={"step": "exporting"})
+
+    def progress(done: int, total: int) -> None:
+        store._update(job.id, done=done, total=total, current=f"file {done} of {total}", step={"step": "exporting"})
+
+    try:
+        transfer.export_zip(
+            edition,
+            job.manuscript_id,
+            target,
+            tuple(options.get("formats") or transfer.FORMATS),
+            bool(options.get("notes")),
+            images=bool(options.get("images", True)),
+            progress=progress,
+        )
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(target.parent, ignore_errors=True)
+        raise
+    size = target.stat().st_size
+    return f"{target.name} written ({size} bytes): {target}", {"file": target.name, "bytes": size}
 
 
 def _check_training(

@@ -5,7 +5,7 @@ instance of its own (Huey has one queue per instance)::
 
     cpu   segmentation and recognition: kraken on the processor, ``kraken_jobs`` at once
     gpu   training; recognition too while a worker with CUDA is about
-    low   what may wait: imports, exports, reindexing (only reindex jobs so far)
+    low   what may wait: exports and reindexing (they need the edition's files: not for remote workers)
 
 The queue lives in ``<edition>/.workbench/queue.db`` (SQLite: no server to run) unless
 the edition's ``workbench.toml`` names a Redis server::
@@ -190,7 +190,7 @@ def queue_for(root: Path, kind: str) -> str:
     """The queue a job of ``kind`` waits in (module docstring)."""
     if kind == "train":
         return "gpu"
-    if kind == "reindex":
+    if kind in ("reindex", "export"):
         return "low"
     if kind == "recognize" and cuda_worker_present(root):
         return "gpu"

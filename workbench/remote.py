@@ -13,6 +13,11 @@ local worker (queue.remote_huey); each job runs in a process of its own
    and confidences;
 3. says when it is done, or what went wrong.
 
+A training job instead fetches its material (the lines it learns from, chooses its
+epoch by and is measured on, on their pages: one zip), trains with kraken here,
+reports each epoch, and sends back the model file and its scores, which the web
+process keeps as a local training's model (training.keep).
+
 The web process applies every result with the same locked, validated, journalled
 save a local job uses (pipeline.apply_segmentation, pipeline.apply_recognition): a
 worker never writes the edition's files. A result is applied once: one for a page
@@ -164,7 +169,7 @@ def start_run(edition: Edition, store, job_id: str, worker: str) -> dict:
     )
     reply: dict = {"state": "running", "kind": job.kind, "manuscript": job.manuscript_id, "mode": job.mode}
     if job.kind == "train":
-        return reply  # the worker refuses it: training needs the edition (README)
+        return reply | _start_training(edition, store, job)
     selected = pipeline.select_pages(edition.page_numbers(job.manuscript_id), job.pages, job.manuscript_id)
     pending = [n for n in selected if n not in (job.saved or [])]
     pages = []
@@ -189,6 +194,199 @@ def start_run(edition: Edition, store, job_id: str, worker: str) -> dict:
         step={"step": "loading", "pages": pending[:1]} if pending else {"step": "saving"},
     )
     return reply
+
+
+def _start_training(edition: Edition, store, job) -> dict:
+    """A training job's start: its material (the split's lines on their pages) fixed now in
+    ``<id>.training.json``, which the worker fetches as a zip and its model is recorded
+    from; the base model to fine-tune, if any. Lines refused now fail the job."""
+    from workbench.htr import training
+
+    try:
+        manuscripts = [edition.load(manuscript_id) for manuscript_id in job.manuscripts or [job.manuscript_id]]
+        split = training.split_lines(manuscripts)
+        training.check_enough(split)
+        training.check_name(edition, job.name)
+        base = training.ModelStore.of(edition).resolve(job.model) if job.model else None
+        material = training.material(edition, manuscripts, split)
+    except WorkbenchError as error:
+        store._update(job.id, state="failed", finished=_now(), current="", message=str(error), error=error.code)
+        store.heartbeat_path(job.id).unlink(missing_ok=True)
+        _log(store, job.id, f"{_now()} failed: {error}")
+        return {"state": "failed"}
+    data = training.material_to_json(material, lambda page: str(page.image))
+    write_atomically(_material_path(store, job.id), json.dumps(data, ensure_ascii=False).encode())
+    store._update(
+        job.id, done=0, current="loading kraken, cutting out the lines", step={"step": "cutting"}, results=None
+    )
+    reply: dict = {
+        "name": job.name,
+        "epochs": job.total,
+        "lines": {name: sum(len(entry["lines"]) for entry in data[name]) for name in training.SETS},
+    }
+    if base is not None:
+        reply["base"] = {"name": base.name, "sha256": _file_digest(base), "size": base.stat().st_size}
+    return reply
+
+
+def _material_path(store, job_id: str) -> Path:
+    return store.folder / f"{job_id}.training.json"
+
+
+def training_material(store, job_id: str, target) -> None:
+    """The running training job's material as a zip into ``target`` (a binary file): its
+    ``material.json`` and each page image once (a frame of a multi-page file as a PNG)."""
+    import zipfile
+
+    from workbench.images import facsimile
+
+    data = json.loads(_material_path(store, job_id).read_text(encoding="utf-8"))
+    names: dict[tuple[str, int | None], str] = {}
+    with zipfile.ZipFile(target, "w") as archive:
+        for entry in (entry for name in ("training", "validation", "held_out") for entry in data[name]):
+            key = (entry["image"], entry["frame"])
+            if key not in names:
+                source = Path(entry["image"])
+                names[key] = f"images/{len(names) + 1:05}{source.suffix.lower() if key[1] is None else '.png'}"
+                if key[1] is None:
+                    # Scans are compressed already: stored, not deflated again.
+                    archive.write(source, names[key], compress_type=zipfile.ZIP_STORED)
+                else:
+                    with archive.open(names[key], "w") as member:
+                        facsimile.open_page(source, key[1]).save(member, format="PNG")
+            entry["image"], entry["frame"] = names[key], None
+        archive.writestr("material.json", json.dumps(data, ensure_ascii=False), compress_type=zipfile.ZIP_DEFLATED)
+
+
+def training_progress(store, job_id: str, data: dict) -> str:
+    """An epoch a remote training finished: the job's progress, as a local training's."""
+    from workbench.htr.kraken import EpochDone
+
+    worker = str(data.get("worker", ""))
+    try:
+        accuracy = data.get("accuracy")
+        done = EpochDone(
+            int(data["epoch"]),
+            int(data["epochs"]),
+            None if data.get("loss") is None else float(data["loss"]),
+            None if accuracy is None else min(1.0, max(0.0, float(accuracy))),
+            best=bool(data.get("best")),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise Refused(422, "bad-result", f"not an epoch ({type(error).__name__}: {error})") from None
+    with store._locked():
+        job = store._read(job_id)
+        if job.state != "running" or job.worker != worker or job.kind != "train":
+            return job.state if not job.active else "superseded"
+        step = {"step": "epoch", "epoch": done.epoch, "epochs": done.epochs, "accuracy": done.accuracy}
+        job.done, job.current, job.step = (
+            min(done.epoch, job.total),
+            str(done),
+            step
+            | {
+                "cer": done.cer,
+                "best": done.best,
+            },
+        )
+        store.heartbeat_path(job_id).touch()
+        store._write(job)
+    return "running"
+
+
+def trained_model(edition: Edition, store, job_id: str, data: dict, weights) -> dict:
+    """A remote training's model (``weights``, a file object) and how it was made: kept
+    through the same store as a local training's, once; raises Refused."""
+    import tempfile
+
+    from workbench import jobs
+    from workbench.htr import kraken, training
+
+    worker = str(data.get("worker", ""))
+    with _job_lock(store, job_id):
+        job = store._read(job_id)
+        if job.kind != "train":
+            raise Refused(422, "kind", f"a {job.kind} job makes no model")
+        if job.state == "done" and (job.outcome or {}).get("model") == job.name:
+            return {"applied": False, "already": True}  # a second delivery of the same upload
+        if running_job(store, job_id, worker) is None:
+            raise Refused(409, "not-running", f"job {job_id} is {job.state}, and not run by {worker}")
+        try:
+            result = kraken.TrainingResult(
+                accuracy=_share(data["accuracy"]),
+                epoch=_count(data["epoch"], job.total),
+                epochs_run=_count(data["epochs_run"], job.total),
+                seconds=max(0.0, float(data["seconds"])),
+            )
+            scores = data.get("scores")
+            if scores is not None:
+                scores = training.Scores(
+                    cer=max(0.0, float(scores["cer"])),
+                    wer=max(0.0, float(scores["wer"])),
+                    lines=_count(scores["lines"]),
+                    characters=_count(scores["characters"]),
+                )
+        except (KeyError, TypeError, ValueError) as error:
+            raise Refused(422, "bad-result", f"not a training's result ({type(error).__name__}: {error})") from None
+        split = training.material_from_json(
+            json.loads(_material_path(store, job_id).read_text(encoding="utf-8")), Path("/")
+        ).split()
+        record = training.model_record(
+            job.name, job.who, job.manuscripts or [job.manuscript_id], job.model, job.total, split,
+            training.Trained(result, scores),
+        )  # fmt: skip
+        edition.models_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=edition.models_dir, prefix=f".{job.name}.upload-") as work:
+            path = Path(work) / "model.safetensors"
+            with open(path, "wb") as file:
+                shutil.copyfileobj(weights, file, 1 << 20)
+            try:
+                check_safetensors(path)
+                training.keep(edition, record, path)
+            except WorkbenchError as error:
+                raise Refused(422, "bad-model", f"job {job_id}: {error}") from None
+        message, outcome = jobs._training_outcome(record)
+        store._update(job_id, state="done", finished=_now(), current="", message=message, outcome=outcome)
+        store.heartbeat_path(job_id).unlink(missing_ok=True)
+        _material_path(store, job_id).unlink(missing_ok=True)
+        _log(store, job_id, f"{_now()} done: {message}")
+        return {"applied": True}
+
+
+def _share(value: object) -> float:
+    share = float(value)
+    if not 0 <= share <= 1:
+        raise ValueError(f"{share} is not a share between 0 and 1")
+    return share
+
+
+def _count(value: object, most: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (most is not None and value > most):
+        raise ValueError(f"{value!r} is not a count" + (f" up to {most}" if most is not None else ""))
+    return value
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a file that is not a whole safetensors file (what kraken writes a model as):
+    its header read and every tensor's bytes there. Nothing is loaded or run."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        prefix = file.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if length <= 1 or 8 + length > size:
+            raise WorkbenchError("the model file is not a safetensors file")
+        try:
+            header = json.loads(file.read(length))
+        except ValueError:
+            raise WorkbenchError("the model file's header is not JSON") from None
+    tensors = (
+        {name: value for name, value in header.items() if name != "__metadata__"} if isinstance(header, dict) else {}
+    )
+    try:
+        end = max(int(value["data_offsets"][1]) for value in tensors.values())
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise WorkbenchError("the model file holds no tensors") from None
+    if 8 + length + end != size:
+        raise WorkbenchError(f"the model file is cut short or too long ({size} bytes, {8 + length + end} expected)")
 
 
 def _file_digest(path: Path) -> str:
@@ -318,7 +516,10 @@ def finish_run(edition: Edition, store, job_id: str, data: dict) -> str:
         if job is None:
             return store._read(job_id).state
         error = data.get("error")
+        if not error and job.kind == "train":
+            error = {"message": "the worker ended the training without sending its model", "code": "no-model-sent"}
         if error:
+            _material_path(store, job_id).unlink(missing_ok=True)
             message, code = str(error.get("message", "failed"))[:4000], str(error.get("code") or "error")[:40]
             store._update(job_id, state="failed", finished=_now(), current="", message=message, error=code)
             store.heartbeat_path(job_id).unlink(missing_ok=True)
@@ -434,15 +635,35 @@ class Api:
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
 
-    def call(self, method: str, path: str, *, json_body: dict | None = None, ok: tuple[int, ...] = (200,)):
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict | None = None,
+        ok: tuple[int, ...] = (200,),
+        files: dict | None = None,
+        data: dict | None = None,
+        stream: bool = False,
+    ):
         """The reply; a workbench that does not answer is asked again for a minute
         (it may be restarting), then the call fails."""
         import requests
 
         deadline = time.monotonic() + 60
         while True:
+            for file in (files or {}).values():
+                file.seek(0)  # a call again sends the whole file again
             try:
-                reply = self.session.request(method, self.base + path, json=json_body, timeout=self.timeout)
+                reply = self.session.request(
+                    method,
+                    self.base + path,
+                    json=json_body,
+                    files=files,
+                    data=data,
+                    timeout=self.timeout,
+                    stream=stream,
+                )
             except requests.ConnectionError as error:
                 if time.monotonic() > deadline:
                     raise WorkbenchError(f"the workbench at {self.base} does not answer: {error}") from None
@@ -459,10 +680,12 @@ class Api:
         return reply.status_code, reply.json()
 
     def download(self, path: str, target: Path) -> Path:
-        reply = self.call("GET", path)
+        reply = self.call("GET", path, stream=True)  # a training's material may be large: never all in memory
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
-        partial.write_bytes(reply.content)
+        with reply, open(partial, "wb") as file:
+            for block in reply.iter_content(1 << 20):
+                file.write(block)
         partial.replace(target)
         return target
 
@@ -565,16 +788,17 @@ def run_job_process(job_id: str) -> int:
         f"{_now()} job {job_id}: {spec['kind']} {spec['manuscript']} on {worker}" + (f" ({device})" if device else ""),
         flush=True,
     )
+    if spec["kind"] == "train":
+        # Cancelling sends SIGTERM: end through SystemExit, so that the half-made model's
+        # working folder goes on the way out (as a local training's does).
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     try:
         if spec["kind"] == "train":
-            raise WorkbenchError(
-                "training runs on a worker that has the edition (`workbench worker --queues gpu` on the "
-                "workbench's machine); a remote worker does segmentation and recognition",
-                code="remote-training",
-            )
-        model = _model(api, job_id, spec["model"]) if spec["kind"] == "recognize" else None
-        for page in spec["pages"]:
-            _do_page(api, job_id, worker, spec["kind"], page, model, device)
+            _do_training(api, job_id, worker, spec, device)
+        else:
+            model = _model(api, job_id, spec["model"]) if spec["kind"] == "recognize" else None
+            for page in spec["pages"]:
+                _do_page(api, job_id, worker, spec["kind"], page, model, device)
     except Exception as error:
         message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
         print(f"{_now()} failed: {message}", flush=True)
@@ -585,7 +809,10 @@ def run_job_process(job_id: str) -> int:
         )
         return 1
     _, reply = api.json("POST", f"jobs/{job_id}/finish", {"worker": worker})
-    print(f"{_now()} {reply.get('state')}", flush=True)
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+    print(f"{_now()} {reply.get('state')} (peak memory of this job's process: {peak} MB)", flush=True)
     return 0
 
 
@@ -602,9 +829,72 @@ def _model(api: Api, job_id: str, model: dict) -> Path:
     return path
 
 
+def _do_training(api: Api, job_id: str, worker: str, spec: dict, device: str | None) -> None:
+    """Fetch the job's lines on their pages, train here, send the model and its scores."""
+    import tempfile
+    import zipfile
+
+    from workbench.htr import training
+
+    base = _model(api, job_id, spec["base"]) if spec.get("base") else None
+    lines = spec["lines"]
+    print(
+        f"{_now()} fetching the training material: {lines['training']} line(s) to train on, "
+        f"{lines['validation']} to choose the epoch by, {lines['held_out']} held out",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(dir=Path.cwd(), prefix="training-") as work:
+        work_dir = Path(work)
+        archive = api.download(f"jobs/{job_id}/training", work_dir / "material.zip")
+        material_dir = work_dir / "material"
+        with zipfile.ZipFile(archive) as opened:
+            data = json.loads(opened.read("material.json"))
+            images = {entry["image"] for name in training.SETS for entry in data[name]}
+            for name in images:
+                # Names the workbench chose (images/00001.png); anything else is not extracted.
+                if not name.startswith("images/") or "/" in name[7:] or name[7:].startswith("."):
+                    raise WorkbenchError(f"the training material names an odd file {name!r}")
+                opened.extract(name, material_dir)
+        archive.unlink()
+        material = training.material_from_json(data, material_dir)
+        print(f"{_now()} {kraken.WHAT_IS_NORMAL}", flush=True)
+
+        def progress(done: kraken.EpochDone) -> None:
+            print(f"{_now()} {done}", flush=True)
+            body = {"worker": worker, "epoch": done.epoch, "epochs": done.epochs, "loss": done.loss}
+            _, reply = api.json("POST", f"jobs/{job_id}/epoch", body | {"accuracy": done.accuracy, "best": done.best})
+            if reply.get("state") != "running":
+                raise WorkbenchError(f"job {job_id} is {reply.get('state')}: training stopped")
+
+        weights = work_dir / "model.safetensors"
+        trained = training.fit(
+            material, weights, work_dir / "kraken", base=base, epochs=int(spec["epochs"]), progress=progress,
+            device=device,
+        )  # fmt: skip
+        result = {
+            "worker": worker,
+            "accuracy": trained.result.accuracy,
+            "epoch": trained.result.epoch,
+            "epochs_run": trained.result.epochs_run,
+            "seconds": trained.result.seconds,
+            "scores": asdict(trained.scores) if trained.scores else None,
+        }
+        print(f"{_now()} sending the model {spec['name']} ({weights.stat().st_size} bytes)", flush=True)
+        with open(weights, "rb") as file:
+            reply = api.call(
+                "POST", f"jobs/{job_id}/trained", files={"model": file}, data={"result": json.dumps(result)},
+                ok=(200, 409),
+            )  # fmt: skip
+        if reply.status_code == 409:
+            raise WorkbenchError(f"the workbench did not keep the model: {reply.json().get('message')}")
+
+
 def _do_page(api: Api, job_id: str, worker: str, kind: str, page: dict, model: Path | None, device: str | None) -> None:
     n = page["n"]
+    # Each step timed: what working over HTTP adds to kraken's time (bench/queue.py reads it).
+    started = time.perf_counter()
     image = api.download(f"jobs/{job_id}/pages/{n}/image", Path.cwd() / f"page-{n}{Path(page['image']).suffix}")
+    fetched = time.perf_counter()
     body: dict = {"worker": worker, "version": page["version"]}
     try:
         if kind == "segment":
@@ -621,13 +911,18 @@ def _do_page(api: Api, job_id: str, worker: str, kind: str, page: dict, model: P
         body["error"] = pipeline._describe(error)
     finally:
         image.unlink(missing_ok=True)
+    computed = time.perf_counter()
     status, reply = api.json("POST", f"jobs/{job_id}/pages/{n}/result", body, ok=(200, 409))
+    timing = (
+        f"(fetched in {fetched - started:.3f} s, kraken {computed - fetched:.3f} s, "
+        f"sent in {time.perf_counter() - computed:.3f} s)"
+    )
     if status == 409:
         print(f"{_now()} page {n}: not saved ({reply.get('reason')}: {reply.get('message')})", flush=True)
         if reply.get("reason") == "not-running":
             raise WorkbenchError(f"job {job_id} is no longer this worker's")
     else:
-        print(f"{_now()} page {n} {'failed: ' + body['error'] if 'error' in body else 'done'}", flush=True)
+        print(f"{_now()} page {n} {'failed: ' + body['error'] if 'error' in body else 'done'} {timing}", flush=True)
 
 
 # -- the worker command ------------------------------------------------------------------------
@@ -645,6 +940,14 @@ def run_remote_worker(
     them through its API, until SIGINT or SIGTERM."""
     workdir = Path(workdir or Path.cwd()).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    unknown = [name for name in queues if name not in queue.QUEUES]
+    if unknown or not queues:
+        raise WorkbenchError(f"unknown queue(s) {', '.join(unknown) or '(none)'}: use {', '.join(queue.QUEUES)}")
+    if "low" in queues:
+        raise WorkbenchError(
+            "a remote worker takes the cpu and gpu queues: the low queue's jobs (exports, reindexing) "
+            "read the edition's files, so a worker on the workbench's machine runs them"
+        )
     api = Api(url, token)
     _, settings = api.json("GET", "queue")
     redis_url = redis_url or settings.get("redis")
@@ -653,9 +956,6 @@ def run_remote_worker(
             f"the workbench at {url} keeps its queue in SQLite; remote workers need a Redis queue "
             "([queue] redis in its workbench.toml)"
         )
-    unknown = [name for name in queues if name not in queue.QUEUES]
-    if unknown or not queues:
-        raise WorkbenchError(f"unknown queue(s) {', '.join(unknown) or '(none)'}: use {', '.join(queue.QUEUES)}")
     device = None
     if "gpu" in queues:
         import torch

@@ -49,3 +49,19 @@ def editor(client):
     page = client.get(f"/m/{MS}/p/1/").get_data(as_text=True)
     client.token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
     return client
+
+
+@pytest.fixture
+def worker(app, sample_edition):
+    """A client with a worker token, calling the API as a remote worker does: a JSON
+    ``body``, or form ``data`` (a model file sent with its result)."""
+    from workbench import remote
+
+    token = remote.create_token(sample_edition.root, "gpu-host")
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def call(method: str, path: str, body: dict | None = None, data: dict | None = None):
+        return client.open(f"/api/worker/{path}", method=method, json=body, data=data, headers=headers)
+
+    return call

@@ -61,9 +61,11 @@ RULES: dict[str, str | None] = {
     "jobs.start_job": "editor",
     "jobs.job": "transcriber",
     "jobs.cancel_job": "editor",
+    "jobs.download": "editor",
     "models.index": "editor",
     "models.train": "editor",
     "transfer.export": "editor",
+    "transfer.export_job": "editor",
     "transfer.import_manuscript": "editor",
     "admin.accounts": "admin",
     "admin.add_account": "admin",
@@ -96,6 +98,9 @@ RULES: dict[str, str | None] = {
     "worker_api.page_result": "worker",
     "worker_api.finish": "worker",
     "worker_api.lost": "worker",
+    "worker_api.training_material": "worker",
+    "worker_api.epoch": "worker",
+    "worker_api.trained": "worker",
 }
 
 VALUES = {

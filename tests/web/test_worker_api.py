@@ -19,19 +19,6 @@ from workbench.model import WorkbenchError
 WORKER = "gpu-host/4242"
 
 
-@pytest.fixture
-def worker(app, sample_edition):
-    """A client with a worker token, calling the API as a remote worker does."""
-    token = remote.create_token(sample_edition.root, "gpu-host")
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def call(method: str, path: str, body: dict | None = None):
-        return client.open(f"/api/worker/{path}", method=method, json=body, headers=headers)
-
-    return call
-
-
 def kraken_like_layout(sample_edition, page_n: str = "1") -> dict:
     """A segmentation as a worker sends it: the page's own lines, under kraken's ids."""
     page = sample_edition.read(MS, page_n).pages[0]

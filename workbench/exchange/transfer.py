@@ -18,7 +18,7 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -664,19 +664,35 @@ def export_zip(
     formats: tuple[str, ...] = FORMATS,
     notes: bool = False,
     images: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """One zip of every format and (unless ``images`` is false: a text-only export) the
-    page images, under a folder named after the manuscript."""
+    page images, under a folder named after the manuscript. ``progress(done, total)``
+    after each page's file and each image (an export job's progress bar)."""
     manuscript = edition.load(manuscript_id)
+    pictures = sorted({page.image for page in manuscript.pages} if images else ())
+    per_page = len(set(formats) & {"page", "page2013", "alto"}) * len(manuscript.pages)
+    total, done = per_page + len(pictures) + 1, 0  # + 1: the TEI and text files, counted as one
+
+    def tick(count: int = 1) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(min(done, total), total)
+
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as temporary:
         try:
             with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
                 for name, data in _exported_files(edition, manuscript, formats, notes):
                     archive.writestr(f"{manuscript.id}/{name}", data)
-                for image in sorted({page.image for page in manuscript.pages} if images else ()):
+                    if name.startswith(("page/", "page2013/", "alto/")):
+                        tick()
+                tick()
+                for image in pictures:
                     path = edition.facsimile_dir / manuscript.id / image
                     # Images are compressed already.
                     archive.write(path, f"{manuscript.id}/facsimiles/{manuscript.id}/{image}", zipfile.ZIP_STORED)
+                    tick()
             Path(temporary.name).replace(target)
         except BaseException:
             Path(temporary.name).unlink(missing_ok=True)

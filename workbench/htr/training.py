@@ -216,9 +216,8 @@ def train(
     with tempfile.TemporaryDirectory(dir=store.folder, prefix=f".{name}.training-") as work:
         work_dir = Path(work)
         weights = work_dir / "model.safetensors"
-        result = kraken.train_recognizer(
-            [page for _, _, page in _pages(edition, manuscripts, split.training)],
-            [page for _, _, page in _pages(edition, manuscripts, split.validation)],
+        trained = fit(
+            material(edition, manuscripts, split),
             weights,
             work_dir / "kraken",
             base=base_path,
@@ -227,26 +226,161 @@ def train(
             progress=progress,
             device=device,
         )
-        record = ModelRecord(
-            name=name,
-            created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            base=str(base) if base else None,
-            manuscripts=list(manuscript_ids),
-            training_lines=len(split.training),
-            validation_lines=len(split.validation),
-            held_out=[ref.line_id for ref in split.held_out],
-            epochs=epochs,
-            validation_accuracy=result.accuracy,
-            who=who,
-            kept_epoch=result.epoch,
-            validation_cer=1 - result.accuracy,
-            epochs_run=result.epochs_run,
-            training_seconds=round(result.seconds, 1),
-        )
-        if split.held_out:
-            record.scores = evaluate_lines(edition, manuscripts, split.held_out, weights).scores
-        store._add(record, weights)
+        record = model_record(name, who, manuscript_ids, base, epochs, split, trained)
+        keep(edition, record, weights)
     return record
+
+
+# -- a training in three steps: what it learns from, the computing, keeping the model.
+# The computing may run on another machine (remote.py): it needs the material alone.
+
+
+@dataclass
+class Material:
+    """What a training learns from, chooses its epoch by and is measured on: the split's
+    lines on their pages, each entry (manuscript id, page number, the page with those lines)."""
+
+    training: list[tuple[str, str, kraken.TrainingPage]]
+    validation: list[tuple[str, str, kraken.TrainingPage]]
+    held_out: list[tuple[str, str, kraken.TrainingPage]]
+
+    def split(self) -> Split:
+        """The split the material was made from (its lines and texts)."""
+
+        def refs(pages: list[tuple[str, str, kraken.TrainingPage]]) -> list[LineRef]:
+            return [LineRef(ms, n, line.id, line.text) for ms, n, page in pages for line in page.lines]
+
+        return Split(refs(self.training), refs(self.validation), refs(self.held_out))
+
+
+def material(edition: Edition, manuscripts: list[Manuscript], split: Split) -> Material:
+    return Material(
+        _pages(edition, manuscripts, split.training),
+        _pages(edition, manuscripts, split.validation),
+        _pages(edition, manuscripts, split.held_out),
+    )
+
+
+SETS = ("training", "validation", "held_out")
+
+
+def material_to_json(material: Material, image_name: Callable[[kraken.TrainingPage], str]) -> dict:
+    """The material as JSON; each page's image as ``image_name`` names it (a path here, a
+    file in the zip a remote worker fetches)."""
+    return {
+        name: [
+            {
+                "manuscript": manuscript_id,
+                "n": page_n,
+                "image": image_name(page),
+                "frame": page.frame,
+                "lines": [
+                    {"id": line.id, "boundary": line.boundary, "baseline": line.baseline, "text": line.text}
+                    for line in page.lines
+                ],
+            }
+            for manuscript_id, page_n, page in getattr(material, name)
+        ]
+        for name in SETS
+    }
+
+
+def material_from_json(data: dict, folder: Path) -> Material:
+    """The material ``material_to_json`` wrote, its images in ``folder`` (or absolute)."""
+    try:
+        sets = {
+            name: [
+                (
+                    str(entry["manuscript"]),
+                    str(entry["n"]),
+                    kraken.TrainingPage(
+                        Path(folder) / str(entry["image"]),
+                        None if entry.get("frame") is None else int(entry["frame"]),
+                        [
+                            Line(
+                                str(item["id"]),
+                                [(int(x), int(y)) for x, y in item["boundary"]],
+                                [(int(x), int(y)) for x, y in item["baseline"]],
+                                text=str(item["text"]),
+                            )
+                            for item in entry["lines"]
+                        ],
+                    ),
+                )
+                for entry in data[name]
+            ]
+            for name in SETS
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise WorkbenchError(f"not a training material ({type(error).__name__}: {error})") from None
+    return Material(**sets)
+
+
+@dataclass
+class Trained:
+    """What the computing of a training gives, wherever it ran: the weights are written
+    beside; this is how they were chosen and how well they read the held-out lines."""
+
+    result: kraken.TrainingResult
+    scores: Scores | None
+
+
+def fit(
+    material: Material,
+    weights: Path,
+    work_dir: Path,
+    *,
+    base: Path | None = None,
+    epochs: int = 30,
+    spec: str = kraken.DEFAULT_SPEC,
+    progress: Callable[[kraken.EpochDone], None] | None = None,
+    device: str | None = None,
+) -> Trained:
+    """Train on the material's lines (kraken), write the kept epoch's weights to ``weights``
+    and measure them on the held-out lines. Needs no edition: a remote worker runs it."""
+    result = kraken.train_recognizer(
+        [page for _, _, page in material.training],
+        [page for _, _, page in material.validation],
+        weights,
+        work_dir,
+        base=base,
+        epochs=epochs,
+        spec=spec,
+        progress=progress,
+        device=device,
+    )
+    scores = _evaluate_pages(material.held_out, weights).scores if material.held_out else None
+    return Trained(result, scores)
+
+
+def model_record(
+    name: str, who: str, manuscript_ids: list[str], base: str | None, epochs: int, split: Split, trained: Trained
+) -> ModelRecord:
+    result = trained.result
+    return ModelRecord(
+        name=name,
+        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        base=str(base) if base else None,
+        manuscripts=list(manuscript_ids),
+        training_lines=len(split.training),
+        validation_lines=len(split.validation),
+        held_out=[ref.line_id for ref in split.held_out],
+        epochs=epochs,
+        validation_accuracy=result.accuracy,
+        who=who,
+        kept_epoch=result.epoch,
+        validation_cer=1 - result.accuracy,
+        epochs_run=result.epochs_run,
+        training_seconds=round(result.seconds, 1),
+        scores=trained.scores,
+    )
+
+
+def keep(edition: Edition, record: ModelRecord, weights: Path) -> None:
+    """Put a trained model in the edition's store, its name checked again (free, usable):
+    the one way in for a model, trained here or on a remote worker."""
+    check_name(edition, record.name)
+    ModelStore.of(edition)._add(record, weights)
 
 
 def check_name(edition: Edition, name: str) -> None:
@@ -342,8 +476,12 @@ def evaluate(edition: Edition, model: str | Path, manuscript_ids: list[str]) -> 
 
 
 def evaluate_lines(edition: Edition, manuscripts: list[Manuscript], refs: list[LineRef], weights: Path) -> Evaluation:
+    return _evaluate_pages(_pages(edition, manuscripts, refs), weights)
+
+
+def _evaluate_pages(pages: list[tuple[str, str, kraken.TrainingPage]], weights: Path) -> Evaluation:
     results = []
-    for manuscript_id, page_n, page in _pages(edition, manuscripts, refs):
+    for manuscript_id, page_n, page in pages:
         image = facsimile.open_page(page.image, page.frame)
         found = {r.line_id: r.text for r in kraken.recognize_lines(image, page.lines, weights)}
         for line in page.lines:

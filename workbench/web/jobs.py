@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import abort, g, render_template, request
+from flask import abort, g, render_template, request, send_file
 from flask_babel import format_decimal, format_percent, ngettext
 from flask_babel import gettext as _
 
@@ -55,6 +55,17 @@ def job(job_id: str):
     return render_template("_job.html", job=job)
 
 
+@bp.get("/jobs/<job_id>/download")
+@requires("editor")
+def download(job_id: str):
+    """A finished export job's zip."""
+    job = jobs().get(job_id)
+    path = jobs().export_path(job) if job.kind == "export" and job.options else None
+    if job.state != "done" or path is None or not path.is_file():
+        abort(404)
+    return send_file(path, as_attachment=True, download_name=path.name)
+
+
 @bp.post("/jobs/<job_id>/cancel")
 @requires("editor")
 def cancel_job(job_id: str):
@@ -100,6 +111,17 @@ def job_step(job: Job) -> str:
         return _("saving")
     if kind == "cutting":
         return _("loading kraken, cutting out the lines")
+    if kind == "exporting":
+        return _("writing the files")
+    if kind == "indexing":
+        if "manuscript" not in step:
+            return _("reading the manuscripts")
+        return _(
+            "%(manuscript)s: page %(page)s of %(pages)s",
+            manuscript=step["manuscript"],
+            page=format_decimal(step["page"]),
+            pages=format_decimal(step["pages"]),
+        )
     if kind == "epoch":
         accuracy = step.get("accuracy")
         return _(
@@ -169,6 +191,10 @@ def job_outcome(job: Job) -> str:
     if job.state == "failed" and job.error:
         if job.error == "stopped":
             return _("The worker stopped unexpectedly; the pages it finished stay saved.")
+        if job.error == "no-model-sent":
+            return _("The worker ended the training without sending its model; no model was kept.")
+        if job.error == "model-name-taken":  # taken while the job waited for a worker
+            return _("A model named %(model)s exists already: choose another name.", model=job.name)
         if job.error == "not-a-model":
             return _(
                 "%(model)s is not a recognition model this version of kraken can load.",
@@ -178,6 +204,14 @@ def job_outcome(job: Job) -> str:
     outcome = job.outcome
     if not outcome:
         return ""
+    if job.kind == "export":
+        return _("The export is ready: %(file)s.", file=outcome["file"])
+    if job.kind == "reindex":
+        return ngettext(
+            "The search index was rebuilt: %(num)d page.",
+            "The search index was rebuilt: %(num)d pages.",
+            outcome["pages"],
+        )
     if job.kind == "train":
         said = ngettext(
             "Model %(model)s trained on %(num)d line.",

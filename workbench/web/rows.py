@@ -25,7 +25,13 @@ def labels() -> dict:
         "corrected": _("corrected"),
         "verified": _("verified"),
     }
-    kinds = {"segment": _("Segmentation"), "recognize": _("Recognition"), "train": _("Training")}
+    kinds = {
+        "segment": _("Segmentation"),
+        "recognize": _("Recognition"),
+        "train": _("Training"),
+        "export": _("Export"),
+        "reindex": _("Search index"),
+    }
     states = {
         "queued": _("queued"),
         "running": _("running"),

@@ -18,7 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from flask import Request, abort, after_this_request, current_app, g, render_template, request, send_file, session
+from flask import (
+    Request,
+    abort,
+    after_this_request,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from htmx_flask.requests import HtmxAwareRequest
@@ -146,11 +158,58 @@ EXPORTS = {
 READY_TOKEN = re.compile(r"[A-Za-z0-9]{1,32}")
 
 
+# An export whose page images come to more than this many bytes is made by a job on the
+# low queue, not in the request: the page polls its progress and offers the zip when done.
+EXPORT_IN_REQUEST_BYTES = 100 * 1024**2
+
+
+def export_as_job(manuscript_id: str, kind: str = "all") -> bool:
+    """Whether this export is big enough to be a job: the manuscript's image folder (one
+    stat per file, no parse of its TEI) holds more than the limit."""
+    if not EXPORTS[kind][2]:
+        return False  # the text alone: a few kilobytes a page
+    limit = current_app.config.get("EXPORT_IN_REQUEST_BYTES", EXPORT_IN_REQUEST_BYTES)
+    total = 0
+    try:
+        with os.scandir(edition().facsimile_dir / manuscript_id) as entries:
+            for entry in entries:
+                total += entry.stat().st_size if entry.is_file() else 0
+                if total > limit:
+                    return True
+    except OSError:
+        pass  # no images (yet): the export says so itself
+    return False
+
+
+@bp.app_context_processor
+def _export_words() -> dict:
+    return {"export_as_job": export_as_job}
+
+
+@bp.route("/m/<manuscript_id>/export/<kind>/job", methods=["GET", "POST"])
+def export_job(manuscript_id: str, kind: str):
+    """A big export: offered as a job (GET), started (POST, or the same one if it runs already)."""
+    if kind not in EXPORTS or kind == "tei":
+        abort(404)
+    from workbench.web.state import jobs
+
+    suffix, formats, images = EXPORTS[kind]
+    notes = request.values.get("notes") == "1"
+    job = None
+    if request.method == "POST":
+        options = {"formats": list(formats), "images": images, "notes": notes, "file": f"{manuscript_id}{suffix}"}
+        job = jobs().submit(edition(), "export", manuscript_id, g.user.name, options=options)
+    manuscript = edition().header(manuscript_id)
+    return render_template("export_job.html", manuscript=manuscript, kind=kind, notes=notes, job=job)
+
+
 @bp.get("/m/<manuscript_id>/export/<kind>")
 def export(manuscript_id: str, kind: str):
     if kind not in EXPORTS:
         abort(404)
     suffix, formats, images = EXPORTS[kind]
+    if export_as_job(manuscript_id, kind):
+        return redirect(url_for("transfer.export_job", manuscript_id=manuscript_id, kind=kind, **request.args))
     folder = Path(tempfile.mkdtemp(prefix="workbench-export-"))
     ready = request.args.get("ready", "")
 

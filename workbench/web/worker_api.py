@@ -90,10 +90,48 @@ def page_image(job_id: str, n: str):
 
 @bp.get("/jobs/<job_id>/model")
 def model(job_id: str):
+    """The running job's model: recognition's, or the base a training fine-tunes."""
     job = jobs()._read(job_id)
-    if job.state != "running" or job.kind != "recognize" or not job.model:
+    if job.state != "running" or job.kind == "segment" or not job.model:
         return _answer({"error": f"job {job_id} is {job.state} and has no model to fetch"}, 409)
-    return send_file(Path(job.model), max_age=0, download_name=Path(job.model).name)
+    from workbench.htr import training
+
+    path = training.ModelStore.of(edition()).resolve(job.model) if job.kind == "train" else Path(job.model)
+    return send_file(path, max_age=0, download_name=path.name)
+
+
+@bp.get("/jobs/<job_id>/training")
+def training_material(job_id: str):
+    """The running training job's lines on their pages, as a zip (remote.training_material)."""
+    import tempfile
+
+    job = jobs()._read(job_id)
+    if job.state != "running" or job.kind != "train":
+        return _answer({"error": f"job {job_id} is {job.state} and has no training material"}, 409)
+    archive = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it, and it is gone then)
+    remote.training_material(jobs(), job_id, archive)
+    archive.seek(0)
+    return send_file(archive, mimetype="application/zip", download_name=f"{job_id}-training.zip", max_age=0)
+
+
+@bp.post("/jobs/<job_id>/epoch")
+def epoch(job_id: str):
+    return _answer({"state": remote.training_progress(jobs(), job_id, _body())})
+
+
+@bp.post("/jobs/<job_id>/trained")
+def trained(job_id: str):
+    """A remote training's model: the file ``model`` and the form field ``result`` (JSON)."""
+    import json
+
+    upload = request.files.get("model")
+    try:
+        result = json.loads(request.form.get("result", ""))
+    except ValueError:
+        result = None
+    if upload is None or not isinstance(result, dict):
+        return _answer({"reason": "bad-result", "message": "send the model as `model` and its result as `result`"}, 422)
+    return _answer(remote.trained_model(edition(), jobs(), job_id, result, upload.stream))
 
 
 @bp.post("/jobs/<job_id>/pages/<n>/result")
