@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
@@ -198,11 +199,14 @@ def train(
     epochs: int = 30,
     spec: str = kraken.DEFAULT_SPEC,
     progress: Callable[[kraken.EpochDone], None] | None = None,
+    **options: Any,
 ) -> ModelRecord:
     """Train a model on the manuscripts' corrected and verified lines and keep it as ``name``.
 
     ``base`` (a trained model's name or a model file) is fine-tuned instead of starting
     from nothing. The model is measured on the held-out lines before it is kept.
+    ``options`` go to ``kraken.train_recognizer`` (``learning_rate``, ``schedule``,
+    ``patience``, ``max_minutes``, ``augment``…).
     """
     store = ModelStore.of(edition)
     check_name(edition, name)
@@ -223,6 +227,7 @@ def train(
             epochs=epochs,
             spec=spec,
             progress=progress,
+            **options,
         )
         record = ModelRecord(
             name=name,
