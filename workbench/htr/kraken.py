@@ -210,15 +210,19 @@ def _layout(segmentation, width: int, height: int) -> Layout:
 
 # -- training ------------------------------------------------------------------------
 
-# A VGSL network small enough to learn one hand from a few hundred lines on a CPU in
-# minutes (lines scaled to 32 px, two small convolution blocks, one 96-unit
-# bidirectional LSTM). Measured on 175 rendered lines (bench/training.py, 2 cores): after
-# 30 epochs (84 s) it reads 74 % of the validation characters and still climbs; a
-# 48 px network with two 128-unit LSTM layers was at 28 % (317 s), and one with two
-# 200-unit layers had learnt nothing after 10 epochs (128 s). Bigger corpora can
-# afford a bigger network: --spec.
+# The networks, in kraken's VGSL notation. SMALL_SPEC (lines scaled to 32 px, two small
+# convolution blocks, one 96-unit bidirectional LSTM) was chosen on rendered print for
+# speed; on real handwriting (bench/recognition_curve.py, a one-hand French register of
+# 1850, 300 training lines, 2 shared CPU cores, 15 min) it stops improving after about
+# 30 epochs, at a validation CER of 64 %: 32 px leaves a handwritten x-height of 6-7 px.
+# DEFAULT_SPEC reads lines at 48 px with a 128-unit LSTM: it learnt as fast per epoch,
+# reached the same CER in the same time with batches of 2 lines (more updates per
+# epoch) and was still improving when stopped. Bigger networks (48 and 64 px with more
+# filters, two LSTM layers, and kraken's own default: 120 px, three 200-unit layers)
+# learnt too slowly for this CPU. The README ("Benchmarks") has the trials.
 SMALL_SPEC = "[1,32,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx96]"
-DEFAULT_SPEC = SMALL_SPEC
+DEFAULT_SPEC = "[1,48,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx128]"
+DEFAULT_BATCH_SIZE = 2
 
 
 SCHEDULES = ("constant", "reduceonplateau", "cosine")
@@ -343,7 +347,7 @@ def train_recognizer(
     base: Path | None = None,
     epochs: int = 30,
     spec: str = DEFAULT_SPEC,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     learning_rate: float = 3e-3,
     schedule: str = "constant",
     augment: bool = False,
