@@ -491,6 +491,16 @@ def recognize(context: Context, manuscript_id: str, model: str | None, pages: st
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
 @click.option("--spec", default=kraken.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
 @click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    help="Stop after this many epochs without a better validation CER (--epochs is then the most).",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop training after this long, keeping the best epoch.",
+)
+@click.option(
     "--verbose", is_flag=True, help="Show kraken's and Lightning's own messages here instead of only in the log file."
 )
 @pass_context
@@ -501,6 +511,8 @@ def train(
     base: str | None,
     epochs: int,
     spec: str,
+    patience: int | None,
+    max_minutes: float | None,
     verbose: bool,
 ) -> None:
     """Train a recognition model on the manuscripts' corrected and verified lines."""
@@ -529,6 +541,8 @@ def train(
             base=base,
             epochs=epochs,
             spec=spec,
+            patience=patience,
+            max_minutes=max_minutes,
             progress=lambda done: click.echo(str(done), file=terminal),
         )
     click.echo(

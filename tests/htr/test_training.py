@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tests.builders import untrained_model
 from workbench.cli import cli
-from workbench.htr import training
+from workbench.htr import kraken, training
 from workbench.model import Manuscript, WorkbenchError
 from workbench.sample import rendered_manuscript
 from workbench.tei.text import diplomatic_text
@@ -85,7 +85,9 @@ def test_train_measure_and_recognise_with_a_model_made_from_corrected_lines(edit
     truth = rendered_manuscript(edition, tmp_path / "scans", pages=14, transcribed=12)
     runner = CliRunner()
     base = ["--edition", str(edition.root), "--user", "maria"]
-    result = runner.invoke(cli, [*base, "train", "letters", "--name", "letters-1", "--epochs", "30"])
+    # The small network: fast, and enough for one rendered font.
+    arguments = ["train", "letters", "--name", "letters-1", "--epochs", "30", "--spec", kraken.SMALL_SPEC]
+    result = runner.invoke(cli, [*base, *arguments])
     assert result.exit_code == 0, result.output
     # Stored with what it was trained on and how well it reads the lines it never saw.
     store = training.ModelStore.of(edition)

@@ -157,7 +157,7 @@ def test_percentages_take_a_decimal_comma_in_bulgarian(app):
                 MS,
                 state="running",
                 current="(the English)",
-                step={"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915},
+                step={"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915, "cer": 0.085, "best": True},
                 total=30,
             ),
         )
@@ -182,13 +182,13 @@ def test_percentages_take_a_decimal_comma_in_bulgarian(app):
                 MS,
                 state="running",
                 current="(the English)",
-                step={"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915},
+                step={"step": "epoch", "epoch": 3, "epochs": 30, "accuracy": 0.9, "cer": 0.1, "best": False},
                 total=30,
             ),
         )
-    assert shown(epoch, "//span[@class='muted']") == ["епоха 2 от 30, точност при проверката 91,5%"]
+    assert shown(epoch, "//span[@class='muted']") == ["епоха 2 от 30, CER при проверката 8,5% (най-добрата досега)"]
     assert "CER 6,3%, WER 25,0%" in shown(trained, "//*[@class='message']")[0]
-    assert shown(english, "//span[@class='muted']") == ["epoch 2 of 30, validation accuracy 91.5%"]
+    assert shown(english, "//span[@class='muted']") == ["epoch 3 of 30, validation CER 10.0%"]
 
 
 def test_model_scores_and_line_certainty_take_a_decimal_comma_in_bulgarian(bulgarian, sample_edition):

@@ -257,9 +257,18 @@ def test_a_finished_job_is_worded_from_its_numbers(app):
             "зареждане на kraken, после страници 1, 2": ("segment", {"step": "loading", "pages": ["1", "2"]}),
             "страница 3": ("recognize", {"step": "pages", "pages": ["3"]}),
             "записване": ("segment", {"step": "saving"}),
-            "епоха 2 от 30, точност при проверката 91,5%": (
+            "епоха 2 от 30, CER при проверката 8,5% (най-добрата досега)": (
                 "train",
-                {"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915},
+                {"step": "epoch", "epoch": 2, "epochs": 30, "accuracy": 0.915, "cer": 0.085, "best": True},
+            ),
+            "епоха 3 от 30, CER при проверката 9,0%": (
+                "train",
+                {"step": "epoch", "epoch": 3, "epochs": 30, "accuracy": 0.91, "cer": 0.09, "best": False},
+            ),
+            # a job recorded before steps had the CER: its accuracy still gives it
+            "епоха 4 от 30, CER при проверката 12,5%": (
+                "train",
+                {"step": "epoch", "epoch": 4, "epochs": 30, "accuracy": 0.875},
             ),
         }
         running = {

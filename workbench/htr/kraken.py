@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
@@ -214,14 +215,22 @@ def _layout(segmentation, width: int, height: int) -> Layout:
 
 # -- training ------------------------------------------------------------------------
 
-# A VGSL network small enough to learn one hand from a few hundred lines on a CPU in
-# minutes (lines scaled to 32 px, two small convolution blocks, one 96-unit
-# bidirectional LSTM). Measured on 175 rendered lines (bench/training.py, 2 cores): after
-# 30 epochs (84 s) it reads 74 % of the validation characters and still climbs; a
-# 48 px network with two 128-unit LSTM layers was at 28 % (317 s), and one with two
-# 200-unit layers had learnt nothing after 10 epochs (128 s). Bigger corpora can
-# afford a bigger network: --spec.
-DEFAULT_SPEC = "[1,32,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx96]"
+# The networks, in kraken's VGSL notation. SMALL_SPEC (lines scaled to 32 px, two small
+# convolution blocks, one 96-unit bidirectional LSTM) was chosen on rendered print for
+# speed; on real handwriting (bench/recognition_curve.py, a one-hand French register of
+# 1850, 300 training lines, 2 shared CPU cores, 15 min) it stops improving after about
+# 30 epochs, at a validation CER of 64 %: 32 px leaves a handwritten x-height of 6-7 px.
+# DEFAULT_SPEC reads lines at 48 px with a 128-unit LSTM: it learnt as fast per epoch,
+# reached the same CER in the same time with batches of 2 lines (more updates per
+# epoch) and was still improving when stopped. Bigger networks (48 and 64 px with more
+# filters, two LSTM layers, and kraken's own default: 120 px, three 200-unit layers)
+# learnt too slowly for this CPU. The README ("Benchmarks") has the trials.
+SMALL_SPEC = "[1,32,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx96]"
+DEFAULT_SPEC = "[1,48,0,1 Cr3,3,16 Mp2,2 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx128]"
+DEFAULT_BATCH_SIZE = 2
+
+
+SCHEDULES = ("constant", "reduceonplateau", "cosine")
 
 
 @dataclass
@@ -343,8 +352,14 @@ def train_recognizer(
     base: Path | None = None,
     epochs: int = 30,
     spec: str = DEFAULT_SPEC,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     learning_rate: float = 3e-3,
+    schedule: str = "constant",
+    augment: bool = False,
+    patience: int | None = None,
+    max_minutes: float | None = None,
+    normalization: str | None = None,
+    padding: int = 16,
     seed: int = 0,
     progress: Callable[[EpochDone], None] | None = None,
     device: str | None = None,
@@ -357,7 +372,17 @@ def train_recognizer(
     baseline and boundary), exactly as recognition will cut them, and compiled once
     into binary datasets in ``work_dir``. Returns the kept epoch and its validation
     character accuracy.
+
+    ``schedule`` is kraken's learning-rate schedule (``constant``, ``reduceonplateau``:
+    a tenth after 5 epochs without a better validation CER, ``cosine``: down to 1e-6
+    over the epochs). ``patience`` stops after that many epochs without a better
+    validation CER (else all ``epochs`` run); ``max_minutes`` stops training after that
+    long, keeping the best epoch so far. ``augment`` is kraken's image augmentation,
+    ``normalization`` a Unicode form applied to the texts (NFD, NFC…), ``padding`` the
+    pixels added at each end of a line image.
     """
+    if schedule not in SCHEDULES:
+        raise WorkbenchError(f"unknown learning-rate schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
     started = time.monotonic()
     threads = training_threads()
     if "torch" not in sys.modules:  # OpenMP reads it once, as torch loads it
@@ -391,8 +416,16 @@ def train_recognizer(
         batch_size=batch_size,
         spec=spec,
         epochs=epochs,
-        quit="fixed",
+        quit="fixed" if patience is None else "early",
+        lag=patience or 10,
+        min_epochs=1,
         lrate=learning_rate,
+        schedule=schedule,
+        rop_patience=5,
+        cos_t_max=epochs,
+        augment=augment,
+        normalization=normalization,
+        padding=padding,
         resize="union",  # a base model learns the characters it lacks
         checkpoint_path=str(work_dir / "checkpoints"),
     )
@@ -451,6 +484,7 @@ def train_recognizer(
         callbacks=[best, report],
         num_sanity_val_steps=0,
         val_check_interval=1.0,
+        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
     )
     with trainer.init_module(empty_init=base is None):
         if base is None:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
@@ -199,12 +200,15 @@ def train(
     spec: str = kraken.DEFAULT_SPEC,
     progress: Callable[[kraken.EpochDone], None] | None = None,
     device: str | None = None,
+    **options: Any,
 ) -> ModelRecord:
     """Train a model on the manuscripts' corrected and verified lines and keep it as ``name``.
 
     ``base`` (a trained model's name or a model file) is fine-tuned instead of starting
     from nothing. The model is measured on the held-out lines before it is kept.
     ``device`` ("cuda", "cpu"; None: a GPU when torch sees one) is where it trains.
+    ``options`` go to ``kraken.train_recognizer`` (``learning_rate``, ``schedule``,
+    ``patience``, ``max_minutes``, ``augment``…).
     """
     store = ModelStore.of(edition)
     check_name(edition, name)
@@ -225,6 +229,7 @@ def train(
             spec=spec,
             progress=progress,
             device=device,
+            **options,
         )
         record = model_record(name, who, manuscript_ids, base, epochs, split, trained)
         keep(edition, record, weights)
@@ -335,9 +340,11 @@ def fit(
     spec: str = kraken.DEFAULT_SPEC,
     progress: Callable[[kraken.EpochDone], None] | None = None,
     device: str | None = None,
+    **options: Any,
 ) -> Trained:
     """Train on the material's lines (kraken), write the kept epoch's weights to ``weights``
-    and measure them on the held-out lines. Needs no edition: a remote worker runs it."""
+    and measure them on the held-out lines. Needs no edition: a remote worker runs it.
+    ``options`` go to ``kraken.train_recognizer`` (see ``train``)."""
     result = kraken.train_recognizer(
         [page for _, _, page in material.training],
         [page for _, _, page in material.validation],
@@ -348,6 +355,7 @@ def fit(
         spec=spec,
         progress=progress,
         device=device,
+        **options,
     )
     scores = _evaluate_pages(material.held_out, weights).scores if material.held_out else None
     return Trained(result, scores)

@@ -123,13 +123,13 @@ def job_step(job: Job) -> str:
             pages=format_decimal(step["pages"]),
         )
     if kind == "epoch":
-        accuracy = step.get("accuracy")
-        return _(
-            "epoch %(epoch)s of %(epochs)s, validation accuracy %(accuracy)s",
-            epoch=step["epoch"],
-            epochs=step["epochs"],
-            accuracy="—" if accuracy is None else percent(accuracy),
-        )
+        cer = step.get("cer")
+        if cer is None and step.get("accuracy") is not None:
+            cer = 1 - step["accuracy"]  # a job recorded before the CER was
+        numbers = dict(epoch=step["epoch"], epochs=step["epochs"], cer="—" if cer is None else percent(cer))
+        if step.get("best"):
+            return _("epoch %(epoch)s of %(epochs)s, validation CER %(cer)s (best so far)", **numbers)
+        return _("epoch %(epoch)s of %(epochs)s, validation CER %(cer)s", **numbers)
     return ""
 
 
