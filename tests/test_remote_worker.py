@@ -143,23 +143,35 @@ def test_a_job_process_killed_on_a_remote_worker_runs_again_there(served, model,
 
 
 def test_cancel_reaches_a_remote_worker(served, model, tmp_path):
+    # Forty pages, so that the cancel comes in the middle of the job. It reaches the worker by
+    # whichever comes first: the heartbeat's answer (which stops the process: a page of real
+    # handwriting takes kraken minutes) or the refusal of the next page's image or result.
+    served.edition.create(make_manuscript("long", pages=40, lines=3), who="tester")
+    folder = served.edition.facsimile_dir / "long"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 41):
+        Image.new("L", (1000, 1400), 236).save(folder / f"{n:03}.png")
     store = JobStore.of(served.edition)
     worker = start_remote_worker(served, tmp_path / "machine-1")
-    job = store.submit(served.edition, "recognize", "letters", "ivan", model=model)
+    job = store.submit(served.edition, "recognize", "long", "ivan", model=model)
+
+    def machine_read() -> int:
+        return len([e for e in served.edition.journal.entries("long") if (e.source or "").startswith("kraken:")])
+
     try:
         wait_for(lambda: store.get(job.id).state == "running", timeout=120)
         running = store.get(job.id)
         assert job_processes(running)
-        store.cancel(job.id, who="maria")
-        # The next heartbeat's answer stops the job's process, kraken and all.
+        store.cancel(job.id, who="maria")  # under the manuscript's lock: no save is half done
+        at_cancel = machine_read()
         wait_for(lambda: not job_processes(running), timeout=15)
         assert worker.poll() is None  # the worker goes on, ready for the next job
     finally:
         output = stop(worker)
     job = store.get(job.id)
-    assert (job.state, job.saved) == ("cancelled", None), output
-    assert recognitions(served.edition, "letters_p1_l2") == 0
-    assert "is cancelled: stopping its process" in output
+    assert job.state == "cancelled", output
+    assert len(job.saved or []) < 40
+    assert machine_read() == at_cancel  # nothing saved after the cancel
 
 
 def test_a_remote_jobs_error_and_log_reach_the_workbench(served, tmp_path):
