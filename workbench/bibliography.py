@@ -42,12 +42,10 @@ from pathlib import Path
 from lxml import etree
 
 from workbench.edition import Edition, now
-from workbench.files import write_atomically
 from workbench.journal import Entry as JournalEntry
 from workbench.model import NotFound, WorkbenchError
 from workbench.search import analysis
-from workbench.tei import validation
-from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, parse_xml, parser
+from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, parser
 
 T = f"{{{TEI_NS}}}"
 FILE_NAME = "bibliography.xml"
@@ -347,11 +345,6 @@ def document(entries: list[Entry], title: str = DEFAULT_TITLE) -> etree._Element
     return etree.ElementTree(root)
 
 
-def serialize(tree: etree._ElementTree) -> bytes:
-    etree.indent(tree, space="  ")
-    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
 # -- the bibliography of an edition -------------------------------------------------------
 
 
@@ -363,17 +356,9 @@ class Bibliography:
         self.path = edition.tei_dir / FILE_NAME
 
     def _read(self) -> tuple[str, list[Entry]]:
-        if not self.path.exists():
+        tree = self.edition.read_document(self.path)
+        if tree is None:
             return DEFAULT_TITLE, []
-        data = self.path.read_bytes()
-        tree = parse_xml(data, f"tei/{FILE_NAME}")
-        problems = validation.check_project(tree, self.edition.schema_dir)
-        if problems:
-            raise validation.InvalidDocument(
-                f"tei/{FILE_NAME} was changed outside the workbench and is no longer valid; "
-                "fix it (workbench validate shows the problems) or restore it from a backup",
-                problems,
-            )
         title = _text(tree.getroot(), "tei:teiHeader/tei:fileDesc/tei:titleStmt/tei:title") or DEFAULT_TITLE
         return title, [from_tei(bibl) for bibl in tree.iterfind(".//tei:listBibl/tei:biblStruct", NSMAP)]
 
@@ -456,14 +441,9 @@ class Bibliography:
                 missing = [ms for ms in entry.manuscripts if ms not in known]
                 if missing:
                     raise BadEntry(f"bibliography entry {entry.id}: no manuscript {', '.join(missing)} in the edition")
-            tree = document(entries, title)
-            problems = validation.check_project(tree, self.edition.schema_dir)
-            if problems:
-                raise validation.InvalidDocument("the change to the bibliography (nothing was saved)", problems)
             after = {entry.id: entry for entry in entries}
             journal = _journal_entries(before, after, who)
-            self.edition.journal.append(DOCUMENT_ID, journal)
-            write_atomically(self.path, serialize(tree))
+            self.edition.save_document(DOCUMENT_ID, self.path, document(entries, title), journal)
         self._link_manuscripts(before, after, who)
 
     def _link_manuscripts(self, before: dict[str, Entry], after: dict[str, Entry], who: str) -> None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lxml import etree
+
 from workbench import metadata
 from workbench.files import AppendLog, copy_atomically, write_atomically
 from workbench.images import facsimile
@@ -170,6 +172,36 @@ class Edition:
         return problems
 
     # -- writing ------------------------------------------------------------
+
+    # -- the edition's own documents beside the manuscripts (bibliography, register) --
+
+    def read_document(self, path: Path) -> etree._ElementTree | None:
+        """One of the edition's own TEI documents in ``tei/`` (the bibliography, the register),
+        checked against the project schema; None while it does not exist. One made invalid by
+        hand is refused, so that no save overwrites it."""
+        if not path.exists():
+            return None
+        name = str(path.relative_to(self.root))
+        tree = parse_xml(path.read_bytes(), name)
+        problems = validation.check_project(tree, self.schema_dir)
+        if problems:
+            raise validation.InvalidDocument(
+                f"{name} was changed outside the workbench and is no longer valid; "
+                "fix it (workbench validate shows the problems) or restore it from a backup",
+                problems,
+            )
+        return tree
+
+    def save_document(self, document_id: str, path: Path, tree: etree._ElementTree, entries: list[Entry]) -> None:
+        """Save one of the edition's own documents as manuscripts are saved: validated, the
+        change journalled first, the file replaced atomically. The caller holds
+        ``lock(document_id)`` from its read to here."""
+        problems = validation.check_project(tree, self.schema_dir)
+        if problems:
+            raise validation.InvalidDocument(f"the change to {path.name} (nothing was saved)", problems)
+        self.journal.append(document_id, entries)
+        etree.indent(tree, space="  ")
+        write_atomically(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
     def create(self, manuscript: Manuscript, who: str) -> None:
         check_manuscript_id(manuscript.id)

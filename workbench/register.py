@@ -42,13 +42,11 @@ from lxml import etree
 
 from workbench import bibliography
 from workbench.edition import Edition, now
-from workbench.files import write_atomically
 from workbench.journal import Entry as JournalEntry
 from workbench.model import NotFound, WorkbenchError
-from workbench.tei import validation
 from workbench.tei.shorthand import ShorthandError
 from workbench.tei.text import NAME_ELEMENTS, line_refs, parse_fragment
-from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, XML_NS, parse_xml, parser
+from workbench.tei.xml import NSMAP, TEI_NS, XML_ID, XML_NS, parser
 
 T = f"{{{TEI_NS}}}"
 XML_LANG = f"{{{XML_NS}}}lang"
@@ -299,11 +297,6 @@ def document(entities: list[Entity], title: str = DEFAULT_TITLE) -> etree._Eleme
     return etree.ElementTree(root)
 
 
-def serialize(tree: etree._ElementTree) -> bytes:
-    etree.indent(tree, space="  ")
-    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
 # -- the register of an edition -----------------------------------------------------------
 
 
@@ -315,16 +308,9 @@ class Register:
         self.path = edition.tei_dir / FILE_NAME
 
     def _read(self) -> tuple[str, list[Entity]]:
-        if not self.path.exists():
+        tree = self.edition.read_document(self.path)
+        if tree is None:
             return DEFAULT_TITLE, []
-        tree = parse_xml(self.path.read_bytes(), f"tei/{FILE_NAME}")
-        problems = validation.check_project(tree, self.edition.schema_dir)
-        if problems:
-            raise validation.InvalidDocument(
-                f"tei/{FILE_NAME} was changed outside the workbench and is no longer valid; "
-                "fix it (workbench validate shows the problems) or restore it from a backup",
-                problems,
-            )
         title = _text(tree.getroot(), "tei:teiHeader/tei:fileDesc/tei:titleStmt/tei:title") or DEFAULT_TITLE
         found = tree.xpath("//tei:listPerson/tei:person | //tei:listPlace/tei:place", namespaces=NSMAP)
         return title, [from_tei(element) for element in found]
@@ -376,13 +362,9 @@ class Register:
             places = {entity.key for entity in entities if entity.kind == "place"}
             for entity in entities:
                 check(entity, places)
-            tree = document(entities, title)
-            problems = validation.check_project(tree, self.edition.schema_dir)
-            if problems:
-                raise validation.InvalidDocument("the change to the register (nothing was saved)", problems)
             after = {entity.key: entity for entity in entities}
-            self.edition.journal.append(DOCUMENT_ID, _journal_entries(before, after, who))
-            write_atomically(self.path, serialize(tree))
+            journal = _journal_entries(before, after, who)
+            self.edition.save_document(DOCUMENT_ID, self.path, document(entities, title), journal)
 
 
 @dataclass
