@@ -256,13 +256,16 @@ def test_the_command_line_keeps_one_active_admin(run, edition):
     ],
 )
 def test_serve_passes_the_proxy_and_plain_http_choices_to_gunicorn(edition, monkeypatch, options, factory, warned):
-    """serve replaces itself with gunicorn (os.execv): here execv only records what it was given."""
+    """serve replaces itself with gunicorn (os.execv): here execv only records what it was given (no
+    worker: it would watch this process, not a gunicorn, and outlive the test)."""
     from click.testing import CliRunner
 
     started = []
     monkeypatch.setattr(os, "execv", lambda path, argv: started.append(argv))
     monkeypatch.delenv("WORKBENCH_EDITION", raising=False)
-    result = CliRunner().invoke(cli, ["--edition", str(edition.root), "serve", "--host", "0.0.0.0", *options])
+    result = CliRunner().invoke(
+        cli, ["--edition", str(edition.root), "serve", "--no-worker", "--host", "0.0.0.0", *options]
+    )
     assert result.exit_code == 0, result.output
     [argv] = started
     assert Path(argv[0]).name == "gunicorn" and argv[-1] == factory
