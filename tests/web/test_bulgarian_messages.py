@@ -230,7 +230,11 @@ def test_a_refused_tei_import_introduces_the_validators_problems_in_bulgarian(bu
     assert problems and all(re.fullmatch(r"Ред \d+: .+ \[[\w.-]+\]", problem) for problem in problems)
     assert any("colour" in problem for problem in problems)  # the validator's own words about it
     assert "What the import found" not in page and "is not valid TEI" not in page
-    assert untranslated(page, english_fragments()) == []
+    # Everything but the validator's own words (kept as written, after "Ред N:") is Bulgarian.
+    words = [
+        found for found in untranslated(page, english_fragments()) if not found.split(" in ", 1)[1].startswith("'Ред ")
+    ]
+    assert words == []
 
 
 def test_an_export_refusal_lists_the_validators_problems_after_a_bulgarian_sentence(app, sample_edition):
