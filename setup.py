@@ -61,6 +61,10 @@ def _node_modules(needed) -> Path:
     """node_modules/ with the front-end files; `npm ci` (package-lock.json's versions) when they are missing."""
     folder = ROOT / "node_modules"
     if not all((folder / path).is_file() for path in needed):
+        if folder.exists():
+            # `npm ci` would empty it first (a developer's dev packages, or another checkout's
+            # folder behind a link): say what is missing instead.
+            raise SystemExit(f"{folder} lacks the front-end files the package carries: run `npm ci` there first")
         if shutil.which("npm") is None:
             raise SystemExit(
                 "building the workbench needs npm (apt install npm): htmx and the viewers come from the npm registry"
