@@ -230,7 +230,11 @@ class JobStore:
                 queue=queue.queue_for(edition.root, kind),
             )
             self._write(job)
-        # Enqueued after the job file is written, so the task always finds its job.
+        return self._enqueue(edition, job)
+
+    def _enqueue(self, edition: Edition, job: Job) -> Job:
+        """Put the written job on its queue (after the file, so the task always finds its job);
+        if the queue cannot take it, the job file goes too."""
         try:
             queue.enqueue(edition.root, job)
         except Exception as error:  # Redis down or unreachable, SQLite file unwritable
@@ -283,13 +287,7 @@ class JobStore:
                 queue=queue.queue_for(edition.root, kind),
             )
             self._write(job)
-        try:
-            queue.enqueue(edition.root, job)
-        except Exception as error:
-            with self._locked():
-                self.path(job.id).unlink(missing_ok=True)
-            raise WorkbenchError(f"could not put the job on the {job.queue} queue: {error}") from None
-        return job
+        return self._enqueue(edition, job)
 
     def export_path(self, job: Job) -> Path:
         """Where an export job's zip is (once it is done)."""
