@@ -61,7 +61,7 @@ test: setup system-packages lint
 
 bench: setup system-packages
 	$(BIN)/python bench/validation.py
-	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/job_queue.py
 	$(BIN)/python bench/saves.py
 	$(BIN)/python bench/mixed_load.py
 	$(BIN)/python bench/storage.py

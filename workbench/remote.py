@@ -891,7 +891,7 @@ def _do_training(api: Api, job_id: str, worker: str, spec: dict, device: str | N
 
 def _do_page(api: Api, job_id: str, worker: str, kind: str, page: dict, model: Path | None, device: str | None) -> None:
     n = page["n"]
-    # Each step timed: what working over HTTP adds to kraken's time (bench/queue.py reads it).
+    # Each step timed: what working over HTTP adds to kraken's time (bench/job_queue.py reads it).
     started = time.perf_counter()
     image = api.download(f"jobs/{job_id}/pages/{n}/image", Path.cwd() / f"page-{n}{Path(page['image']).suffix}")
     fetched = time.perf_counter()

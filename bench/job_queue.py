@@ -21,7 +21,7 @@
    (cheap pages: a few lines each) with two local workers: the seconds until that page
    is saved, against the batch's whole time.
 
-Run: .venv/bin/python bench/queue.py [--pages 12] [--workers 1,2] [--tasks 200] [--remote] [--waiting 100]
+Run: .venv/bin/python bench/job_queue.py [--pages 12] [--workers 1,2] [--tasks 200] [--remote] [--waiting 100]
 """
 
 from __future__ import annotations
