@@ -9,7 +9,10 @@ gunicorn as `workbench serve --processes N` runs it, for N = 1, 2 and 4 in turn:
   spelling) or opening a page of the reading room (/read/big/<n>/), in turn;
 - a prober saving a new word every 2 s and asking /read/search until it is found
   (save → findable);
-- 1 segmentation job (kraken, through the web job API: POST /m/big/jobs) on pages 1-2,
+- 1 segmentation job (kraken, through the web job API: POST /m/big/jobs) on pages 1-4,
+  run by a `workbench worker` beside the server as `workbench serve` starts one (its
+  job processes at the `[queue] nice` given by --nice: 10 as shipped, 0 for the
+  server's own priority),
   which the editors leave alone; cancelled if still running when the phase ends.
 
 Prints, per N: editors' save p50/p95, readers' search and page p95, save → findable
@@ -18,7 +21,7 @@ manuscript open; at the end: acknowledged saves missing from the TEI or the jour
 saves journalled twice, and whether the TEI is valid.
 Targets (design.md §7): save p95 ≤ 50 ms, search p95 ≤ 150 ms, findable ≤ 2 s.
 
-Run: .venv/bin/python bench/mixed_load.py [--seconds 30] [--processes 1,2,4]
+Run: .venv/bin/python bench/mixed_load.py [--seconds 30] [--processes 1,2,4] [--nice 10,0]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import random
 import re
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from saves import PASSWORD, Editor, prepare, serve
+from saves import BIN, PASSWORD, Editor, prepare, serve
 from search import lines, modern, vocabulary, zipf_sampler
 
 from workbench import transcription
@@ -48,7 +52,7 @@ from workbench.search.indexing import Indexer
 from workbench.users import Users
 
 EDITORS, READERS = 8, 20
-JOB_PAGES = {1, 2}  # the segmentation job's; nobody else saves there
+JOB_PAGES = {1, 2, 3, 4}  # the segmentation job's; nobody else saves there
 
 
 @dataclass
@@ -127,9 +131,20 @@ def settle(server_pid: int, base: str, limit: float = 240) -> float:
 
 
 def phase(
-    tmp: Path, processes: int, seconds: float, shared: Shared, with_job: bool, readers: int, indexer_in: str
+    tmp: Path,
+    processes: int,
+    seconds: float,
+    shared: Shared,
+    with_job: bool,
+    readers: int,
+    indexer_in: str,
+    nice: int = 10,
 ) -> tuple:
     """One run of the mixed load on ``processes`` server processes; prints its figures."""
+    (tmp / "workbench.toml").write_text(f"[queue]\nnice = {nice}\n")
+    worker = subprocess.Popen(
+        [str(BIN / "python"), "-m", "workbench", "--edition", str(tmp), "worker"], stdin=subprocess.DEVNULL
+    )
     texts, pages, queries = shared.texts, shared.pages, shared.queries
     acknowledged, refused, lock, counter = shared.acknowledged, shared.refused, shared.lock, shared.counter
     factory = "workbench.web:create_app()"
@@ -227,7 +242,7 @@ def phase(
         if with_job:
             response = requests.post(
                 f"{base}/m/big/jobs",
-                data={"kind": "segment", "pages": "1-2", "mode": "replace"},
+                data={"kind": "segment", "pages": "1-4", "mode": "replace"},
                 headers=editors[0].headers,
                 timeout=60,
             )
@@ -235,6 +250,12 @@ def phase(
             job_id = found.group(1) if found else None
             if job_id is None:
                 print(f"  segmentation job refused: {response.status_code} {response.text[:200]}")
+            else:  # the load starts once the job's process runs (kraken loading is part of its load)
+                for _ in range(120):
+                    state = requests.get(f"{base}/jobs/{job_id}", headers=editors[0].headers, timeout=60).text
+                    if 'data-state="queued"' not in state:
+                        break
+                    time.sleep(0.5)
         threads = [threading.Thread(target=edit, args=(k,)) for k in range(EDITORS)]
         threads += [threading.Thread(target=read, args=(k,)) for k in range(readers)]
         threads.append(threading.Thread(target=probe))
@@ -264,8 +285,10 @@ def phase(
     finally:
         server.terminate()
         server.wait(timeout=60)
+        worker.terminate()
+        worker.wait(timeout=120)
     print(
-        f"\n{processes} server process(es) × 8 threads, indexer in a {indexer_in}, {wall:.0f} s (settled in {waited:.0f} s): "
+        f"\n{processes} server process(es) × 8 threads, indexer in a {indexer_in}, job processes at nice {nice}, {wall:.0f} s (settled in {waited:.0f} s): "
         f"{len(saves)} saves = {len(saves) / wall:.1f} saves/s\n"
         f"  editors' save     p50 {median(saves) * 1000:5.0f} ms  "
         f"p95 {percentile(saves, 0.95) * 1000:5.0f} ms  (target p95 ≤ 50 ms)\n"
@@ -284,7 +307,16 @@ def phase(
         f"  errors: {len(errors)} {errors[:3]}"
     )
 
-    return f"{processes} ({indexer_in})", saves, searches, page_views, findable, wall, memory, job
+    return (
+        f"{processes} ({indexer_in}, job nice {nice if with_job else '-'})",
+        saves,
+        searches,
+        page_views,
+        findable,
+        wall,
+        memory,
+        job,
+    )
 
 
 def main() -> None:
@@ -299,6 +331,9 @@ def main() -> None:
         default="process",
         help="process (a child of the server, as served), thread (inside a server process, as before), "
         "or a comma-separated list to run every phase with each in turn",
+    )
+    parser.add_argument(
+        "--nice", default="10", help="[queue] nice of the job's processes (comma-separated: each in turn)"
     )
     args = parser.parse_args()
 
@@ -325,9 +360,10 @@ def main() -> None:
 
         shared = Shared(texts, pages, queries, {}, [], threading.Lock(), iter(range(10**9)))
         rows = [
-            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers, indexer_in)
+            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers, indexer_in, int(nice))
             for processes in args.processes.split(",")
             for indexer_in in args.indexer.split(",")
+            for nice in args.nice.split(",")
         ]
         acknowledged, refused = shared.acknowledged, shared.refused
 

@@ -87,6 +87,8 @@ def test_the_queue_is_sqlite_in_the_edition_unless_redis_is_set(edition):
         ('kraken_jobs = "two"', "\\[queue\\] kraken_jobs: 'two' is not a whole number"),
         ("retries = -1", "\\[queue\\] retries: -1 is not a whole number"),
         ("stale_after = 1", "\\[queue\\] stale_after: more than 2 seconds"),
+        ("nice = 20", "\\[queue\\] nice: 20 is more than 19"),
+        ("nice = -5", "\\[queue\\] nice: -5 is not a whole number"),
         ("workers = 4", "\\[queue\\]: unknown setting\\(s\\) workers; known: redis, kraken_jobs"),
     ],
 )
@@ -238,6 +240,32 @@ def test_a_job_whose_worker_and_process_are_killed_is_stopped_when_its_heartbeat
     assert job.state == "failed" and job.error == "stopped" and job.message.startswith(STOPPED)
     assert not store.heartbeat_path(job.id).exists()
     assert scanned.problems("letters") == []
+
+
+def niceness(pid: int) -> set[int]:
+    """The nice value of each thread of ``pid`` (on Linux a priority is a thread's)."""
+    values = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            values.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return values
+
+
+@pytest.mark.parametrize(("text", "expected"), [("", 10), ("nice = 3", 3), ("nice = 0", 0)])
+def test_a_job_process_and_its_threads_run_below_the_workers_priority(scanned, store, text, expected):
+    # Kraken fills a core for minutes; the editors' saves in the server should not wait behind it.
+    settings(scanned, text)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    with consuming(scanned.root):
+        job = store.submit(scanned, "segment", "letters", "ivan")
+        wait_for(lambda: store.get(job.id).state == "running", timeout=30)
+        pid = store.get(job.id).pid
+        # Once kraken is loading, the process has started its threads (torch's among them).
+        wait_for(lambda: len(list(Path(f"/proc/{pid}/task").iterdir())) > 1, timeout=60)
+        assert niceness(pid) == {min(19, own + expected)}
+        store.cancel(job.id)
 
 
 def test_a_running_job_keeps_its_heartbeat_fresh(scanned, store):

@@ -429,6 +429,7 @@ class JobStore:
                 )
         except OSError as error:
             raise WorkbenchError(f"could not start a worker process: {error}", code="no-worker") from None
+        queue.lower_priority(process.pid, queue.QueueSettings.of(edition_root).nice)
         _children[process.pid] = process
         return process
 

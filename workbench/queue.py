@@ -67,6 +67,10 @@ class QueueSettings:
     kraken_jobs: int | None = None  # None: one per 2 GB of available memory, 1 to the CPU count
     retries: int = 1  # a job whose process is killed (out of memory, kill -9) runs again this often
     stale_after: float = 30.0  # a job without a heartbeat for this long has no worker left
+    # How much lower than the worker's own a job process's CPU priority is (0-19, Unix
+    # nice): kraken fills a core for minutes, and editors sharing the machine should not
+    # wait behind it (bench/mixed_load.py: save p95 with a segmentation job running).
+    nice: int = 10
     # A token remote workers may use (remote.py), besides those `workbench worker-token create`
     # makes; kept here in clear, so prefer those (stored hashed).
     worker_token: str | None = None
@@ -90,7 +94,7 @@ class QueueSettings:
             isinstance(settings.redis, str) and settings.redis.startswith(("redis://", "rediss://", "unix://"))
         ):
             raise WorkbenchError(f"{path} [queue] redis: {settings.redis!r} is not a redis:// URL")
-        for name in ("kraken_jobs", "retries"):
+        for name in ("kraken_jobs", "retries", "nice"):
             value = getattr(settings, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise WorkbenchError(f"{path} [queue] {name}: {value!r} is not a whole number")
@@ -100,6 +104,8 @@ class QueueSettings:
             raise WorkbenchError(
                 f"{path} [queue] worker_token: at least 32 characters (`workbench worker-token create`)"
             )
+        if settings.nice > 19:
+            raise WorkbenchError(f"{path} [queue] nice: {settings.nice} is more than 19, the lowest priority")
         if settings.kraken_jobs == 0:
             raise WorkbenchError(f"{path} [queue] kraken_jobs: at least 1")
         if not isinstance(settings.stale_after, int | float) or settings.stale_after <= HEARTBEAT_INTERVAL:
@@ -239,6 +245,21 @@ def run_job(edition_root: str, job_id: str, task: Task | None = None, device: st
         log.warning("job %s: %s; it runs again (%d retries left)", job_id, why, task.retries)
         raise WorkerKilled(f"job {job_id}: {why}")
     store._stopped(job_id)
+
+
+def lower_priority(pid: int, steps: int) -> None:
+    """Give a just-started job process ``steps`` less CPU priority than this one.
+
+    Set from here, at once, so no job runs a moment at the server's priority whatever it
+    imports first. On Linux a priority belongs to a thread: this sets the new process's
+    only thread, before it starts torch's or kraken's, which inherit it.
+    """
+    if steps <= 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + steps))
+    except ProcessLookupError:
+        pass  # it ended already: nothing left to slow down
 
 
 class WorkerKilled(Exception):
