@@ -265,6 +265,9 @@ def test_a_job_process_and_its_threads_run_below_the_workers_priority(scanned, s
         # Once kraken is loading, the process has started its threads (torch's among them).
         wait_for(lambda: len(list(Path(f"/proc/{pid}/task").iterdir())) > 1, timeout=60)
         assert niceness(pid) == {min(19, own + expected)}
+        autogroup = Path(f"/proc/{pid}/autogroup")
+        if autogroup.exists() and expected:  # the kernel schedules sessions as groups: the group's value counts
+            assert autogroup.read_text().split()[-2:] == ["nice", str(min(19, own + expected))]
         store.cancel(job.id)
 
 

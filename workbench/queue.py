@@ -252,14 +252,24 @@ def lower_priority(pid: int, steps: int) -> None:
 
     Set from here, at once, so no job runs a moment at the server's priority whatever it
     imports first. On Linux a priority belongs to a thread: this sets the new process's
-    only thread, before it starts torch's or kraken's, which inherit it.
+    only thread, before it starts torch's or kraken's, which inherit it. A job process
+    has a session of its own (so that cancel can signal its group), and where the
+    kernel groups each session's processes for scheduling (autogroup, on by default on
+    most distributions), a nice value only counts within its group: the group's own
+    value is set too, else a job would take a full core's share beside the server.
     """
     if steps <= 0:
         return
+    nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + steps)
     try:
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + steps))
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
     except ProcessLookupError:
-        pass  # it ended already: nothing left to slow down
+        return  # it ended already: nothing left to slow down
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as autogroup:
+            autogroup.write(str(nice))
+    except OSError:
+        pass  # no autogroups in this kernel (or it ended): the thread's value is what counts
 
 
 class WorkerKilled(Exception):
