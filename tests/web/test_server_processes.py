@@ -265,3 +265,36 @@ def _wait(condition, timeout: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_the_indexer_process_lives_through_a_burst_of_wake_up_signals(edition: Edition):
+    """The server signals its indexer once per save. A signal handler that woke the loop
+    could be interrupted by the next signal while the loop held the lock it needed: then
+    it waited forever, nested handler in handler, until the process died (bench/mixed_load.py,
+    8 editors). A loop that waits as often as it can makes that moment frequent."""
+    edition.create(make_manuscript(pages=2), "tester")
+    edition.set_published("ms1", True, "tester")
+    index = indexing.open_index(edition)
+
+    def found(word: str) -> list[str]:
+        return [hit.line_id for hit in index.search(Query(word)).hits]
+
+    follow = f"from pathlib import Path; from workbench.search.indexing import follow; follow(Path({str(edition.root)!r}), 1e-5)"
+    child = subprocess.Popen([sys.executable, "-c", follow], cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: found("живъ"), 60)
+        began = time.monotonic()
+        while time.monotonic() - began < 5 and child.poll() is None:
+            os.kill(child.pid, signal.SIGUSR1)
+        assert child.poll() is None
+        with edition.edit("ms1", "tester", pages=["2"]) as manuscript:
+            manuscript.page("2").lines[1].text = "бурята"
+        os.kill(child.pid, signal.SIGUSR1)
+        _wait(lambda: found("бурята") == ["ms1_p2_l2"], 30)
+        child.terminate()  # SIGTERM: it ends (after a catch-up under way)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.stderr.read() == b""
