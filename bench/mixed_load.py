@@ -262,7 +262,9 @@ def phase(
         pids = [
             pid for pid in descendants(server.pid) if b"workbench.jobs" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
+        indexing = [pid for pid in pids if b"workbench.search.indexing" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
+        indexer_before = cpu_seconds(indexing)
         began = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -272,6 +274,7 @@ def phase(
             thread.join()
         wall = time.perf_counter() - began
         cpu = cpu_seconds(pids) - cpu_before
+        indexer_cpu = cpu_seconds(indexing) - indexer_before
         load = (load_before + os.getloadavg()[0]) / 2
         job = "none"
         if job_id is not None:
@@ -303,7 +306,7 @@ def phase(
         f"(before opening it: {', '.join(f'{m:.0f}' for m in bare)} MB); the indexer's process: "
         f"{', '.join(f'{m:.0f}' for m in indexer) or 'none'} MB\n"
         f"  server processes' CPU (the indexer's included, the job's not): {cpu:.1f} s in {wall:.0f} s ({cpu / max(1, len(saves)) * 1000:.0f} ms per save, "
-        f"readers' requests included); machine load average {load:.1f} on {os.cpu_count()} cores\n"
+        f"readers' requests included; the indexer's share {indexer_cpu:.1f} s); machine load average {load:.1f} on {os.cpu_count()} cores\n"
         f"  errors: {len(errors)} {errors[:3]}"
     )
 

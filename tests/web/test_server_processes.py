@@ -279,7 +279,7 @@ def test_the_indexer_process_lives_through_a_burst_of_wake_up_signals(edition: E
     def found(word: str) -> list[str]:
         return [hit.line_id for hit in index.search(Query(word)).hits]
 
-    follow = f"from pathlib import Path; from workbench.search.indexing import follow; follow(Path({str(edition.root)!r}), 1e-5)"
+    follow = f"from pathlib import Path; from workbench.search.indexing import follow; follow(Path({str(edition.root)!r}), 1e-5, 0)"
     child = subprocess.Popen([sys.executable, "-c", follow], cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait(lambda: found("живъ"), 60)
@@ -298,3 +298,28 @@ def test_the_indexer_process_lives_through_a_burst_of_wake_up_signals(edition: E
             child.kill()
             child.wait()
     assert child.stderr.read() == b""
+
+
+def test_saves_in_quick_succession_share_one_catch_up_of_the_index(edition: Edition):
+    """A Whoosh commit costs ~0.1 s of CPU and reopens every searcher: the indexer process
+    commits at most once per ``gap`` however many saves wake it."""
+    edition.create(make_manuscript(pages=2), "tester")
+    edition.set_published("ms1", True, "tester")
+    index = indexing.open_index(edition)
+    follow = f"from pathlib import Path; from workbench.search.indexing import follow; follow(Path({str(edition.root)!r}), 60, 2)"
+    child = subprocess.Popen([sys.executable, "-c", follow], cwd=REPO, stdin=subprocess.DEVNULL)
+    try:
+        _wait(lambda: [hit.line_id for hit in index.search(Query("живъ")).hits], 60)
+        generation = index.index.latest_generation()
+        words = [f"дума{chr(0x430 + k)}" for k in range(10)]
+        for k, word in enumerate(words):
+            with edition.edit("ms1", "tester", pages=["2"]) as manuscript:
+                manuscript.page("2").lines[k % 3].text = word
+            os.kill(child.pid, signal.SIGUSR1)
+            time.sleep(0.1)
+        _wait(lambda: [hit.line_id for hit in index.search(Query(words[-1])).hits] == ["ms1_p2_l1"], 30)
+        # Ten saves in about a second, a gap of 2 s: the first catch-up, then one more for the rest.
+        assert 1 <= index.index.latest_generation() - generation <= 2
+    finally:
+        child.terminate()
+        child.wait(timeout=30)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -292,9 +293,17 @@ class IndexerProcess(IndexerThread):
                 leader.close()
 
 
-def follow(root: Path, interval: float = 0.5) -> None:
-    """Catch the index of the edition at ``root`` up every ``interval`` seconds, or at
-    once on SIGUSR1, until SIGTERM or until the process that started this one ends."""
+# At most one catch-up (one Whoosh commit) per this many seconds. A commit costs the
+# indexer ~0.1 s of CPU whatever it holds (writing a segment, merging the small ones)
+# and makes every searcher reopen the index: one per save, eight editors' saves kept
+# the indexer busy most of a core (bench/mixed_load.py). Saves within it share one.
+CATCH_UP_GAP = 0.5
+
+
+def follow(root: Path, interval: float = 0.5, gap: float = CATCH_UP_GAP) -> None:
+    """Catch the index of the edition at ``root`` up every ``interval`` seconds, or on
+    SIGUSR1 (no sooner than ``gap`` seconds after the last catch-up began), until
+    SIGTERM or until the process that started this one ends."""
     indexer = Indexer(Edition(root))
     # The signals are waited for, not handled: the server sends one per save, and a
     # handler that sets an Event takes a lock, so a burst of saves nested handler in
@@ -303,8 +312,11 @@ def follow(root: Path, interval: float = 0.5) -> None:
     # ends the process after it.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
     parent = os.getppid()
+    began = float("-inf")
     # A server killed outright leaves this process to init: then it ends too.
     while os.getppid() == parent:
+        time.sleep(max(0.0, began + gap - time.monotonic()))
+        began = time.monotonic()
         try:
             indexer.catch_up()
         except Exception:  # the next round retries
