@@ -219,6 +219,7 @@ def test_the_automatic_retraining_starts_once_when_n_lines_are_new(manuscript, w
     for _ in range(3):
         verify(manuscript, 5)
         assert auto.after_save(MS, "maria") is None
+    assert auto._quiet_until == {}  # not even asked, and refused as a second training
     assert training.AutoRetrain(manuscript, after=10).after_save(MS, "ivan") is None
     assert [j.id for j in JobStore.of(manuscript).list()] == [job.id]
 
