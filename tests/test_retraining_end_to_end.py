@@ -44,11 +44,12 @@ def test_verified_lines_retrain_the_model_through_the_job_system(edition: Editio
     # Kept back for later: plain-text lines a training would take; the rest verified now.
     later = [
         line.id for line in lines if training.bucket(line.id) != training.HELD_OUT and not SHORTHAND.search(line.text)
-    ][-(RETRAIN_AFTER + 2) :]
-    assert len(later) == RETRAIN_AFTER + 2
+    ][-(RETRAIN_AFTER + 3) :]
+    assert len(later) == RETRAIN_AFTER + 3
+    last = later.pop()  # verified at the very end, for `workbench retrain`
     with edition.edit(MS, who="maria") as current:
         for line in current.lines():
-            if line.id not in later:
+            if line.id not in later and line.id != last:
                 line.status, line.resp = "verified", current.source("transcription", "maria").id
     first_split = training.split_lines([edition.load(MS)])
     assert len(first_split.training) >= training.MIN_TRAINING_LINES and first_split.held_out
@@ -106,3 +107,18 @@ def test_verified_lines_retrain_the_model_through_the_job_system(edition: Editio
     assert len(re.findall(r'<circle class="point"', figure[: figure.index("</figure>")])) == 2
     row = page[page.index('id="model-first-2"') :]
     assert "0 нови реда оттогава" in row[: row.index("</tr>")]
+
+    # The command line: nothing new, refused; one more line verified, fine-tuned here.
+    refused = runner.invoke(cli, [*base, "retrain", "first-2"])
+    assert refused.exit_code == 1 and "nothing new to retrain it on" in str(refused.exception)
+    with edition.edit(MS, who="maria") as current:
+        line = next(line for line in current.lines() if line.id == last)
+        line.status, line.resp = "verified", current.source("transcription", "maria").id
+    result = runner.invoke(cli, [*base, "retrain", "first-2"])
+    assert result.exit_code == 0, result.output
+    third = store.get("first-3")
+    assert third.base == "first-2" and third.epochs == 2 and third.who == "maria"
+    assert [point["name"] for point in third.history] == ["first", "first-2", "first-3"]
+    assert third.training_lines + third.validation_lines == second.training_lines + second.validation_lines + 1
+    listed = runner.invoke(cli, [*base, "models", "list"])
+    assert "history: first (" in listed.output and f"first-3 ({third.training_lines} lines, CER" in listed.output
