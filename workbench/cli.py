@@ -556,6 +556,39 @@ def train(
         )
 
 
+@cli.command()
+@click.argument("model")
+@click.option("--job", "as_job", is_flag=True, help="Queue it as a training job (a worker runs it) instead of here.")
+@click.option(
+    "--verbose", is_flag=True, help="Show kraken's and Lightning's own messages here instead of only in the log file."
+)
+@click.pass_context
+def retrain(click_context: click.Context, model: str, as_job: bool, verbose: bool) -> None:
+    """Fine-tune MODEL on its manuscripts' lines, with those corrected or verified since it was trained.
+
+    The new model is named after its lineage (MODEL-2, -3…) and trains for as many epochs
+    as MODEL was asked for; what the web models page's Retrain button does."""
+    context = click_context.find_object(Context)
+    store = training.ModelStore.of(context.edition)
+    if as_job:
+        job = training.submit_retraining(context.edition, model, context.user)
+        click.echo(
+            f"job {job.id}: training {job.name} from {model} on {job.options['lines']} line(s), "
+            f"{job.state} on the {job.queue} queue (follow it: workbench jobs {job.id})"
+        )
+        return
+    record = store.get(model)
+    training.check_new_lines(record, training.TrainableLines(context.edition).of(record.manuscripts))
+    click_context.invoke(
+        train,
+        manuscript_ids=tuple(record.manuscripts),
+        name=training.retraining_name(store, record),
+        base=model,
+        epochs=record.epochs,
+        verbose=verbose,
+    )
+
+
 @contextmanager
 def _output_to_log(log_path: Path | None) -> Iterator[TextIO]:
     """Send everything written to stdout and stderr meanwhile to ``log_path`` (None: leave them be).
@@ -645,16 +678,27 @@ def models() -> None:
 @models.command("list")
 @pass_context
 def models_list(context: Context) -> None:
-    """Name, base, training lines, error rates on held-out lines, date."""
-    records = training.ModelStore.of(context.edition).list()
+    """Name, base, training lines, error rates on held-out lines, date, lines new since; a lineage's CERs."""
+    store = training.ModelStore.of(context.edition)
+    records = store.list()
     if not records:
         click.echo("No trained models yet: workbench train ID...")
+    counts = training.TrainableLines(context.edition)
     for record in records:
         scores = f"CER {record.scores.cer:.2%}, WER {record.scores.wer:.2%}" if record.scores else "not measured"
+        new_lines = training.new_lines_since(record, counts.of(record.manuscripts))
         click.echo(
             f"{record.name}  {record.created}  base: {record.base or '—'}  {record.training_lines} training line(s)"
-            f"  {scores}  ({', '.join(record.manuscripts)})"
+            f"  {scores}  ({', '.join(record.manuscripts)})  {new_lines} new line(s) since"
         )
+        history = store.history(record)
+        if len(history) > 1:
+            points = (
+                f"{point['name']} ({point['training_lines']} lines, "
+                + (f"CER {point['cer']:.2%})" if point["cer"] is not None else "not measured)")
+                for point in history
+            )
+            click.echo(f"  history: {' → '.join(points)}")
 
 
 @models.command("default")

@@ -435,6 +435,16 @@ class Edition:
             ]
             return ManuscriptSummary(manuscript.id, manuscript.title or manuscript.id, manuscript.published, pages)
 
+    def count_lines(
+        self, manuscript_id: str, which: Callable[[Line], bool], pages: Collection[str] | None = None
+    ) -> dict[str, int]:
+        """Page number → how many of its lines ``which`` accepts (of ``pages`` only, if given),
+        without copying the pages: the retraining check counts a 15,000-line manuscript
+        this way (htr/training.py, ``TrainableLines``)."""
+        with self._reading(manuscript_id):
+            manuscript = self._current(manuscript_id).manuscript
+            return {page.n: sum(1 for line in page.lines if which(line)) for page in _pages_in_scope(manuscript, pages)}
+
     def page_revisions(self, manuscript_id: str) -> PageRevisions:
         """Which pages this process saved since it read the file: what lets a reader of a
         15,000-line manuscript (the search indexer) copy only the pages a save changed."""
@@ -933,6 +943,9 @@ SETTINGS_TEMPLATE = """\
 # # The model that recognises the lines of a manuscript that has no default model of its
 # # own (`workbench models default`): a file path or a model name.
 # model = "path/to/model.mlmodel"
+# # Retrain a manuscript's model by itself once this many lines were corrected or
+# # verified since it was trained (0: never; README, "Closing the loop").
+# retrain_after = 200
 
 # [server]
 # # `workbench serve` runs behind a TLS reverse proxy on this machine (README, Deployment):

@@ -101,7 +101,8 @@ class Job:
     # A remote run's page outcomes, as the web process applied them (remote.py): what its
     # summary is made from at the end, across runs.
     results: list[dict] | None = None
-    # An export job's: {"formats": [...], "images": bool, "notes": bool, "file": its zip's name}.
+    # An export job's: {"formats": [...], "images": bool, "notes": bool, "file": its zip's name};
+    # a retraining's: {"retrain": "auto" | "asked", "since": the model, "lines": to learn from}.
     options: dict | None = None
 
     @property
@@ -222,6 +223,7 @@ class JobStore:
                 name=name,
                 manuscripts=manuscripts if kind == "train" else None,
                 mode=mode,
+                options=options if kind == "train" else None,  # a retraining's (training.submit_retraining)
                 who=who,
                 total=total,
                 current="waiting for the worker to start",

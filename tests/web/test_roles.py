@@ -64,6 +64,7 @@ RULES: dict[str, str | None] = {
     "jobs.download": "editor",
     "models.index": "editor",
     "models.train": "editor",
+    "models.retrain": "editor",
     "transfer.export": "editor",
     "transfer.export_job": "editor",
     "transfer.import_manuscript": "editor",

@@ -11,21 +11,30 @@ Models live in the edition's operational state::
     .workbench/models/<name>/model.safetensors   the weights (kraken)
     .workbench/models/<name>/model.json          name, date, base, lines, split, scores
     .workbench/models/defaults.json              the default model of each manuscript
+
+Closing the loop: ``new_lines_since`` counts the lines corrected or verified since a
+model was trained, ``submit_retraining`` fine-tunes it on them as a job, and
+``AutoRetrain`` does that by itself once ``[recognition] retrain_after`` lines are new.
+Each model's ``history`` is its lineage (its bases, then itself) with their CERs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz.distance import Levenshtein
 
@@ -33,8 +42,13 @@ from workbench.edition import Edition
 from workbench.files import write_atomically
 from workbench.htr import kraken
 from workbench.images import crops, facsimile
-from workbench.model import Line, Manuscript, WorkbenchError
+from workbench.model import Line, Manuscript, NotFound, WorkbenchError
 from workbench.tei.text import diplomatic_text
+
+if TYPE_CHECKING:
+    from workbench.jobs import Job, JobStore
+
+log = logging.getLogger(__name__)
 
 # By the CRC-32 of its id, one line in ten is never trained on (the verified ones among
 # them measure models) and one in ten chooses the best epoch.
@@ -89,6 +103,10 @@ class ModelRecord:
     validation_cer: float | None = None  # 1 - validation_accuracy
     epochs_run: int | None = None
     training_seconds: float | None = None  # cutting the lines, training, writing the weights
+    # The lineage: a point ({name, created, training_lines, cer}) for each base this model
+    # was fine-tuned from, oldest first, then its own (``keep`` writes it). Models kept
+    # before it was recorded have None: ``ModelStore.history`` derives it from ``base``.
+    history: list[dict] | None = None
 
 
 def bucket(line_id: str) -> int:
@@ -115,6 +133,57 @@ def split_lines(manuscripts: list[Manuscript]) -> Split:
                 else:
                     split.training.append(ref)
     return split
+
+
+def learns_from(line: Line) -> bool:
+    """Whether a training would take ``line`` (its training or validation share), as
+    ``split_lines`` decides, without making its text when it has no markup (the count
+    on every line save must stay cheap)."""
+    if line.status not in ("corrected", "verified") or not line.text or bucket(line.id) == HELD_OUT:
+        return False
+    if "<" not in line.text:
+        return bool(line.text.strip())  # no elements: the diplomatic text is the text (entities are not blank)
+    return bool(diplomatic_text(line.text).strip())
+
+
+class TrainableLines:
+    """How many lines of each manuscript a training would learn from (``learns_from``),
+    kept page by page from the edition's page revisions (``Edition.page_revisions``): a
+    line save changes one page's revision, and only that page is counted again; the
+    whole manuscript only on the first count, or after the file was read anew. One per
+    process (the web app's), safe to share between threads."""
+
+    def __init__(self, edition: Edition):
+        self.edition = edition
+        # manuscript id → (generation, {page number: (revision, lines)})
+        self._pages: dict[str, tuple[int, dict[str, tuple[int, int]]]] = {}
+        self._mutex = threading.Lock()
+
+    def count(self, manuscript_id: str) -> int:
+        revisions = self.edition.page_revisions(manuscript_id)
+        with self._mutex:
+            generation, known = self._pages.get(manuscript_id, (None, {}))
+        counted = dict(known) if generation == revisions.generation else {}
+        stale = [n for n, revision in revisions.pages.items() if counted.get(n, (None, 0))[0] != revision]
+        if stale:
+            # A revision read before the page: a save in between is counted now and, its
+            # revision being newer than the one recorded, counted again next time.
+            for n, lines in self.edition.count_lines(manuscript_id, learns_from, stale).items():
+                counted[n] = (revisions.pages[n], lines)
+        counted = {n: counted[n] for n in revisions.pages if n in counted}  # pages removed since go
+        with self._mutex:
+            self._pages[manuscript_id] = (revisions.generation, counted)
+        return sum(lines for _, lines in counted.values())
+
+    def of(self, manuscript_ids: list[str]) -> int:
+        """The lines the manuscripts have to learn from now (those that still exist)."""
+        total = 0
+        for manuscript_id in manuscript_ids:
+            try:
+                total += self.count(manuscript_id)
+            except NotFound:
+                pass  # removed since the model was trained: nothing of it to learn from
+        return total
 
 
 class ModelStore:
@@ -175,6 +244,27 @@ class ModelStore:
         data = json.loads((self.folder / name / "model.json").read_text(encoding="utf-8"))
         scores = data.pop("scores", None)
         return ModelRecord(**data, scores=Scores(**scores) if scores else None)
+
+    def stored(self, name: str | None) -> ModelRecord | None:
+        """The trained model ``name``, or None (no name, a model file's path, not here)."""
+        if not name or not MODEL_NAME.fullmatch(name) or not (self.folder / name / "model.json").is_file():
+            return None
+        return self._read(name)
+
+    def history(self, record: ModelRecord) -> list[dict]:
+        """The model's lineage with each one's CER, oldest first (``ModelRecord.history``):
+        as recorded, or, for a model kept before histories were, made from its ``base``
+        chain as far as those models are still here."""
+        if record.history:
+            return list(record.history)
+        chain, seen = [record], {record.name}
+        base = self.stored(record.base)
+        while base is not None and base.name not in seen and not base.history:
+            chain.append(base)
+            seen.add(base.name)
+            base = self.stored(base.base)
+        earlier = list(base.history) if base is not None and base.name not in seen else []
+        return earlier + [history_point(model) for model in reversed(chain)]
 
     def _add(self, record: ModelRecord, weights: Path) -> None:
         """Put a finished model in place at once: a folder renamed into the store."""
@@ -386,9 +476,23 @@ def model_record(
 
 def keep(edition: Edition, record: ModelRecord, weights: Path) -> None:
     """Put a trained model in the edition's store, its name checked again (free, usable):
-    the one way in for a model, trained here or on a remote worker."""
+    the one way in for a model, trained here or on a remote worker. Its history is its
+    base's (a trained model's) and its own point."""
     check_name(edition, record.name)
-    ModelStore.of(edition)._add(record, weights)
+    store = ModelStore.of(edition)
+    base = store.stored(record.base)
+    record.history = (store.history(base) if base is not None else []) + [history_point(record)]
+    store._add(record, weights)
+
+
+def history_point(record: ModelRecord) -> dict:
+    """A model's point in a lineage's history: how many lines it learnt from, how well it read."""
+    return {
+        "name": record.name,
+        "created": record.created,
+        "training_lines": record.training_lines,
+        "cer": record.scores.cer if record.scores else None,
+    }
 
 
 def check_name(edition: Edition, name: str) -> None:
@@ -403,6 +507,205 @@ def check_name(edition: Edition, name: str) -> None:
         raise WorkbenchError(
             f"a model named {name!r} exists already; choose another name", code="model-name-taken", model=name
         )
+
+
+# -- closing the loop: retraining on the lines verified since a model ------------------
+
+
+def lineages(records: list[ModelRecord]) -> list[ModelRecord]:
+    """The models no other model here was fine-tuned from (newest first): each ends a
+    lineage, whose history (``ModelStore.history``) shows how its CER went."""
+    bases = {record.base for record in records}
+    return [record for record in records if record.name not in bases]
+
+
+def reference_model(records: list[ModelRecord], defaults: dict[str, str], manuscript_id: str) -> ModelRecord | None:
+    """The model whose new lines count for ``manuscript_id``: its default model (else the
+    newest one trained on it), then the newest model fine-tuned from that on it, and so
+    on. Followed to its newest descendant so that, once a retraining is kept, the lines
+    count from it and not again from the default it started from."""
+    by_name = {record.name: record for record in records}  # records: newest first
+    current = by_name.get(defaults.get(manuscript_id, ""))
+    if current is None:
+        current = next((record for record in records if manuscript_id in record.manuscripts), None)
+    seen = set()
+    while current is not None and current.name not in seen:
+        seen.add(current.name)
+        child = next(
+            (r for r in records if r.base == current.name and manuscript_id in r.manuscripts and r.name not in seen),
+            None,
+        )
+        if child is None:
+            break
+        current = child
+    return current
+
+
+def new_lines_since(record: ModelRecord, lines_now: int) -> int:
+    """Lines to learn from now (``TrainableLines.of(record.manuscripts)``) that the model
+    had not: its training and validation lines were all it learnt from."""
+    return max(0, lines_now - (record.training_lines + record.validation_lines))
+
+
+def check_new_lines(record: ModelRecord, lines_now: int) -> None:
+    """Refuse to retrain a model on nothing new."""
+    if new_lines_since(record, lines_now) == 0:
+        raise WorkbenchError(
+            f"no line was corrected or verified in {', '.join(record.manuscripts)} since {record.name} was trained; "
+            "there is nothing new to retrain it on",
+            code="no-new-lines",
+            model=record.name,
+        )
+
+
+def retraining_name(store: ModelStore, record: ModelRecord) -> str:
+    """A free name for the next model of the lineage: the first model's name and the
+    lineage's length, ``letters-2``, ``letters-3``… (shortened to fit ``MODEL_NAME``)."""
+    lineage = store.history(record)
+    root = lineage[0]["name"] if lineage else record.name
+    number = len(lineage) + 1
+    while True:
+        suffix = f"-{number}"
+        name = root[: 64 - len(suffix)] + suffix
+        if not (store.folder / name).exists():
+            return name
+        number += 1
+
+
+def submit_retraining(
+    edition: Edition,
+    model: str,
+    who: str,
+    *,
+    automatic: bool = False,
+    counts: TrainableLines | None = None,
+) -> Job:
+    """Queue a training job that fine-tunes ``model`` on the same manuscripts, now with
+    the lines verified since, under ``retraining_name``, for as many epochs as it was
+    asked for (what its record knows of its options). Refused (a WorkbenchError with a
+    code) when no line is new, and for whatever ``JobStore.submit`` refuses (another
+    training running, too few lines). The job's ``options`` say it is a retraining:
+    ``{"retrain": "auto" | "asked", "since": model, "lines": the lines it will learn from}``."""
+    from workbench.jobs import JobStore  # here: jobs.py imports this module
+
+    store = ModelStore.of(edition)
+    record = store.get(model)
+    lines_now = (counts or TrainableLines(edition)).of(record.manuscripts)
+    check_new_lines(record, lines_now)
+    return JobStore.of(edition).submit(
+        edition,
+        "train",
+        record.manuscripts[0],
+        who,
+        model=record.name,
+        name=retraining_name(store, record),
+        manuscripts=list(record.manuscripts),
+        epochs=record.epochs,
+        options={"retrain": "auto" if automatic else "asked", "since": record.name, "lines": lines_now},
+    )
+
+
+class AutoRetrain:
+    """``[recognition] retrain_after = N``: after a line save that brings the lines new
+    since the manuscript's model (``reference_model``) to N or more, queue its retraining,
+    once: not while that job waits or runs, and after one that ended without a model
+    (failed, cancelled) only when N more lines are new.
+
+    Called by the web line save (web/lines.py), so it must cost next to nothing: the
+    models are read again only when their folder changed, the lines are counted only on
+    the pages saved since (``TrainableLines``), and the jobs are looked at only once the
+    count is reached. A refused submission (another training running, say) is not tried
+    again for ``QUIET`` seconds. One per process; threads share it.
+    """
+
+    QUIET = 60.0
+
+    def __init__(self, edition: Edition, after: int, counts: TrainableLines | None = None):
+        self.edition = edition
+        self.after = after
+        self.counts = counts or TrainableLines(edition)
+        self._models_seen: tuple | None = None
+        self._records: list[ModelRecord] = []
+        self._defaults: dict[str, str] = {}
+        self._submitted: dict[str, tuple[str, int]] = {}  # model → (its retraining job, lines then)
+        self._quiet_until: dict[str, float] = {}
+        self._checking = threading.Lock()
+
+    def after_save(self, manuscript_id: str, who: str) -> Job | None:
+        """The retraining job queued after this save, if one was; never raises (the line
+        is saved already: a retraining that cannot start is logged, not the save's failure)."""
+        if self.after <= 0 or not self._checking.acquire(blocking=False):
+            return None  # off; or another thread checks right now, and the next save will
+        try:
+            return self._check(manuscript_id, who)
+        except Exception:
+            log.exception("checking whether %s's model is due for retraining", manuscript_id)
+            return None
+        finally:
+            self._checking.release()
+
+    def _check(self, manuscript_id: str, who: str) -> Job | None:
+        from workbench.jobs import JobStore  # here: jobs.py imports this module
+
+        self._read_models()
+        reference = reference_model(self._records, self._defaults, manuscript_id)
+        if reference is None:
+            return None
+        lines = self.counts.of(reference.manuscripts)
+        if new_lines_since(reference, lines) < self.after:
+            return None
+        if time.monotonic() < self._quiet_until.get(reference.name, 0):
+            return None
+        jobs = JobStore.of(self.edition)
+        previous = self._submitted.get(reference.name) or self._previous(jobs, reference.name)
+        if previous is not None:
+            job_id, lines_then = previous
+            try:
+                job = jobs.get(job_id)
+            except WorkbenchError:  # its file removed: nothing waits or runs
+                job = None
+            if job is not None and job.active:
+                return None
+            if lines < lines_then + self.after:
+                return None
+        try:
+            job = submit_retraining(self.edition, reference.name, who, automatic=True, counts=self.counts)
+        except WorkbenchError as error:
+            log.info("retraining %s not started: %s", reference.name, error)
+            self._quiet_until[reference.name] = time.monotonic() + self.QUIET
+            return None
+        self._submitted[reference.name] = (job.id, lines)
+        log.info("%d new lines since %s: retraining it as %s (job %s)", lines, reference.name, job.name, job.id)
+        return job
+
+    def _read_models(self) -> None:
+        """The models and defaults, read again only when the models folder changed (a
+        model put in place, defaults.json replaced: both rename into it)."""
+        store = ModelStore.of(self.edition)
+
+        def stat(path: Path) -> tuple[int, int] | None:
+            try:
+                found = os.stat(path)
+            except FileNotFoundError:
+                return None
+            # The link count too: a model's folder added or removed changes it, even
+            # within one tick of the file system's clock.
+            return found.st_mtime_ns, found.st_nlink
+
+        seen = (stat(store.folder), stat(store.folder / "defaults.json"))
+        if seen != self._models_seen:
+            self._records = store.list() if seen[0] else []
+            self._defaults = store._defaults() if seen[0] else {}
+            self._models_seen = seen
+
+    @staticmethod
+    def _previous(jobs: JobStore, model: str) -> tuple[str, int] | None:
+        """The newest retraining job of ``model`` on record (another process may have queued it)."""
+        for job in jobs.list():  # newest first
+            options = job.options or {}
+            if job.kind == "train" and options.get("retrain") and options.get("since") == model:
+                return job.id, int(options.get("lines") or 0)
+        return None
 
 
 def check_enough(split: Split) -> None:

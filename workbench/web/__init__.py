@@ -25,6 +25,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from workbench import packaged
 from workbench.edition import Edition
+from workbench.htr import training
+from workbench.model import WorkbenchError
 from workbench.search import indexing
 from workbench.tei import validation
 from workbench.users import Users
@@ -70,6 +72,8 @@ def create_app(
         PALETTE=settings.get("editor", {}).get("palette", DEFAULT_PALETTE),
         # The model of manuscripts without a default of their own (web/models.py).
         RECOGNITION_MODEL=settings.get("recognition", {}).get("model"),
+        # Retrain a manuscript's model once this many lines were verified since (0: never; training.AutoRetrain).
+        RETRAIN_AFTER=settings.get("recognition", {}).get("retrain_after", 0),
     )
     if test_config:
         app.config.update(test_config)
@@ -84,6 +88,7 @@ def create_app(
     app.extensions["edition"] = edition
     app.extensions["users"] = Users.of(edition)
     app.extensions["search"] = indexing.open_index(edition)
+    app.extensions["retraining"] = training.AutoRetrain(edition, _retrain_after(app.config["RETRAIN_AFTER"]))
     if app.config["SEARCH_INDEXER"]:
         # In a child process unless told otherwise (the benchmarks compare the two).
         if app.config.get("SEARCH_INDEXER_PROCESS", True):
@@ -162,6 +167,16 @@ def _secret_key(edition: Edition) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _retrain_after(value: object) -> int:
+    """``[recognition] retrain_after``: a whole number of lines, 0 for off; anything else is
+    refused when the server starts, not found wrong on some later save."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise WorkbenchError(
+            f"workbench.toml: [recognition] retrain_after must be a whole number of lines (0: off), not {value!r}"
+        )
+    return value
 
 
 def _edition_settings(root: Path) -> dict:

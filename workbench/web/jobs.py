@@ -176,6 +176,9 @@ def job_refusal(error: WorkbenchError) -> str:
         "model-name": _("“%(model)s” cannot be a model's name: use letters, digits, “.”, “-” and “_” (at most 64)."),
         "model-name-taken": _("A model named %(model)s exists already: choose another name."),
         "epochs": _("Training needs at least one epoch."),
+        "no-new-lines": _(
+            "No line was corrected or verified since %(model)s was trained: there is nothing new to retrain it on."
+        ),
         "no-worker": _("The server could not start the job. Try again; if it happens again, tell the administrator."),
     }
     if code in messages:

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from workbench import register, transcription
-from workbench.model import STATUSES, WorkbenchError
+from workbench.model import STATUSES, Line, WorkbenchError
 from workbench.tei import shorthand
 from workbench.tei.validation import InvalidDocument
 from workbench.web import facsimiles
@@ -32,7 +32,7 @@ from workbench.web.rows import (
     shorthand_mistakes,
     shorthand_of,
 )
-from workbench.web.state import edition, index_changed, jobs, models, reviews
+from workbench.web.state import edition, index_changed, jobs, models, retraining, reviews
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,20 @@ def save_line(manuscript_id: str, line_id: str):
         )
         return render_template("_line.html", row=row), 422
     index_changed()
+    _maybe_retrain(manuscript_id, saved)
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
+
+
+def _maybe_retrain(manuscript_id: str, saved: Line) -> None:
+    """After a save (or a revert) that leaves a line corrected or verified: queue the
+    manuscript's retraining if ``[recognition] retrain_after`` lines are new (training.AutoRetrain).
+
+    Here, after the save, rather than in the job layer: a person's line save is what brings
+    the count of new lines up (jobs write machine text, which no training learns from), and
+    the check answers from counts this process keeps page by page, a fraction of a
+    millisecond on a 15,000-line manuscript (bench/retrain_check.py)."""
+    if saved.status in ("corrected", "verified"):
+        retraining().after_save(manuscript_id, g.user.name)
 
 
 @bp.post("/preview")
@@ -181,6 +194,7 @@ def revert(manuscript_id: str, line_id: str):
         row = line_row(manuscript_id, page, line, error=shorthand_mistakes()[refused.code], tools=tools)
         return render_template("_line.html", row=row), 422
     index_changed()
+    _maybe_retrain(manuscript_id, saved)
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
 
 

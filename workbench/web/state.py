@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from limits.storage import Storage
 
 from workbench.edition import Edition
-from workbench.htr.training import ModelStore
+from workbench.htr.training import AutoRetrain, ModelStore
 from workbench.jobs import JobStore
 from workbench.review import Reviews
 from workbench.search.index import WhooshIndex
@@ -115,6 +115,11 @@ def jobs() -> JobStore:
 
 def models() -> ModelStore:
     return ModelStore.of(edition())
+
+
+def retraining() -> AutoRetrain:
+    """The automatic retraining check ([recognition] retrain_after), with the process's line counts."""
+    return current_app.extensions["retraining"]
 
 
 def reviews() -> Reviews:
