@@ -244,6 +244,9 @@ def test_the_server_indexes_in_a_child_process_it_restarts_and_stops(edition: Ed
         _wait(lambda: found("живъ"), 60)
         child = indexer.child
         assert child is not None and child.pid != os.getpid() and child.poll() is None
+        # Below the server's priority: requests go first, findability has time to spare.
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, own + indexing.INDEXER_NICE)
         with edition.edit("ms1", "tester", pages=["2"]) as manuscript:
             manuscript.page("2").lines[1].text = "нѣкогашенъ"
         indexer.wake()
