@@ -89,6 +89,8 @@ class ModelRecord:
     validation_cer: float | None = None  # 1 - validation_accuracy
     epochs_run: int | None = None
     training_seconds: float | None = None  # cutting the lines, training, writing the weights
+    # A model pretrained on rendered lines (synthetic.py): its seed, line count, fonts; None otherwise.
+    synthetic: dict[str, Any] | None = None
 
 
 def bucket(line_id: str) -> int:
