@@ -116,6 +116,15 @@ def choose_fonts(candidates: Iterable[Path]) -> FontChoice:
     return choice
 
 
+def usable_fonts(candidates: Iterable[Path] | None = None) -> FontChoice:
+    """``choose_fonts`` of the candidates (default: the installed fonts), refused when none is usable."""
+    choice = choose_fonts(installed_fonts() if candidates is None else candidates)
+    if not choice.fonts:
+        reasons = "; ".join(f"{path.name}: {why}" for path, why in choice.skipped.items()) or "no font found"
+        raise WorkbenchError(f"no font has every letter of the corpus ({reasons})", code="no-font")
+    return choice
+
+
 def missing_characters(path: Path, characters: str) -> set[str]:
     """The characters the font has no glyph for.
 
@@ -402,7 +411,7 @@ def pretrain(
     *,
     lines: int = 4000,
     seed: int = 0,
-    fonts: list[Path] | None = None,
+    fonts: FontChoice | list[Path] | None = None,
     epochs: int = 30,
     spec: str = kraken.DEFAULT_SPEC,
     progress: Callable[[kraken.EpochDone], None] | None = None,
@@ -412,8 +421,8 @@ def pretrain(
 ) -> training.ModelRecord:
     """Render ``lines`` synthetic lines from ``seed``, train a model on them and keep it as ``name``.
 
-    ``fonts`` (default: the installed fonts with Bulgarian letters) are checked: only
-    those with every letter of the corpus draw lines. The model is kept in the edition's
+    ``fonts`` (font files, default: the installed fonts with Bulgarian letters) are
+    checked: only those with every letter of the corpus draw lines (``usable_fonts``). The model is kept in the edition's
     store like any trained model, its record saying it is synthetic, with the fonts, the
     seed and the number of lines; ``train --base NAME`` fine-tunes it. ``options`` go to
     ``kraken.train_recognizer``.
@@ -421,10 +430,7 @@ def pretrain(
     training.check_name(edition, name)
     if lines < 2 * VALIDATION_SHARE:
         raise WorkbenchError(f"at least {2 * VALIDATION_SHARE} synthetic lines are needed to train on, not {lines}")
-    choice = choose_fonts(fonts if fonts is not None else installed_fonts())
-    if not choice.fonts:
-        reasons = "; ".join(f"{path.name}: {why}" for path, why in choice.skipped.items()) or "no font found"
-        raise WorkbenchError(f"no font has every letter of the corpus ({reasons})", code="no-font")
+    choice = fonts if isinstance(fonts, FontChoice) else usable_fonts(fonts)
     store = training.ModelStore.of(edition)
     store.folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=store.folder, prefix=f".{name}.pretraining-"))
