@@ -134,7 +134,13 @@ def missing_characters(path: Path, characters: str) -> set[str]:
     """
     face = _face(path)
     notdef = _mask(face, "\U0010fffd")
-    return {c for c in characters if c.strip() and (_mask(face, c) == notdef or not _mask(face, c)[1])}
+    missing = set()
+    for character in characters:
+        if character.strip():
+            drawn = _mask(face, character)
+            if drawn == notdef or not any(drawn[1]):  # a glyph that draws no ink is no glyph either
+                missing.add(character)
+    return missing
 
 
 def _mask(face: ImageFont.FreeTypeFont, character: str) -> tuple[tuple[int, int], bytes]:
