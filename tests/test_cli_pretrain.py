@@ -67,7 +67,7 @@ def test_pretrain_then_fine_tune_on_real_lines(edition):
     ]
     assert (base.training_lines, base.validation_lines, base.manuscripts, base.base) == (36, 4, [], None)
     assert base.epochs_run == 2 and base.validation_cer is not None
-    assert "bg-base" in run(edition, "models", "list").output
+    assert "(synthetic lines, seed 11, 3 font(s))" in run(edition, "models", "list").output
     base_alphabet = kraken.alphabet(store.weights("bg-base"))
     assert set("ѣѫ") <= base_alphabet
 

@@ -740,8 +740,14 @@ def models_list(context: Context) -> None:
         scores = f"CER {record.scores.cer:.2%}, WER {record.scores.wer:.2%}" if record.scores else "not measured"
         click.echo(
             f"{record.name}  {record.created}  base: {record.base or '—'}  {record.training_lines} training line(s)"
-            f"  {scores}  ({', '.join(record.manuscripts)})"
+            f"  {scores}  ({_trained_on(record)})"
         )
+
+
+def _trained_on(record: training.ModelRecord) -> str:
+    if record.synthetic:
+        return f"synthetic lines, seed {record.synthetic['seed']}, {len(record.synthetic['fonts'])} font(s)"
+    return ", ".join(record.manuscripts)
 
 
 @models.command("default")
