@@ -8,6 +8,8 @@ own import; the fine-tuned model names its base and has learnt the real set's le
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +19,7 @@ from workbench.htr import kraken, training
 from workbench.model import WorkbenchError
 
 PAGE_SET = REPO / "tests/data/ground-truth/page2019-escriptorium"
+DEJAVU_SERIF = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")  # no ѧ
 
 
 def run(edition, *arguments: str):
@@ -32,7 +35,7 @@ def test_pretrain_refuses_unknown_fonts_taken_names_and_too_few_lines(edition):
     result = run(edition, "pretrain", "base", "--lines", "5")
     assert result.exit_code == 2 and "--lines" in result.output
     # A font without every letter of the corpus alone: nothing to draw in, said before any work.
-    result = run(edition, "pretrain", "base", "--fonts", "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+    result = run(edition, "pretrain", "base", "--fonts", str(DEJAVU_SERIF))
     assert isinstance(result.exception, WorkbenchError)
     assert "no font has every letter" in str(result.exception) and "ѧ (U+0467)" in str(result.exception)
     assert not (edition.state_dir / "models").exists() or not list((edition.state_dir / "models").iterdir())
@@ -54,13 +57,18 @@ def test_pretrain_then_fine_tune_on_real_lines(edition):
         kraken.SMALL_SPEC,
         "--fonts",
         "OldStandard",
+        "--fonts",
+        str(DEJAVU_SERIF),
     )
     assert result.exit_code == 0, result.output
+    assert "font DejaVuSerif.ttf left out: lacks ѧ (U+0467)" in result.output
     assert "Rendering 40 line(s) (seed 11) in 3 font(s)" in result.output
     assert "epoch 2/2" in result.output and "Model bg-base: kept epoch" in result.output
     store = training.ModelStore.of(edition)
     base = store.get("bg-base")
     assert base.synthetic["seed"] == 11 and base.synthetic["lines"] == 40
+    assert list(base.synthetic["fonts_skipped"]) == [str(DEJAVU_SERIF)]
+    assert "ѧ (U+0467)" in base.synthetic["fonts_skipped"][str(DEJAVU_SERIF)]
     assert sorted(base.synthetic["fonts"]) == [
         "/usr/share/fonts/truetype/fonts-oldstandard/" + name
         for name in ("OldStandard-Bold.ttf", "OldStandard-Italic.ttf", "OldStandard-Regular.ttf")

@@ -628,7 +628,7 @@ def pretrain(
             context.user,
             lines=lines,
             seed=seed,
-            fonts=choice.fonts,
+            fonts=choice,
             epochs=epochs,
             spec=spec,
             max_minutes=max_minutes,
