@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages: npm (front-end packages from the npm registry), the Old Standard
 # font (renders test and benchmark pages), chromium (the browser tests), redis-server
-# (the job queue's Redis tests start a real one).
-SYSTEM_PACKAGES := fonts-oldstandard chromium redis-server
+# (the job queue's Redis tests start a real one); fontconfig and DejaVu (fonts that
+# lack a letter, which the synthetic lines of htr/synthetic.py must leave out).
+SYSTEM_PACKAGES := fonts-oldstandard fonts-dejavu-core fontconfig chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where `make sample` and `make serve` keep their copy of the sample edition (git-ignored).
 SAMPLE_EDITION := build/sample-edition

@@ -11,8 +11,9 @@ workbench's own import. Then, for each size in ``--sizes``:
   their id), are marked verified to train on, plus about one in nine more that fall
   in the validation bucket; every other line is machine text, never learnt from;
 - a model is trained through ``training.train`` (the path the CLI and the job take)
-  with the workbench's defaults or the settings given, stopped after ``--minutes``
-  at most, and measured on the held-out lines.
+  with the workbench's defaults or the settings given, from nothing or fine-tuning
+  ``--base`` (a model file, e.g. one ``workbench pretrain`` made), stopped after
+  ``--minutes`` at most, and measured on the held-out lines.
 
 It prints a table: set, training lines, epochs run, kept epoch, minutes, held-out
 CER and WER; and, for each model, Spearman's rank correlation between a line's
@@ -20,7 +21,7 @@ confidence (what recognition writes into ``lb/@cert``) and its CER on the held-o
 lines: a negative figure means the least certain lines are indeed the worst read.
 
 Run: .venv/bin/python bench/recognition_curve.py DATA_DIR [DATA_DIR...]
-     [--sizes 100,300,1000,all] [--minutes 30] [--held-out 150] [--spec VGSL] ...
+     [--sizes 100,300,1000,all] [--minutes 30] [--held-out 150] [--spec VGSL] [--base MODEL_FILE] ...
 """
 
 from __future__ import annotations
@@ -131,13 +132,19 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     return sxy / (sxx * syy) ** 0.5
 
 
-def main() -> None:
+def arguments_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", metavar="DATA_DIR", nargs="+", type=Path)
     parser.add_argument("--sizes", default="100,300,1000,all", help="training lines per model ('all': every line)")
     parser.add_argument("--minutes", type=float, default=30.0, help="training time cap per model")
     parser.add_argument("--held-out", type=int, default=150, help="at most this many held-out lines per set")
     parser.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default: the workbench's)")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="fine-tune this model file (e.g. a base from `workbench pretrain`) instead of starting afresh",
+    )
     parser.add_argument("--spec", default=None, help="VGSL network (default: the workbench's)")
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -147,11 +154,17 @@ def main() -> None:
     parser.add_argument("--normalization", default=None, help="NFC, NFD, NFKC, NFKD")
     parser.add_argument("--padding", type=int, default=None)
     parser.add_argument("--no-confidence", action="store_true", help="skip the confidence/CER correlation")
-    arguments = parser.parse_args()
+    return parser
 
-    options = {
+
+def training_options(arguments: argparse.Namespace) -> dict:
+    """The settings given, as ``training.train`` takes them; the workbench's defaults for the others."""
+    if arguments.base is not None and not arguments.base.is_file():
+        raise SystemExit(f"--base {arguments.base}: no such model file")
+    return {
         name: value
         for name, value in (
+            ("base", None if arguments.base is None else str(arguments.base.resolve())),
             ("epochs", arguments.epochs),
             ("spec", arguments.spec),
             ("learning_rate", arguments.learning_rate),
@@ -164,6 +177,11 @@ def main() -> None:
         )
         if value is not None
     }
+
+
+def main() -> None:
+    arguments = arguments_parser().parse_args()
+    options = training_options(arguments)
     sizes = [None if size == "all" else int(size) for size in arguments.sizes.split(",")]
     import torch
 

@@ -31,42 +31,10 @@ from pathlib import Path
 from workbench import transcription
 from workbench.edition import Edition
 from workbench.model import Line, Manuscript, Page
+from workbench.sample import vocabulary
 from workbench.search import analysis
 from workbench.search.index import LineRecord, Query, QueryError, WhooshIndex
 from workbench.search.indexing import Indexer, IndexerThread
-
-FUNCTION_WORDS = "и на въ се да не е сѫ съ за отъ по като че а то той тя тѣ ние ще си му ѝ ги бѣше".split()
-ONSETS = "б в г д ж з к л м н п р с т ф х ц ч ш щ бл бр вл вр гл гр др зв кл кр пл пр ст стр тр хр чр".split()
-VOWELS = ["а", "е", "и", "о", "у", "ъ", "ѣ", "ѫ", "я", "ю"]
-VOWEL_WEIGHTS = [18, 16, 14, 16, 5, 8, 9, 4, 5, 2]
-CODAS = ["", "", "", "н", "л", "р", "с", "т", "в", "к", "ст"]
-ENDINGS = {
-    "masculine": ["ъ", "ътъ", "а", "ове", "оветѣ", "и", "итѣ"],
-    "soft": ["ь", "ьтъ", "я", "и", "итѣ"],
-    "feminine": ["а", "ата", "и", "итѣ", "ѫ", "ѫтѫ"],
-    "neuter": ["о", "ото", "а", "ата"],
-    "adjective": ["ъ", "ия", "ата", "ото", "и", "итѣ", "а", "о"],
-    "verb": ["ѫ", "ешь", "е", "емъ", "ете", "ѫтъ", "ахъ", "ѣхъ", "алъ"],
-}
-
-
-def vocabulary(stems: int, rng: random.Random) -> list[str]:
-    """Word forms, most frequent first."""
-    forms: list[str] = list(FUNCTION_WORDS)
-    seen = set(forms)
-    kinds = list(ENDINGS)
-    for _ in range(stems):
-        stem = "".join(
-            rng.choice(ONSETS) + rng.choices(VOWELS, VOWEL_WEIGHTS)[0] for _ in range(rng.choice((1, 1, 2, 2, 3)))
-        )
-        stem += rng.choice(CODAS) if not stem.endswith(("ѣ", "ѫ")) else "л"
-        kind = rng.choice(kinds)
-        for ending in ENDINGS[kind]:
-            form = stem + ending
-            if form not in seen:
-                seen.add(form)
-                forms.append(form)
-    return forms
 
 
 def zipf_sampler(items: list[str], rng: random.Random, exponent: float = 1.05):

@@ -589,6 +589,93 @@ def retrain(click_context: click.Context, model: str, as_job: bool, verbose: boo
     )
 
 
+@cli.command()
+@click.argument("name")
+@click.option(
+    "--lines", type=click.IntRange(min=20), default=4000, show_default=True, help="Synthetic lines to render."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed renders the same lines.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Passes over the lines.")
+@click.option("--spec", default=kraken.DEFAULT_SPEC, show_default=True, help="The network, in kraken's VGSL notation.")
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop training after this long, keeping the best epoch.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    help="Stop after this many epochs without a better validation CER (--epochs is then the most).",
+)
+@click.option(
+    "--fonts",
+    "font_names",
+    multiple=True,
+    help="A font file, or part of installed fonts' file names (repeat for several; "
+    "default: every installed font with Bulgarian letters). Fonts lacking a letter of the corpus are left out.",
+)
+@click.option(
+    "--verbose", is_flag=True, help="Show kraken's and Lightning's own messages here instead of only in the log file."
+)
+@pass_context
+def pretrain(
+    context: Context,
+    name: str,
+    lines: int,
+    seed: int,
+    epochs: int,
+    spec: str,
+    max_minutes: float | None,
+    patience: int | None,
+    font_names: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Pretrain a base model NAME on rendered lines of pre-1945 Bulgarian in many fonts.
+
+    Fine-tune it on a manuscript's own lines with `workbench train ID --base NAME`.
+    """
+    from workbench.htr import synthetic
+
+    training.check_name(context.edition, name)
+    choice = synthetic.usable_fonts(synthetic.fonts_from(font_names) if font_names else None)
+    for path, why in choice.skipped.items():
+        click.echo(f"font {path.name} left out: {why}", err=True)
+    for path, lacking in choice.lacking.items():
+        click.echo(f"font {path.name} draws only lines without {' '.join(lacking)}", err=True)
+    click.echo(
+        f"Rendering {lines} line(s) (seed {seed}) in {len(choice.fonts)} font(s): "
+        + ", ".join(path.name for path in choice.fonts),
+        err=True,
+    )
+    log_path = context.edition.state_dir / "logs" / f"pretrain-{name}.log"
+    click.echo(kraken.WHAT_IS_NORMAL, err=True)
+    if not verbose:
+        click.echo(f"kraken's and Lightning's own messages: {log_path}", err=True)
+    with (
+        _stopped_cleanly_by_signals("the pretraining was stopped; no model was kept"),
+        _output_to_log(None if verbose else log_path) as terminal,
+    ):
+        record = synthetic.pretrain(
+            context.edition,
+            name,
+            context.user,
+            lines=lines,
+            seed=seed,
+            fonts=choice,
+            epochs=epochs,
+            spec=spec,
+            max_minutes=max_minutes,
+            patience=patience,
+            progress=lambda done: click.echo(str(done), file=terminal),
+            rendered=lambda done, total: click.echo(f"rendered {done}/{total} line(s)", file=terminal),
+        )
+    click.echo(
+        f"Model {record.name}: kept epoch {record.kept_epoch} of {record.epochs_run}, "
+        f"validation CER {record.validation_cer:.1%} on {record.validation_lines} synthetic line(s); "
+        f"trained in {record.training_seconds:.0f} s. Fine-tune it: workbench train ID --base {record.name}"
+    )
+
+
 @contextmanager
 def _output_to_log(log_path: Path | None) -> Iterator[TextIO]:
     """Send everything written to stdout and stderr meanwhile to ``log_path`` (None: leave them be).
@@ -689,7 +776,7 @@ def models_list(context: Context) -> None:
         new_lines = training.new_lines_since(record, counts.of(record.manuscripts))
         click.echo(
             f"{record.name}  {record.created}  base: {record.base or '—'}  {record.training_lines} training line(s)"
-            f"  {scores}  ({', '.join(record.manuscripts)})  {new_lines} new line(s) since"
+            f"  {scores}  ({_trained_on(record)})  {new_lines} new line(s) since"
         )
         history = store.history(record)
         if len(history) > 1:
@@ -699,6 +786,12 @@ def models_list(context: Context) -> None:
                 for point in history
             )
             click.echo(f"  history: {' → '.join(points)}")
+
+
+def _trained_on(record: training.ModelRecord) -> str:
+    if record.synthetic:
+        return f"synthetic lines, seed {record.synthetic['seed']}, {len(record.synthetic['fonts'])} font(s)"
+    return ", ".join(record.manuscripts)
 
 
 @models.command("default")

@@ -71,6 +71,43 @@ POD_IGOTO = """\
 въ тъмнината подъ дървения навѣсъ."""
 
 
+# Generated old-orthography word forms (bench/search.py's corpus, the synthetic lines of
+# htr/synthetic.py): stems in the pre-1945 spelling (ѣ, ѫ, final ъ, -ьтъ …) with noun,
+# adjective and verb endings, after the frequent function words.
+FUNCTION_WORDS = "и на въ се да не е сѫ съ за отъ по като че а то той тя тѣ ние ще си му ѝ ги бѣше".split()
+ONSETS = "б в г д ж з к л м н п р с т ф х ц ч ш щ бл бр вл вр гл гр др зв кл кр пл пр ст стр тр хр чр".split()
+VOWELS = ["а", "е", "и", "о", "у", "ъ", "ѣ", "ѫ", "я", "ю"]
+VOWEL_WEIGHTS = [18, 16, 14, 16, 5, 8, 9, 4, 5, 2]
+CODAS = ["", "", "", "н", "л", "р", "с", "т", "в", "к", "ст"]
+ENDINGS = {
+    "masculine": ["ъ", "ътъ", "а", "ове", "оветѣ", "и", "итѣ"],
+    "soft": ["ь", "ьтъ", "я", "и", "итѣ"],
+    "feminine": ["а", "ата", "и", "итѣ", "ѫ", "ѫтѫ"],
+    "neuter": ["о", "ото", "а", "ата"],
+    "adjective": ["ъ", "ия", "ата", "ото", "и", "итѣ", "а", "о"],
+    "verb": ["ѫ", "ешь", "е", "емъ", "ете", "ѫтъ", "ахъ", "ѣхъ", "алъ"],
+}
+
+
+def vocabulary(stems: int, rng: random.Random) -> list[str]:
+    """Word forms, most frequent first."""
+    forms: list[str] = list(FUNCTION_WORDS)
+    seen = set(forms)
+    kinds = list(ENDINGS)
+    for _ in range(stems):
+        stem = "".join(
+            rng.choice(ONSETS) + rng.choices(VOWELS, VOWEL_WEIGHTS)[0] for _ in range(rng.choice((1, 1, 2, 2, 3)))
+        )
+        stem += rng.choice(CODAS) if not stem.endswith(("ѣ", "ѫ")) else "л"
+        kind = rng.choice(kinds)
+        for ending in ENDINGS[kind]:
+            form = stem + ending
+            if form not in seen:
+                seen.add(form)
+                forms.append(form)
+    return forms
+
+
 @dataclass
 class DrawnLine:
     """A line the renderer drew: its text and its baseline in image pixels."""

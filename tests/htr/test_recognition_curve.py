@@ -39,3 +39,16 @@ def test_spearman_ranks_with_ties_and_says_nothing_for_a_constant(curve):
     # Ties take their mean rank: ranks (0.5, 0.5, 2, 3) against (0, 1, 2, 3).
     assert curve.spearman([1, 1, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / (4.5 * 5) ** 0.5)
     assert curve.spearman([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+
+
+def test_base_fine_tunes_a_model_file_and_is_refused_when_missing(curve, tmp_path):
+    parser = curve.arguments_parser()
+    assert curve.training_options(parser.parse_args(["data"])) == {}  # from nothing, the workbench's defaults
+    model = tmp_path / "bg-base.safetensors"
+    model.write_bytes(b"weights")
+    options = curve.training_options(parser.parse_args(["data", "--base", str(model), "--epochs", "40"]))
+    assert options == {"base": str(model.resolve()), "epochs": 40}
+    # training.train takes it as a model file, not as a name in the fresh edition's store.
+    assert training.ModelStore(tmp_path / "models").resolve(options["base"]) == model.resolve()
+    with pytest.raises(SystemExit, match="no such model file"):
+        curve.training_options(parser.parse_args(["data", "--base", str(tmp_path / "missing.safetensors")]))

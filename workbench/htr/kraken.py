@@ -182,6 +182,11 @@ def _recognizer(model_path: Path):
         ) from None
 
 
+def alphabet(model_path: Path) -> set[str]:
+    """The characters (and character sequences) a recognition model can write."""
+    return set(_recognizer(Path(model_path).resolve()).net.codec.c2l)
+
+
 class NotAModel(WorkbenchError):
     """A model file kraken cannot load; ``code`` names the reason for an interface's own words."""
 

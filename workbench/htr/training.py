@@ -107,6 +107,8 @@ class ModelRecord:
     # was fine-tuned from, oldest first, then its own (``keep`` writes it). Models kept
     # before it was recorded have None: ``ModelStore.history`` derives it from ``base``.
     history: list[dict] | None = None
+    # A model pretrained on rendered lines (synthetic.py): its seed, line count, fonts; None otherwise.
+    synthetic: dict[str, Any] | None = None
 
 
 def bucket(line_id: str) -> int:
