@@ -15,6 +15,11 @@ workbench's own import. Then, for each size in ``--sizes``:
   ``--base`` (a model file, e.g. one ``workbench pretrain`` made), stopped after
   ``--minutes`` at most, and measured on the held-out lines.
 
+With ``--base MODEL_FILE`` (a user's kraken model file, .mlmodel or .safetensors)
+each model is fine-tuned from it (``workbench train --base``), its alphabet grown by
+the set's characters; size 0 measures that model as it is, untrained, on the same
+held-out lines (zero-shot: epochs 0, minutes are the reading time).
+
 It prints a table: set, training lines, epochs run, kept epoch, minutes, held-out
 CER and WER; and, for each model, Spearman's rank correlation between a line's
 confidence (what recognition writes into ``lb/@cert``) and its CER on the held-out
@@ -22,6 +27,7 @@ lines: a negative figure means the least certain lines are indeed the worst read
 
 Run: .venv/bin/python bench/recognition_curve.py DATA_DIR [DATA_DIR...]
      [--sizes 100,300,1000,all] [--minutes 30] [--held-out 150] [--spec VGSL] [--base MODEL_FILE] ...
+     e.g. fine-tuning a user's model: ... DATA_DIR --base model.mlmodel --sizes 0,100,300 --minutes 10
 """
 
 from __future__ import annotations
@@ -85,7 +91,7 @@ def confidence_correlation(
     edition: Edition, manuscript_id: str, model: str, held_out: set[str]
 ) -> tuple[float | None, int]:
     """Spearman's rho between each held-out line's confidence and its CER, and the number of lines."""
-    weights = training.ModelStore.of(edition).weights(model)
+    weights = training.ModelStore.of(edition).resolve(model)
     manuscript = edition.load(manuscript_id)
     pairs = []
     for page in manuscript.pages:
@@ -135,7 +141,9 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
 def arguments_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", metavar="DATA_DIR", nargs="+", type=Path)
-    parser.add_argument("--sizes", default="100,300,1000,all", help="training lines per model ('all': every line)")
+    parser.add_argument(
+        "--sizes", default="100,300,1000,all", help="training lines per model ('all': every line; 0: --base untrained)"
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="training time cap per model")
     parser.add_argument("--held-out", type=int, default=150, help="at most this many held-out lines per set")
     parser.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default: the workbench's)")
@@ -183,6 +191,8 @@ def main() -> None:
     arguments = arguments_parser().parse_args()
     options = training_options(arguments)
     sizes = [None if size == "all" else int(size) for size in arguments.sizes.split(",")]
+    if 0 in sizes and arguments.base is None:
+        raise SystemExit("size 0 measures the --base model untrained: give --base")
     import torch
 
     threads = kraken.training_threads()
@@ -198,6 +208,10 @@ def main() -> None:
             for size in sizes:
                 held_out, chosen = choose(line_ids, size, arguments.held_out)
                 mark(edition, manuscript_id, held_out | chosen)
+                if size == 0:
+                    rows.append(zero_shot(edition, manuscript_id, data_dir, options["base"], held_out, arguments))
+                    print("  " + _format(rows[-1]), flush=True)
+                    continue
                 name = f"m{size or 'all'}"
                 start = time.monotonic()
                 record = training.train(
@@ -237,6 +251,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + _format(row).replace("  ", " | ") + " |")
+
+
+def zero_shot(edition: Edition, manuscript_id: str, data_dir: Path, base: str, held_out: set[str], arguments) -> tuple:
+    """The table row of the base model read as it is on the held-out lines."""
+    start = time.monotonic()
+    scores = training.evaluate(edition, base, [manuscript_id]).scores
+    minutes = (time.monotonic() - start) / 60
+    rho, _ = (None, 0) if arguments.no_confidence else confidence_correlation(edition, manuscript_id, base, held_out)
+    return (data_dir.name, 0, 0, 0, minutes, scores.cer, scores.wer, scores.lines, rho)
 
 
 def _format(row: tuple) -> str:

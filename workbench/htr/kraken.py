@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -177,9 +178,42 @@ def _recognizer(model_path: Path):
     try:
         return RecognitionTaskModel.load_model(model_path)
     except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
-        raise NotAModel(
-            f"{model_path.name} is not a kraken recognition model this version can load ({error})"
-        ) from None
+        problem = error
+    with tempfile.TemporaryDirectory() as folder:
+        typed = _with_model_type(model_path, Path(folder))
+        if typed is not None:
+            try:
+                return RecognitionTaskModel.load_model(typed)
+            except Exception as error:
+                problem = error
+    raise NotAModel(f"{model_path.name} is not a kraken recognition model this version can load ({problem})")
+
+
+def _with_model_type(model_path: Path, folder: Path) -> Path | None:
+    """A copy in ``folder`` of an older kraken CoreML model file, its type written in; None if it is not one.
+
+    kraken 2 wrote a ``kraken_meta`` block without ``model_type`` (every model was a
+    recognition model then); kraken 7 reads files with no such block as recognition
+    models but refuses a block that lacks the type, so a user's model from 2019-2020
+    would not load. The copy says "recognition"; the user's file is left as it is.
+    """
+    import json
+
+    try:
+        from coremltools.models.utils import load_spec, save_spec
+
+        spec = load_spec(str(model_path))
+        metadata = spec.description.metadata.userDefined
+        kraken_meta = json.loads(metadata["kraken_meta"]) if "kraken_meta" in metadata else None
+    except Exception:  # not a CoreML file (a safetensors file, something else): nothing to add
+        return None
+    if not isinstance(kraken_meta, dict) or kraken_meta.get("model_type") or "vgsl" not in metadata:
+        return None
+    kraken_meta["model_type"] = ["recognition"]
+    metadata["kraken_meta"] = json.dumps(kraken_meta)
+    typed = folder / model_path.with_suffix(".mlmodel").name
+    save_spec(spec, str(typed))
+    return typed
 
 
 def alphabet(model_path: Path) -> set[str]:
@@ -495,7 +529,7 @@ def train_recognizer(
         if base is None:
             model = VGSLRecognitionModel(model_config)
         else:
-            model = VGSLRecognitionModel.load_from_weights(str(base), config=model_config)
+            model = _fine_tuning_start(VGSLRecognitionModel, base, model_config)
     try:
         trainer.fit(model, VGSLRecognitionDataModule(data_config))
     except SystemExit as stop:
@@ -518,6 +552,22 @@ def train_recognizer(
         epochs_run=report.epochs_run,
         seconds=time.monotonic() - started,
     )
+
+
+def _fine_tuning_start(module_class, base: Path, config):
+    """The training module that starts from the model file ``base`` (older CoreML files included)."""
+    try:
+        return module_class.load_from_weights(str(base), config=config)
+    except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
+        problem = error
+    with tempfile.TemporaryDirectory() as folder:
+        typed = _with_model_type(base, Path(folder))
+        if typed is not None:
+            try:
+                return module_class.load_from_weights(str(typed), config=config)
+            except Exception as error:
+                problem = error
+    raise NotAModel(f"{base.name} is not a kraken recognition model this version can fine-tune ({problem})")
 
 
 def _training_segmentation(page: TrainingPage, work_dir: Path, name: str):
