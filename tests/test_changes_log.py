@@ -195,3 +195,29 @@ def test_the_log_is_cut_back_and_a_process_too_far_behind_reads_the_file(two, mo
     reads = third.full_reads
     assert _text(third, "4", 2) == "поправка 39"  # its first saves were cut from the log
     assert third.full_reads == reads + 1
+
+
+def test_a_save_during_another_process_whole_read_is_neither_missed_nor_undone(tmp_path: Path, monkeypatch):
+    # A whole read validates and parses for seconds at 15,000 lines; a save by another
+    # process meanwhile replaced the file, and the reader took the new file's key for
+    # the old content: it served the old text, and its next save wrote it back over the
+    # other process's (bench/mixed_load.py: the indexer re-read the file again and again).
+    first = Edition(tmp_path / "edition")
+    first.create(make_manuscript(pages=6, lines=4), "tester")
+    second = Edition(tmp_path / "edition")
+    check = validation.check_project
+    saved = []
+
+    def check_while_another_process_saves(tree, *args, **kwargs):
+        if not saved:
+            saved.append(True)
+            _set_text(first, "2", 0, "записано другаде")
+        return check(tree, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "check_project", check_while_another_process_saves)
+    assert _text(second, "1", 0) == "Живъ е той"  # the whole read, during which the other saved
+    assert saved
+    assert _text(second, "2", 0) == "записано другаде"  # not the text read before that save
+    _set_text(second, "3", 0, "и тукъ")
+    assert _text(Edition(tmp_path / "edition"), "2", 0) == "записано другаде"  # not undone
+    assert _text(Edition(tmp_path / "edition"), "3", 0) == "и тукъ"

@@ -535,7 +535,13 @@ class Edition:
             return document
         if document is not None and self._catch_up(document, path):
             return document
-        data = path.read_bytes()
+        # The key from the very file read: another process's save may replace the file
+        # while this one is validated and parsed (4 s at 15,000 lines), and a key taken
+        # after that would pass the old content off as the new file; the next save of
+        # this process would then write other pages' old text back over the new.
+        with open(path, "rb") as file:
+            key = _stat_key_of(os.fstat(file.fileno()))
+            data = file.read()
         name = str(path.relative_to(self.root))
         self.full_reads += 1
         problems = validation.check_project(parse_xml(data, name), self.schema_dir)
@@ -547,7 +553,7 @@ class Edition:
                 problems,
             )
         document = _Document.of(codec.parse_manuscript(data, name))
-        document.stat = _stat_key(path)
+        document.stat = key
         self._documents[manuscript_id] = document
         return document
 
