@@ -518,7 +518,6 @@ def train(
     """Train a recognition model on the manuscripts' corrected and verified lines."""
     name = name or f"{'+'.join(manuscript_ids)}-{datetime.now(UTC):%Y%m%d-%H%M}"
     split = training.split_lines([context.edition.load(ms) for ms in manuscript_ids])
-    log_path = context.edition.state_dir / "logs" / f"train-{name}.log"
     click.echo(
         f"Training {name} on {len(split.training)} line(s), choosing the best epoch on {len(split.validation)}; "
         f"{len(split.held_out)} verified line(s) held out for evaluation",
@@ -526,13 +525,7 @@ def train(
     )
     if not base:
         click.echo(kraken.WHAT_IS_NORMAL, err=True)
-    if not verbose:
-        click.echo(f"kraken's and Lightning's own messages: {log_path}", err=True)
-
-    with (
-        _stopped_cleanly_by_signals("the training was stopped; no model was kept"),
-        _output_to_log(None if verbose else log_path) as terminal,
-    ):
+    with _kraken_training(context, "train", name, verbose) as terminal:
         record = training.train(
             context.edition,
             list(manuscript_ids),
@@ -647,14 +640,8 @@ def pretrain(
         + ", ".join(path.name for path in choice.fonts),
         err=True,
     )
-    log_path = context.edition.state_dir / "logs" / f"pretrain-{name}.log"
     click.echo(kraken.WHAT_IS_NORMAL, err=True)
-    if not verbose:
-        click.echo(f"kraken's and Lightning's own messages: {log_path}", err=True)
-    with (
-        _stopped_cleanly_by_signals("the pretraining was stopped; no model was kept"),
-        _output_to_log(None if verbose else log_path) as terminal,
-    ):
+    with _kraken_training(context, "pretrain", name, verbose) as terminal:
         record = synthetic.pretrain(
             context.edition,
             name,
@@ -677,7 +664,22 @@ def pretrain(
 
 
 @contextmanager
-def _output_to_log(log_path: Path | None) -> Iterator[TextIO]:
+def _kraken_training(context: Context, command: str, name: str, verbose: bool) -> Iterator[TextIO]:
+    """A training run of ``workbench COMMAND NAME``: kraken's and Lightning's chatter into
+    ``.workbench/logs/COMMAND-NAME.log`` (unless ``verbose``), a signal ending it with
+    "no model was kept"; yields the stream for the command's own progress."""
+    log_path = context.edition.state_dir / "logs" / f"{command}-{name}.log"
+    if not verbose:
+        click.echo(f"kraken's and Lightning's own messages: {log_path}", err=True)
+    with (
+        _stopped_cleanly_by_signals(f"the {command}ing was stopped; no model was kept"),
+        _output_to_log(None if verbose else log_path, f"workbench {command}") as terminal,
+    ):
+        yield terminal
+
+
+@contextmanager
+def _output_to_log(log_path: Path | None, command: str) -> Iterator[TextIO]:
     """Send everything written to stdout and stderr meanwhile to ``log_path`` (None: leave them be).
 
     kraken and Lightning print a model summary table, tips and warnings, some from
@@ -699,7 +701,7 @@ def _output_to_log(log_path: Path | None) -> Iterator[TextIO]:
         on_descriptor_2 = False
     terminal = os.fdopen(os.dup(saved_descriptors[1]), "w", buffering=1) if on_descriptor_2 else sys.stderr
     with open(log_path, "a", buffering=1, encoding="utf-8") as log:
-        log.write(f"-- {datetime.now(UTC).isoformat(timespec='seconds')} workbench train\n")
+        log.write(f"-- {datetime.now(UTC).isoformat(timespec='seconds')} {command}\n")
         log.flush()
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
