@@ -248,15 +248,17 @@ def run_job(edition_root: str, job_id: str, task: Task | None = None, device: st
 
 
 def lower_priority(pid: int, steps: int) -> None:
-    """Give a just-started job process ``steps`` less CPU priority than this one.
+    """Give a just-started child process ``steps`` less CPU priority than this one (a job's
+    process; the search indexer's).
 
-    Set from here, at once, so no job runs a moment at the server's priority whatever it
-    imports first. On Linux a priority belongs to a thread: this sets the new process's
-    only thread, before it starts torch's or kraken's, which inherit it. A job process
-    has a session of its own (so that cancel can signal its group), and where the
-    kernel groups each session's processes for scheduling (autogroup, on by default on
-    most distributions), a nice value only counts within its group: the group's own
-    value is set too, else a job would take a full core's share beside the server.
+    Set from here, at once, so no child runs a moment at the server's priority whatever
+    it imports first. On Linux a priority belongs to a thread: this sets the new
+    process's only thread, before it starts torch's or kraken's, which inherit it. Where
+    the kernel groups each session's processes for scheduling (autogroup, on by default
+    on most distributions), a nice value only counts within its group: a child with a
+    session of its own (a job, so that cancel can signal its group) gets its group's
+    value set too, else it would take a full core's share beside the server; a child in
+    this process's group (the indexer) must not, or the server's own group would sink.
     """
     if steps <= 0:
         return
@@ -266,10 +268,16 @@ def lower_priority(pid: int, steps: int) -> None:
     except ProcessLookupError:
         return  # it ended already: nothing left to slow down
     try:
-        with open(f"/proc/{pid}/autogroup", "w") as autogroup:
-            autogroup.write(str(nice))
+        if _autogroup(pid) != _autogroup(os.getpid()):
+            with open(f"/proc/{pid}/autogroup", "w") as autogroup:
+                autogroup.write(str(nice))
     except OSError:
         pass  # no autogroups in this kernel (or it ended): the thread's value is what counts
+
+
+def _autogroup(pid: int) -> str:
+    with open(f"/proc/{pid}/autogroup") as autogroup:
+        return autogroup.read().split()[0]  # "/autogroup-123 nice 0"
 
 
 class WorkerKilled(Exception):

@@ -238,6 +238,7 @@ def test_the_server_indexes_in_a_child_process_it_restarts_and_stops(edition: Ed
     def found(word: str) -> list[str]:
         return [hit.line_id for hit in index.search(Query(word)).hits]
 
+    group_before = Path("/proc/self/autogroup").read_text() if Path("/proc/self/autogroup").exists() else None
     indexer = indexing.IndexerProcess(edition, interval=0.2)
     indexer.start()
     try:
@@ -247,6 +248,9 @@ def test_the_server_indexes_in_a_child_process_it_restarts_and_stops(edition: Ed
         # Below the server's priority: requests go first, findability has time to spare.
         own = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, own + indexing.INDEXER_NICE)
+        ours = Path("/proc/self/autogroup")
+        if ours.exists():  # it shares the server's scheduling group, which keeps its value
+            assert Path(f"/proc/{child.pid}/autogroup").read_text() == ours.read_text() == group_before
         with edition.edit("ms1", "tester", pages=["2"]) as manuscript:
             manuscript.page("2").lines[1].text = "нѣкогашенъ"
         indexer.wake()

@@ -34,6 +34,7 @@ from typing import IO
 from workbench.edition import Edition, PageRevisions
 from workbench.files import write_atomically
 from workbench.model import Manuscript, Page, WorkbenchError
+from workbench.queue import lower_priority
 from workbench.search.index import LineRecord, SearchIndex, WhooshIndex
 from workbench.tei.text import diplomatic_text, line_refs, reading_text
 
@@ -277,7 +278,7 @@ class IndexerProcess(IndexerThread):
                             cwd=Path(__file__).resolve().parent.parent.parent,
                             stdin=subprocess.DEVNULL,
                         )
-                        _lower_priority(self.child.pid)
+                        lower_priority(self.child.pid, INDEXER_NICE)
                 woken = self._wake.wait(self.interval)
                 self._wake.clear()
                 if woken and self.child is not None and self.child.poll() is None:
@@ -301,21 +302,11 @@ class IndexerProcess(IndexerThread):
 CATCH_UP_GAP = 0.5
 
 
-# The indexer's CPU priority below the web server's (nice steps). A saved page costs it
-# ~0.1 s of CPU (a Whoosh segment of ~1,500 terms, and merges); eight editors' saves keep
-# it on most of a core, and requests waiting behind it is what readers and editors feel,
-# while save → findable has room to spare (0.1-0.6 s against 2 s; bench/mixed_load.py).
+# The indexer's CPU priority below the web server's (nice steps). A save costs it ~27 ms
+# of CPU (the changed lines' Whoosh segment, and merges), eight editors' saves a fifth of
+# a core: requests waiting behind that is what readers and editors feel, while save →
+# findable has room to spare (0.1-0.4 s against 2 s; bench/mixed_load.py).
 INDEXER_NICE = 5
-
-
-def _lower_priority(pid: int) -> None:
-    """Set at once after the start, before the process starts threads, which inherit it
-    (on Linux a priority is a thread's). The indexer shares the server's session, so
-    its value counts against the server's threads."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + INDEXER_NICE))
-    except ProcessLookupError:
-        pass  # it ended already; it is started again at the next round
 
 
 def follow(root: Path, interval: float = 0.5, gap: float = CATCH_UP_GAP) -> None:
