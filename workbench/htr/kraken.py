@@ -27,6 +27,7 @@ from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from statistics import fmean
+from typing import Any
 
 from PIL import Image
 
@@ -175,18 +176,7 @@ def _recognizer(model_path: Path):
 
     if not model_path.is_file():
         raise WorkbenchError(f"{model_path}: no such model file")
-    try:
-        return RecognitionTaskModel.load_model(model_path)
-    except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
-        problem = error
-    with tempfile.TemporaryDirectory() as folder:
-        typed = _with_model_type(model_path, Path(folder))
-        if typed is not None:
-            try:
-                return RecognitionTaskModel.load_model(typed)
-            except Exception as error:
-                problem = error
-    raise NotAModel(f"{model_path.name} is not a kraken recognition model this version can load ({problem})")
+    return _older_files_too(model_path, RecognitionTaskModel.load_model, "load")
 
 
 def _with_model_type(model_path: Path, folder: Path) -> Path | None:
@@ -556,18 +546,24 @@ def train_recognizer(
 
 def _fine_tuning_start(module_class, base: Path, config):
     """The training module that starts from the model file ``base`` (older CoreML files included)."""
+    return _older_files_too(base, lambda path: module_class.load_from_weights(str(path), config=config), "fine-tune")
+
+
+def _older_files_too(path: Path, load: Callable[[Path], Any], purpose: str) -> Any:
+    """``load(path)``; a kraken 2 file that kraken now refuses for lacking its model type
+    is loaded from a copy that names it (``_with_model_type``); anything else is NotAModel."""
     try:
-        return module_class.load_from_weights(str(base), config=config)
+        return load(path)
     except Exception as error:  # kraken raises ValueError, KeyError, RuntimeError… for bad files
         problem = error
     with tempfile.TemporaryDirectory() as folder:
-        typed = _with_model_type(base, Path(folder))
+        typed = _with_model_type(path, Path(folder))
         if typed is not None:
             try:
-                return module_class.load_from_weights(str(typed), config=config)
+                return load(typed)
             except Exception as error:
                 problem = error
-    raise NotAModel(f"{base.name} is not a kraken recognition model this version can fine-tune ({problem})")
+    raise NotAModel(f"{path.name} is not a kraken recognition model this version can {purpose} ({problem})")
 
 
 def _training_segmentation(page: TrainingPage, work_dir: Path, name: str):
