@@ -265,10 +265,27 @@ def test_a_job_process_and_its_threads_run_below_the_workers_priority(scanned, s
         # Once kraken is loading, the process has started its threads (torch's among them).
         wait_for(lambda: len(list(Path(f"/proc/{pid}/task").iterdir())) > 1, timeout=60)
         assert niceness(pid) == {min(19, own + expected)}
-        autogroup = Path(f"/proc/{pid}/autogroup")
-        if autogroup.exists() and expected:  # the kernel schedules sessions as groups: the group's value counts
-            assert autogroup.read_text().split()[-2:] == ["nice", str(min(19, own + expected))]
+        if queue._autogroup(pid) and expected:  # the kernel schedules sessions as groups: the group's value counts
+            assert Path(f"/proc/{pid}/autogroup").read_text().split()[-2:] == ["nice", str(min(19, own + expected))]
         store.cancel(job.id)
+
+
+@pytest.mark.parametrize("ours", ["", "/autogroup-7 nice 0\n"])
+def test_a_child_in_no_scheduling_group_gets_its_threads_value_alone(tmp_path, monkeypatch, ours):
+    # Where a cgroup schedules the processes (containers, CI machines), the kernel leaves
+    # /proc/PID/autogroup empty: the child's own nice value is all there is to set.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for pid, text in ((child.pid, ""), (os.getpid(), ours)):
+            (tmp_path / str(pid)).mkdir()
+            (tmp_path / str(pid) / "autogroup").write_text(text)
+        monkeypatch.setattr(queue, "PROC", tmp_path)
+        queue.lower_priority(child.pid, 4)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 4)
+        assert (tmp_path / str(child.pid) / "autogroup").read_text() == ""  # no group to write to
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_running_job_keeps_its_heartbeat_fresh(scanned, store):

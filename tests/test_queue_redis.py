@@ -65,7 +65,10 @@ def test_a_batch_completes_across_a_redis_restart(edition_on_redis, model, redis
         with pytest.raises(WorkbenchError, match="could not put the job on the cpu queue: Error 111"):
             store.submit(edition_on_redis, "segment", "a", "maria", pages="1")
         time.sleep(2)  # the worker meets the dead server meanwhile
-        assert [store.get(job_id).state for job_id in waiting] == ["queued"] * len(waiting)
+        # Its one thread may have taken the next job from Redis just before the outage (that
+        # job runs on); the others stay in line, neither lost nor failed.
+        states = [store.get(job_id).state for job_id in waiting]
+        assert states[1:] == ["queued"] * (len(waiting) - 1) and states[0] in ("queued", "running", "done")
         redis_server.start()  # on the same port, from its append-only file
         ended = [wait_until_ended(store, job.id, timeout=90) for job in batch]
     finally:

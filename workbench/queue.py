@@ -268,16 +268,23 @@ def lower_priority(pid: int, steps: int) -> None:
     except ProcessLookupError:
         return  # it ended already: nothing left to slow down
     try:
-        if _autogroup(pid) != _autogroup(os.getpid()):
-            with open(f"/proc/{pid}/autogroup", "w") as autogroup:
-                autogroup.write(str(nice))
+        group = _autogroup(pid)
+        if group is not None and group != _autogroup(os.getpid()):
+            (PROC / str(pid) / "autogroup").write_text(str(nice))
     except OSError:
         pass  # no autogroups in this kernel (or it ended): the thread's value is what counts
 
 
-def _autogroup(pid: int) -> str:
-    with open(f"/proc/{pid}/autogroup") as autogroup:
-        return autogroup.read().split()[0]  # "/autogroup-123 nice 0"
+# Where the kernel tells of processes; a test points it at a folder of its own.
+PROC = Path("/proc")
+
+
+def _autogroup(pid: int) -> str | None:
+    """The name of ``pid``'s scheduling group ("/autogroup-123 nice 0"), or None where
+    it is in none: the kernel leaves the file empty for a process that a cgroup of its
+    own schedules (as containers and CI machines often do)."""
+    words = (PROC / str(pid) / "autogroup").read_text().split()
+    return words[0] if words else None
 
 
 class WorkerKilled(Exception):
