@@ -2,7 +2,9 @@
 
 A published 500-page, 15,000-line manuscript (bench/saves.py's pages and images, with
 bench/search.py's generated old-orthography text, indexed for readers), served by
-gunicorn as `workbench serve --processes N` runs it, for N = 1, 2 and 4 in turn:
+gunicorn as `workbench serve --processes N` runs it, for N = 1, 2 and 4 in turn, and
+as "1+1": an editors' server and a reading room's beside it on the same edition (the
+readers sent to the second, as a proxy routes /read/ there; README, deployment):
 
 - 8 editors, each saving one of its own lines on a random page once a second;
 - 20 readers, each once a second either searching (/read/search, a word in modern
@@ -21,7 +23,7 @@ manuscript open; at the end: acknowledged saves missing from the TEI or the jour
 saves journalled twice, and whether the TEI is valid.
 Targets (design.md §7): save p95 ≤ 50 ms, search p95 ≤ 150 ms, findable ≤ 2 s.
 
-Run: .venv/bin/python bench/mixed_load.py [--seconds 30] [--processes 1,2,4] [--nice 10,0]
+Run: .venv/bin/python bench/mixed_load.py [--seconds 30] [--processes 1,2,4,1+1] [--nice 10,0]
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def settle(server_pid: int, base: str, limit: float = 240) -> float:
 
 def phase(
     tmp: Path,
-    processes: int,
+    processes: str,
     seconds: float,
     shared: Shared,
     with_job: bool,
@@ -140,7 +142,12 @@ def phase(
     indexer_in: str,
     nice: int = 10,
 ) -> tuple:
-    """One run of the mixed load on ``processes`` server processes; prints its figures."""
+    """One run of the mixed load on ``processes`` server processes; prints its figures.
+
+    ``processes`` "N": one server of N processes for everybody; "E+R": the editors' server
+    of E processes and, beside it on the same edition, a reading room's of R processes,
+    which the readers (and the prober's searches) use, as a proxy would route /read/ there.
+    """
     (tmp / "workbench.toml").write_text(f"[queue]\nnice = {nice}\n")
     worker = subprocess.Popen(
         [str(BIN / "python"), "-m", "workbench", "--edition", str(tmp), "worker"], stdin=subprocess.DEVNULL
@@ -150,15 +157,25 @@ def phase(
     factory = "workbench.web:create_app()"
     if indexer_in == "thread":
         factory = "workbench.web:create_app(test_config={'SEARCH_INDEXER_PROCESS': False})"
-    server, base = serve(tmp, threads=8, processes=processes, app=factory)
+    editing, _, reading = processes.partition("+")
+    server, base = serve(tmp, threads=8, processes=int(editing), app=factory)
+    servers = [server]
+    reading_base = base
+    if reading:
+        reading_server, reading_base = serve(tmp, threads=8, processes=int(reading), app=factory)
+        servers.append(reading_server)
     try:
-        bare = [rss_mb(pid) for pid in workers(server.pid)]
-        waited = settle(server.pid, base)
+        bare = [rss_mb(pid) for each in servers for pid in workers(each.pid)]
+        waited = sum(settle(each.pid, url) for each, url in zip(servers, (base, reading_base), strict=False))
         editors = [Editor(base, f"editor{k}") for k in range(EDITORS + 1)]
-        settle(server.pid, base)
-        memory = [rss_mb(pid) for pid in workers(server.pid)]
+        for each, url in zip(servers, (base, reading_base), strict=False):
+            settle(each.pid, url)
+        memory = [rss_mb(pid) for each in servers for pid in workers(each.pid)]
         indexer = [
-            rss_mb(pid) for pid in descendants(server.pid) if b"indexing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            rss_mb(pid)
+            for each in servers
+            for pid in descendants(each.pid)
+            if b"indexing" in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         saves: list[float] = []
         searches: list[float] = []
@@ -209,9 +226,11 @@ def phase(
                 searching = local.random() < 0.5
                 began = time.perf_counter()
                 if searching:
-                    response = session.get(f"{base}/read/search", params={"q": local.choice(queries)}, timeout=60)
+                    response = session.get(
+                        f"{reading_base}/read/search", params={"q": local.choice(queries)}, timeout=60
+                    )
                 else:
-                    response = session.get(f"{base}/read/big/{local.choice(pages)}/", timeout=60)
+                    response = session.get(f"{reading_base}/read/big/{local.choice(pages)}/", timeout=60)
                 elapsed = time.perf_counter() - began
                 with lock:
                     if response.status_code != 200:
@@ -228,7 +247,7 @@ def phase(
                 if save(editors[EDITORS], line_id, f"{word} нѣщо") is None:
                     continue
                 session = requests.Session()
-                while word not in session.get(f"{base}/read/search", params={"q": word}, timeout=60).text:
+                while word not in session.get(f"{reading_base}/read/search", params={"q": word}, timeout=60).text:
                     if time.perf_counter() - began > 30:
                         errors.append(f"{word} not findable after 30 s")
                         break
@@ -260,7 +279,10 @@ def phase(
         threads += [threading.Thread(target=read, args=(k,)) for k in range(readers)]
         threads.append(threading.Thread(target=probe))
         pids = [
-            pid for pid in descendants(server.pid) if b"workbench.jobs" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            pid
+            for each in servers
+            for pid in descendants(each.pid)
+            if b"workbench.jobs" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         indexing = [pid for pid in pids if b"workbench.search.indexing" in Path(f"/proc/{pid}/cmdline").read_bytes()]
         cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
@@ -286,8 +308,9 @@ def phase(
                 requests.post(f"{base}/jobs/{job_id}/cancel", headers=editors[0].headers, timeout=60)
                 job += " when the phase ended (cancelled)"
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for each in servers:
+            each.terminate()
+            each.wait(timeout=60)
         worker.terminate()
         worker.wait(timeout=120)
     print(
@@ -326,7 +349,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=30, help="length of each phase")
-    parser.add_argument("--processes", default="1,2,4", help="server processes, one phase each")
+    parser.add_argument(
+        "--processes",
+        default="1,2,4,1+1",
+        help="server processes, one phase each; E+R: an editors' server of E processes and a reading room's of R",
+    )
     parser.add_argument("--no-job", action="store_true", help="without the segmentation job")
     parser.add_argument("--readers", type=int, default=READERS)
     parser.add_argument(
@@ -363,7 +390,7 @@ def main() -> None:
 
         shared = Shared(texts, pages, queries, {}, [], threading.Lock(), iter(range(10**9)))
         rows = [
-            phase(tmp, int(processes), args.seconds, shared, not args.no_job, args.readers, indexer_in, int(nice))
+            phase(tmp, processes, args.seconds, shared, not args.no_job, args.readers, indexer_in, int(nice))
             for processes in args.processes.split(",")
             for indexer_in in args.indexer.split(",")
             for nice in args.nice.split(",")

@@ -295,3 +295,166 @@ def test_header_and_page_numbers_without_copying_pages(edition):
     assert (header.title, header.pages, header.published) == ("Test manuscript", [], False)
     assert edition.page_numbers("ms1") == ["1", "2", "3"]
     assert [summary.n for summary in edition.summary("ms1").pages] == edition.page_numbers("ms1")
+
+
+def text_of(edition: Edition, page: str, line: int) -> str:
+    return edition.read("ms1", page).pages[0].lines[line].text
+
+
+def test_a_read_during_a_save_does_not_wait_for_it_and_sees_the_manuscript_as_it_was(four_lines):
+    # Readers (the reading room, the editor's own page) must not queue behind a save's
+    # validation and fsyncs: the save changes a copy until its file is in place.
+    import threading
+
+    seen: list[str] = []
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[1].text = "новъ текстъ"
+        reader = threading.Thread(target=lambda: seen.append(text_of(four_lines, "1", 1)))
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the read waited for the save"
+    assert seen == [""]
+    assert text_of(four_lines, "1", 1) == "новъ текстъ"
+
+
+def test_a_refused_save_leaves_nothing_changed_for_readers(four_lines):
+    with pytest.raises(WorkbenchError, match="not well-formed markup"):
+        with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+            manuscript.pages[0].lines[1].text = "<del>unclosed"
+            manuscript.title = "Друго заглавие"
+    assert text_of(four_lines, "1", 1) == ""
+    assert four_lines.header("ms1").title == "Test manuscript"
+    with pytest.raises(OSError, match="disk full"):
+        with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+            manuscript.pages[0].lines[1].text = "не се записа"
+            os_replace = os.replace
+
+            def full(*args):
+                os.replace = os_replace
+                raise OSError("disk full")
+
+            os.replace = full
+    assert text_of(four_lines, "1", 1) == ""
+    assert four_lines.problems("ms1") == []
+
+
+def test_a_read_between_the_rename_and_the_swap_neither_reads_the_file_nor_sees_the_save(four_lines, monkeypatch):
+    # After the rename the new file is on disk, but the save is not done (its folder is
+    # not yet fsynced): a read then keeps the manuscript as it was, and does not take the
+    # unknown file for another process's save (a 15,000-line file takes 4 s to read).
+    import threading
+
+    from workbench import files
+
+    four_lines.read("ms1")
+    reads_before, seen = four_lines.full_reads, []
+    real_fsync = files._fsync
+
+    def fsync(path: Path) -> None:
+        if path == four_lines.tei_dir:  # the folder: the file was renamed into place
+            reader = threading.Thread(target=lambda: seen.append(text_of(four_lines, "1", 2)))
+            reader.start()
+            reader.join(timeout=10)
+        real_fsync(path)
+
+    monkeypatch.setattr(files, "_fsync", fsync)
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[2].text = "прѣименуванъ"
+    assert seen == [""] and four_lines.full_reads == reads_before
+    assert text_of(four_lines, "1", 2) == "прѣименуванъ" and four_lines.full_reads == reads_before
+
+
+def test_reads_never_see_half_a_save(edition):
+    # One save changes a line on each of two pages and the header; readers, reading all
+    # the while, see every save whole or not at all.
+    import threading
+
+    edition.create(make_manuscript(pages=3, lines=2), who="tester")
+
+    def save(k: int) -> None:
+        with edition.edit("ms1", who="ivan", pages=["1", "3"]) as manuscript:
+            manuscript.pages[0].lines[0].text = manuscript.pages[2].lines[1].text = manuscript.title = f"v{k}"
+
+    def state(manuscript) -> set[str]:
+        return {manuscript.pages[0].lines[0].text, manuscript.pages[2].lines[1].text, manuscript.title}
+
+    save(0)
+    stop, seen = threading.Event(), []
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.append(state(edition.read("ms1")))
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    try:
+        for k in range(1, 30):
+            save(k)
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+    assert len(seen) > 30 and [s for s in seen if len(s) != 1] == []
+    assert len({next(iter(s)) for s in seen}) > 1  # the readers saw saves happen
+    assert state(edition.read("ms1")) == {"v29"}
+
+
+def test_a_line_save_validates_only_its_changed_lines_yet_refuses_all_a_page_check_would(four_lines):
+    from workbench.edition import _changed_part
+
+    before = four_lines.read("ms1", "1").pages[0]
+    page = before.copy()
+    page.lines[2].text = "<hi>нѣщо</hi>"
+    part = _changed_part("ms1", before, page, codec.page_parts("ms1", page))
+    assert part.text.count(b"<lb ") == 1 and b"ms1_p1_l3_t" in part.text  # one line of four
+    page.regions[0].boundary = [(0, 0), (900, 0), (900, 900)]
+    assert _changed_part("ms1", before, page, codec.page_parts("ms1", page)).text.count(b"<lb ") == 4
+
+    refusals = [
+        (lambda line: setattr(line, "boundary", [(0, 0), (5000, 0), (5000, 10)]), "outside its page"),
+        (lambda line: setattr(line, "region", "ms1_p1_r9"), "does not point at a region zone"),
+        (lambda line: setattr(line, "id", "ms1_p1_l1"), "ms1_p1_l1"),  # another line's id on the page
+        (lambda line: setattr(line, "text", '<hi xml:id="ms1_p1">x</hi>'), "xml:id is not allowed inside a line"),
+    ]
+    saved = tei_bytes(four_lines)
+    for change, complaint in refusals:
+        with pytest.raises((WorkbenchError, InvalidDocument), match=complaint):
+            with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+                change(manuscript.pages[0].lines[2])
+    assert tei_bytes(four_lines) == saved and four_lines.problems("ms1") == []
+
+
+def test_the_file_is_replaced_only_once_the_journal_has_the_change(four_lines, monkeypatch):
+    # The journal's append runs beside the writing of the new file: the rename still
+    # waits for it, and a journal that cannot be written stops the save.
+    from workbench import files
+    from workbench.journal import Journal
+
+    order: list[str] = []
+    real_append, real_replace = Journal.append, os.replace
+
+    def append(journal, manuscript_id, entries):
+        time.sleep(0.3)  # slower than writing the new file
+        real_append(journal, manuscript_id, entries)
+        order.append("journal")
+
+    def replace(source, target):
+        order.append("rename")
+        real_replace(source, target)
+
+    monkeypatch.setattr(Journal, "append", append)
+    monkeypatch.setattr(files.os, "replace", replace)
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[1].text = "първо"
+    assert order == ["journal", "rename"]
+
+    def fail(journal, manuscript_id, entries):
+        raise OSError("journal disk full")
+
+    monkeypatch.setattr(Journal, "append", fail)
+    before = tei_bytes(four_lines)
+    with pytest.raises(OSError, match="journal disk full"):
+        with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+            manuscript.pages[0].lines[1].text = "второ"
+    assert tei_bytes(four_lines) == before and text_of(four_lines, "1", 1) == "първо"

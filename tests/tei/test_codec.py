@@ -61,6 +61,9 @@ def test_plain_text_is_escaped_and_read_without_markup():
         ("<p>paragraph</p>", "<p> is not allowed"),
         ("&unknown;", "not well-formed"),
         ("<!-- comment -->", "comments"),
+        # An id typed into a line could repeat one elsewhere in the document (saved, the
+        # file could no longer be read): the workbench names elements itself.
+        ('<hi xml:id="ms1_p1">word</hi>', "xml:id is not allowed inside a line"),
     ],
 )
 def test_invalid_markup_in_a_line_is_refused(text, complaint):

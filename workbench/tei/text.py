@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape as xml_escape
 from lxml import etree
 
 from workbench.model import Line, WorkbenchError
-from workbench.tei.xml import TEI_NS, parser
+from workbench.tei.xml import TEI_NS, XML_ID, parser
 
 # Inline markup is line-scoped (design.md §2): only these elements may stand inside a line.
 INLINE_ELEMENTS = frozenset(
@@ -32,6 +32,10 @@ def parse_fragment(text: str, line_id: str) -> etree._Element:
                 f"line {line_id}: <{name.localname}> is not allowed inside a line; "
                 f"use one of {', '.join(sorted(INLINE_ELEMENTS))}"
             )
+        if element.get(XML_ID) is not None:
+            # The workbench names the document's elements itself; an id typed into a line
+            # could repeat one elsewhere in the document, which would make it unreadable.
+            raise WorkbenchError(f"line {line_id}: xml:id is not allowed inside a line (on <{name.localname}>)")
     return fragment
 
 
