@@ -4,7 +4,7 @@ On a generated 500-page, 15,000-line manuscript (8.8 MB of TEI, bench/validation
 
 1. one line saved through ``Edition.edit(pages=[n])``, as the web editor saves it, timed
    whole; then the same steps one by one, with the functions the save calls (the
-   changed page serialised, the header serialised, header + page validated, xml:ids
+   changed page serialised, the header serialised, header + changed line validated, xml:ids
    checked, the document assembled, the journal appended and fsynced, the 8.8 MB file
    written, fsynced, renamed and its folder fsynced, the changes log appended);
 2. design A, per-page TEI parts: each page's share of the document in a file of its own
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from validation import generate
 
-from workbench.edition import Edition, _ids_shared_with_other_pages
+from workbench.edition import Edition, _changed_part, _ids_shared_with_other_pages
 from workbench.files import AppendLog, write_atomically
 from workbench.journal import Entry
 from workbench.tei import codec, validation
@@ -82,12 +82,15 @@ def main() -> None:
         path = edition.tei_path("big")
         for k in range(args.saves):
             page = manuscript.pages[k % args.pages]
+            before = page.copy()
             page.lines[1].text = f"поправка {k}"
             parts = step("serialise the page (page_parts)", lambda page=page: codec.page_parts("big", page))
             header = step("serialise the header (header_part)", lambda: codec.header_part(manuscript))
             step(
-                "validate header + page (check_project)",
-                lambda parts=parts: validation.check_project(codec.pages_document(manuscript, [parts])),
+                "validate header + the changed line",
+                lambda page=page, before=before, parts=parts: validation.check_project(
+                    codec.pages_document(manuscript, [_changed_part("big", before, page, parts)])
+                ),
             )
             step("xml:ids against the other pages", lambda page=page: _ids_shared_with_other_pages(document, [page]))
             all_parts = dict(document.parts)
@@ -97,6 +100,7 @@ def main() -> None:
                 lambda all_parts=all_parts, header=header: codec.assemble("big", header, list(all_parts.values())),
             )
             entry = Entry("2026-01-01T00:00:00Z", "big", page.lines[1].id, "", f"поправка {k}", "bench", "bench", None)
+            # (In a save the journal's append runs beside the next two steps.)
             step("journal append + fsync", lambda entry=entry: edition.journal.append("big", [entry]))
             step("write temp file (no fsync)", lambda data=data: (tmp / "probe.tmp").write_bytes(data))
             descriptor = os.open(tmp / "probe.tmp", os.O_RDONLY)

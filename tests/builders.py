@@ -15,10 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.edition import Edition
 from workbench.jobs import Job, JobStore
 from workbench.model import Line, Manuscript, Page, Region
+
+if TYPE_CHECKING:
+    from workbench.htr.training import ModelRecord
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,6 +72,39 @@ print(write_models([model], sys.argv[1]))
     )
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def keep_model(
+    edition: Edition,
+    weights: Path,
+    name: str,
+    lines: int,
+    *,
+    base: str | None = None,
+    cer: float | None = None,
+    manuscripts: tuple[str, ...] = ("ms1",),
+    created: str = "2026-01-01T00:00:00Z",
+) -> ModelRecord:
+    """A model kept as a training keeps one, which learnt from ``lines`` lines (training and validation)."""
+    from workbench.htr import training  # torch and kraken: only for the tests that keep models
+
+    record = training.ModelRecord(
+        name=name,
+        created=created,
+        base=base,
+        manuscripts=list(manuscripts),
+        training_lines=lines - lines // 10,
+        validation_lines=lines // 10,
+        held_out=[],
+        epochs=7,
+        validation_accuracy=0.5,
+        scores=training.Scores(cer=cer, wer=min(1.0, 2 * cer), lines=5, characters=100) if cer is not None else None,
+    )
+    copy = edition.models_dir / f"{name}.weights"
+    edition.models_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(weights, copy)
+    training.keep(edition, record, copy)
+    return training.ModelStore.of(edition).get(name)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> None:

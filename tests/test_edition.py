@@ -458,3 +458,27 @@ def test_the_file_is_replaced_only_once_the_journal_has_the_change(four_lines, m
         with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
             manuscript.pages[0].lines[1].text = "второ"
     assert tei_bytes(four_lines) == before and text_of(four_lines, "1", 1) == "първо"
+
+
+def test_a_large_manuscript_read_whole_is_left_out_of_full_garbage_collections(edition):
+    # Millions of objects that every full collection walked, stopping all the server's
+    # threads for 110-175 ms at 15,000 lines (bench/mixed_load.py).
+    import gc
+
+    from workbench.edition import LARGE_MANUSCRIPT
+
+    edition.create(make_manuscript(pages=LARGE_MANUSCRIPT // 20 + 1, lines=20), who="tester")
+    small = Edition(edition.root)
+    small.create(make_manuscript("ms2"), who="tester")
+    try:
+        gc.unfreeze()
+        Edition(edition.root).read("ms2")
+        assert gc.get_freeze_count() == 0
+        reader = Edition(edition.root)
+        reader.read("ms1")
+        frozen = gc.get_freeze_count()
+        lines = reader._documents["ms1"].manuscript.pages[0].lines
+        collected = {id(thing) for thing in gc.get_objects()}  # what full collections walk
+        assert frozen > LARGE_MANUSCRIPT and not any(id(line) in collected for line in lines)
+    finally:
+        gc.unfreeze()

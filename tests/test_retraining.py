@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.builders import make_manuscript, untrained_model
+from tests.builders import keep_model, make_manuscript, untrained_model
 from workbench.cli import cli
 from workbench.edition import Edition
 from workbench.htr import training
@@ -43,37 +43,6 @@ def manuscript(edition: Edition) -> Edition:
             line.status, line.resp = ("verified", person.id) if verified else ("automatic", machine.id)
     edition.create(manuscript, who="tester")
     return edition
-
-
-def keep_model(
-    edition: Edition,
-    weights: Path,
-    name: str,
-    lines: int,
-    *,
-    base: str | None = None,
-    cer: float | None = None,
-    manuscripts: tuple[str, ...] = (MS,),
-    created: str = "2026-01-01T00:00:00Z",
-) -> training.ModelRecord:
-    """A model kept as a training keeps one, which learnt from ``lines`` lines (training and validation)."""
-    record = training.ModelRecord(
-        name=name,
-        created=created,
-        base=base,
-        manuscripts=list(manuscripts),
-        training_lines=lines - lines // 10,
-        validation_lines=lines // 10,
-        held_out=[],
-        epochs=7,
-        validation_accuracy=0.5,
-        scores=training.Scores(cer=cer, wer=min(1.0, 2 * cer), lines=5, characters=100) if cer is not None else None,
-    )
-    copy = edition.models_dir / f"{name}.weights"
-    edition.models_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(weights, copy)
-    training.keep(edition, record, copy)
-    return training.ModelStore.of(edition).get(name)
 
 
 def verify(edition: Edition, count: int, who: str = "maria") -> int:

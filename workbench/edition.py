@@ -559,7 +559,8 @@ class Edition:
         document = _Document.of(codec.parse_manuscript(data, name))
         document.stat = key
         self._documents[manuscript_id] = document
-        _out_of_garbage_collections()
+        if sum(len(page.lines) for page in document.manuscript.pages) >= LARGE_MANUSCRIPT:
+            _out_of_garbage_collections()
         return document
 
     def changes_log(self, manuscript_id: str) -> Path:
@@ -858,6 +859,11 @@ def _changed_part(manuscript_id: str, before: Page | None, page: Page, part: cod
     if len(lines) == len(page.lines) or len(set(ids)) != len(ids):
         return part  # everything changed, or a line id repeats: the whole page tells
     return codec.page_parts(manuscript_id, replace(page, lines=lines))
+
+
+# Lines from which a manuscript read whole is kept out of Python's full garbage
+# collections (below, a collection walks it in a few milliseconds).
+LARGE_MANUSCRIPT = 1000
 
 
 def _out_of_garbage_collections() -> None:

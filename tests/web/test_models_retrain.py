@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.test_retraining import keep_model
+from tests.builders import keep_model
 from tests.web.client import MS, log_in, save
 from workbench.edition import Edition
 from workbench.htr import training
@@ -163,3 +163,22 @@ def test_the_page_draws_each_lineages_cer_with_its_figures(sample, make_app, wei
     assert rows == [("sample-1", "2026-01-01", "36", "50,0%"), ("sample-1-2", "2026-01-02", "72", "25,0%")]
     assert "sample-1-2: 72 реда за обучение, CER 25,0%" in figure
     assert "<title" in figure and 'role="img"' in figure
+
+
+def test_a_line_saved_by_a_segmentation_change_counts_for_the_automatic_retraining(sample, make_app, weights):
+    # Text typed into a line is saved first by the split, delete or merge asked for it: a
+    # person's line save like any other (here the line's last version before it goes).
+    keep_model(sample, weights, "sample-1", learnable(sample), manuscripts=(MS,))
+    client = logged_in(make_app(RETRAIN_AFTER=1))
+    line_id = MACHINE[0]
+    page = client.get(f"/m/{MS}/p/2/").get_data(as_text=True)
+    row = page[page.index(f'id="line-{line_id}"') :]
+    base = re.search(r'name="base" value="([^"]+)"', row).group(1)
+    response = client.post(
+        f"/m/{MS}/p/2/lines/delete",
+        data={"line": line_id, f"text-{line_id}": "поправенъ редъ", f"base-{line_id}": base},
+        headers=hx(client),
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [job] = JobStore.of(sample).list()
+    assert (job.model, job.options["retrain"]) == ("sample-1", "auto")

@@ -40,11 +40,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(root: Path, processes: int) -> tuple[subprocess.Popen, str]:
+def _serve(root: Path, processes: int, *options: str) -> tuple[subprocess.Popen, str]:
     """`workbench serve --processes N` in a process group of its own (the test kills it whole)."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--edition", str(root), "serve"]
+        [sys.executable, "-m", "workbench", "--edition", str(root), "serve", *options]
         + ["--processes", str(processes), "--threads", "4", "--port", str(port), "--insecure-http"],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -168,6 +168,29 @@ def test_kill_9_of_the_server_mid_save_loses_no_acknowledged_save(served_edition
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
     assert {line.id: line.text for line in Edition(root).load("ms1").lines()}[line_id] == "после"
+
+
+def test_a_reading_room_server_beside_the_editors_shows_their_saves(served_edition: Edition):
+    # The deployment the README gives for a published edition: readers on a server of
+    # their own (a proxy routes /read/ there), editors on another, one edition.
+    served_edition.set_published("ms1", True, "tester")
+    editors, base = _serve(served_edition.root, 1)
+    readers, reading = _serve(served_edition.root, 1, "--no-worker")
+    try:
+        session = _log_in(base, "editor0")
+        assert "нѣкогашенъ" not in requests.get(f"{reading}/read/ms1/3/", timeout=30).text
+        saved = session.post(
+            f"{base}/m/ms1/lines/ms1_p3_l2", data={"text": "нѣкогашенъ градъ", "base": _fresh_base("ms1_p3_l2")}
+        )
+        assert saved.status_code == 200
+        page = requests.get(f"{reading}/read/ms1/3/", timeout=30)  # the next read catches up
+        assert page.status_code == 200 and "нѣкогашенъ градъ" in page.text
+        # Found in modern spelling, through the reading room's server, once indexed.
+        _wait(lambda: "ms1/3/2" in requests.get(f"{reading}/read/search", params={"q": "некогашен"}).text, 30)
+    finally:
+        for server in (editors, readers):
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def test_two_server_processes_count_failed_logins_together(served_edition: Edition):

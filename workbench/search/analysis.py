@@ -7,7 +7,7 @@ in the order of design.md §4:
 2. ``exact_form``: Latin look-alike letters inside Cyrillic words folded to Cyrillic,
    lower case — the "exact spelling" term, which keeps ѣ, ѫ and final ъ;
 3. ``modern_forms``: the old orthography as modern spelling (ѣ → я or е, ѫ → ъ or а,
-   ѭ → я, і/ы → и, final ъ and ь dropped, -ьтъ → -ят), one or two candidates;
+   ѭ → я, і/ы → и, final ъ and ь dropped, -ьтъ → -ят, -скій → -ски), one or two candidates;
 4. ``stem``: a light stemmer of inflection, so that град finds градоветѣ.
 
 The index keeps, for every word of a line, its modern forms and their stems (at one
@@ -160,6 +160,8 @@ def _spell(word: str) -> str:
         word = word[:-3] + "ата"  # feminine object form with article: рѫкѫтѫ → рѫката
     if len(word) > 1 and word[-1] in "ъь":
         word = word[:-1]  # градъ → град, конь → кон; a lone ъ or ь stays
+    elif len(word) > 4 and word.endswith(("ский", "цкий")):
+        word = word[:-1]  # the Church Slavonic adjective ending (і is и by now): Българскій → български
     if len(word) > 1 and word[-1] == "ѫ":
         word = word[:-1] + "а"  # verb endings and сѫ, the object form: четѫ → чета, сѫ → са, женѫ → жена
     if word.startswith("нѫж"):

@@ -18,6 +18,7 @@ from workbench.layout import corrections
 from workbench.tei import shorthand
 from workbench.tei.codec import page_id
 from workbench.web.auth import staff_blueprint
+from workbench.web.lines import maybe_retrain
 from workbench.web.rows import lines_response, shorthand_mistakes, shorthand_of
 from workbench.web.state import edition, index_changed
 
@@ -166,6 +167,7 @@ def _save_typed(manuscript_id: str, line_id: str) -> str:
     if typed is None or typed == current or not editable:
         return base
     saved = transcription.save_line(edition(), manuscript_id, line_id, shorthand.to_tei(typed), base, g.user.name)
+    maybe_retrain(manuscript_id, saved)  # a line saved here counts as one saved in its row
     return transcription.line_version(saved)
 
 

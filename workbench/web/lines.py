@@ -121,11 +121,11 @@ def save_line(manuscript_id: str, line_id: str):
         )
         return render_template("_line.html", row=row), 422
     index_changed()
-    _maybe_retrain(manuscript_id, saved)
+    maybe_retrain(manuscript_id, saved)
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
 
 
-def _maybe_retrain(manuscript_id: str, saved: Line) -> None:
+def maybe_retrain(manuscript_id: str, saved: Line) -> None:
     """After a save (or a revert) that leaves a line corrected or verified: queue the
     manuscript's retraining if ``[recognition] retrain_after`` lines are new (training.AutoRetrain).
 
@@ -194,7 +194,7 @@ def revert(manuscript_id: str, line_id: str):
         row = line_row(manuscript_id, page, line, error=shorthand_mistakes()[refused.code], tools=tools)
         return render_template("_line.html", row=row), 422
     index_changed()
-    _maybe_retrain(manuscript_id, saved)
+    maybe_retrain(manuscript_id, saved)
     return render_template("_line.html", row=line_row(manuscript_id, page, saved, state="saved", tools=tools))
 
 
