@@ -482,3 +482,25 @@ def test_a_large_manuscript_read_whole_is_left_out_of_full_garbage_collections(e
         assert frozen > LARGE_MANUSCRIPT and not any(id(line) in collected for line in lines)
     finally:
         gc.unfreeze()
+
+
+def test_a_process_forked_after_saves_can_save(four_lines):
+    # The journal's thread is the parent's: a forked child (multiprocessing's default on
+    # Linux) needs one of its own, or its first save waits for good.
+    import multiprocessing
+
+    with four_lines.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[1].text = "въ родителя"
+    child = multiprocessing.get_context("fork").Process(target=_save_in_child, args=(four_lines.root,))
+    child.start()
+    child.join(timeout=60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0
+    assert Edition(four_lines.root).read("ms1", "1").pages[0].lines[2].text == "въ детето"
+
+
+def _save_in_child(root: Path) -> None:
+    edition = Edition(root)
+    with edition.edit("ms1", who="ivan", pages=["1"]) as manuscript:
+        manuscript.pages[0].lines[2].text = "въ детето"

@@ -765,10 +765,19 @@ class Edition:
             return self._model_locks.setdefault(manuscript_id, threading.RLock())
 
 
-# Appends each save's journal entries while the save writes its new file. One thread for
-# the process: saves of a manuscript are serialised anyway, and a journal append of one
-# manuscript waiting for another's is rarer than a thread started for each save is costly.
-_journal_writer = futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+def _start_journal_writer() -> None:
+    """The thread that appends each save's journal entries while the save writes its new
+    file. One for the process: saves of a manuscript are serialised anyway, and a journal
+    append of one manuscript waiting for another's is rarer than a thread started for
+    each save is costly. A process forked from this one gets a thread of its own (its
+    parent's is not there, though the pool would think it idle, and wait for it for good)."""
+    global _journal_writer
+    _journal_writer = futures.ThreadPoolExecutor(1, thread_name_prefix="journal")
+
+
+_journal_writer: futures.ThreadPoolExecutor
+_start_journal_writer()
+os.register_at_fork(after_in_child=_start_journal_writer)
 
 _revision_numbers = itertools.count(1)  # process-wide, so no two saves share a number
 
