@@ -633,8 +633,7 @@ class Edition:
                 }
             fresh = codec.parse_manuscript(codec.assemble(manuscript.id, header, list(parts.values())), name)
             # Checked as the save that wrote them was: the header and the pages' changed lines.
-            before = {page.id: page for page in manuscript.pages}
-            to_check = [_changed_part(manuscript.id, before.get(page.id), page, parts[page.id]) for page in fresh.pages]
+            to_check = _changed_parts(manuscript, fresh.pages, parts)
             if validation.check_project(
                 parse_xml(codec.assemble(manuscript.id, header, to_check), name), self.schema_dir
             ):
@@ -683,8 +682,7 @@ class Edition:
             for page in changed:
                 parts[page.id] = codec.page_parts(manuscript.id, page)
             # The header and what changed on the changed pages, checked together as one small document.
-            before = {page.id: page for page in document.manuscript.pages}
-            to_check = [_changed_part(manuscript.id, before.get(page.id), page, parts[page.id]) for page in changed]
+            to_check = _changed_parts(document.manuscript, changed, parts)
             problems = validation.check_project(codec.pages_document(manuscript, to_check))
             problems += _ids_shared_with_other_pages(document, changed, header=manuscript)
             data = codec.assemble(manuscript.id, header, [parts[page.id] for page in manuscript.pages])
@@ -756,13 +754,15 @@ class Edition:
             yield
 
     def _thread_lock(self, manuscript_id: str) -> threading.RLock:
-        with self._batches_mutex:
-            return self._thread_locks.setdefault(manuscript_id, threading.RLock())
+        return self._lock_in(self._thread_locks, manuscript_id)
 
     def _model_lock(self, manuscript_id: str) -> threading.RLock:
         # Never held while waiting for the save lock (``lock``): saves take that one first.
+        return self._lock_in(self._model_locks, manuscript_id)
+
+    def _lock_in(self, locks: dict[str, threading.RLock], manuscript_id: str) -> threading.RLock:
         with self._batches_mutex:
-            return self._model_locks.setdefault(manuscript_id, threading.RLock())
+            return locks.setdefault(manuscript_id, threading.RLock())
 
 
 def _start_journal_writer() -> None:
@@ -847,6 +847,13 @@ def _ids_shared_with_other_pages(
         for xml_id in sorted(_page_ids(page))
         if xml_id in header_ids or document.owners.get(xml_id, page.id) != page.id
     ]
+
+
+def _changed_parts(before: Manuscript, pages: list[Page], parts: dict[str, codec.PageParts]) -> list[codec.PageParts]:
+    """What a save (or a catch-up) of ``pages`` must validate, against the manuscript as it
+    was before: each page's ``_changed_part``."""
+    old = {page.id: page for page in before.pages}
+    return [_changed_part(before.id, old.get(page.id), page, parts[page.id]) for page in pages]
 
 
 def _changed_part(manuscript_id: str, before: Page | None, page: Page, part: codec.PageParts) -> codec.PageParts:
